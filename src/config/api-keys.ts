@@ -1,0 +1,44 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from './schema.js';
+
+export function apiKeyFile(dataDir: string): string {
+  return join(dataDir, 'api-key');
+}
+
+/**
+ * The keys the API accepts. With none configured, one is generated on first start and kept in
+ * <dataDir>/api-key (mode 0600); `generated` is set only on that first start so it is printed once.
+ */
+export function ensureApiKeys(config: Pick<Config, 'apiKeys' | 'dataDir'>): { keys: string[]; generated?: string } {
+  if (config.apiKeys.length > 0) return { keys: config.apiKeys };
+  const file = apiKeyFile(config.dataDir);
+  if (existsSync(file)) {
+    const key = readFileSync(file, 'utf8').trim();
+    if (key) return { keys: [key] };
+  }
+  mkdirSync(config.dataDir, { recursive: true });
+  const key = `pvd_${randomBytes(24).toString('base64url')}`;
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return { keys: [key], generated: key };
+}
+
+/** Reads the local key for CLI use; undefined when there is none. */
+export function readLocalApiKey(dataDir: string): string | undefined {
+  const file = apiKeyFile(dataDir);
+  if (!existsSync(file)) return undefined;
+  return readFileSync(file, 'utf8').trim() || undefined;
+}
+
+/** Constant-time membership test. */
+export function keyMatches(candidate: string, keys: readonly string[]): boolean {
+  const c = Buffer.from(candidate);
+  let ok = false;
+  for (const key of keys) {
+    const k = Buffer.from(key);
+    if (k.length === c.length && timingSafeEqual(k, c)) ok = true;
+  }
+  return ok;
+}

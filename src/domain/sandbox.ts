@@ -1,0 +1,38 @@
+import type { Resources, RuntimePlan } from './schemas.js';
+import type { SandboxState } from './state-machine.js';
+
+/** What the store keeps for a sandbox. The API view (SandboxView) is derived from it. */
+export interface SandboxRecord {
+  id: string;
+  state: SandboxState;
+  image: string;
+  template?: string;
+  runtime: RuntimePlan;
+  ports: number[];
+  env: Record<string, string>;
+  resources: Resources;
+  visibility: 'public' | 'private';
+  idleTimeoutSec: number;
+  pauseAfterSec: number;
+  ttlSec?: number;
+  owner?: string;
+  metadata: Record<string, unknown>;
+  labels: Record<string, string>;
+  error?: { code: string; message: string };
+  /** Engine-side id of the container, once created. */
+  containerId?: string;
+  createdAt: string;
+  updatedAt: string;
+  startedAt?: string;
+  stoppedAt?: string;
+  lastActivityAt: string;
+  keepAliveUntil?: string;
+  expiresAt?: string;
+  deletedAt?: string;
+}
+
+export type SandboxPatch = Partial<Omit<SandboxRecord, 'id' | 'createdAt'>>;
+
+export function nowIso(): string {
+  return new Date().toISOString();
+}

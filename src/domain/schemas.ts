@@ -1,0 +1,123 @@
+/**
+ * One zod schema per payload: the single source of request validation, TypeScript types,
+ * the OpenAPI document and (through it) the SDKs' types.
+ */
+import { z } from 'zod';
+import { sandboxStates } from './state-machine.js';
+
+export const sandboxIdSchema = z
+  .string()
+  .regex(/^[0-9a-hjkmnp-tv-zA-HJKMNP-TV-Z]{26}$/, 'must be a 26-character ULID')
+  .transform((s) => s.toLowerCase())
+  .describe('Sandbox id (lowercase ULID)');
+
+export const portSchema = z.number().int().min(1).max(65535);
+
+/** Workspace-relative path → UTF-8 content. */
+export const filesMapSchema = z.record(z.string().min(1).max(4096), z.string());
+
+export const runtimeOverridesSchema = z.strictObject({
+  image: z.string().min(1).max(256).optional(),
+  install: z.string().max(8192).optional(),
+  start: z.string().max(8192).optional(),
+  port: portSchema.optional(),
+  env: z.record(z.string(), z.string()).optional(),
+});
+
+export const resourcesSchema = z.strictObject({
+  cpus: z.number().positive().max(256),
+  memoryMb: z.number().int().min(16).max(1024 * 1024),
+  pids: z.number().int().min(16).max(1_000_000),
+});
+export type Resources = z.infer<typeof resourcesSchema>;
+
+const labelKey = z.string().regex(/^[a-zA-Z0-9_.\-/]{1,63}$/, 'label keys are 1-63 of [a-zA-Z0-9_.-/]');
+
+export const visibilitySchema = z.enum(['public', 'private']);
+
+export const createSandboxSchema = z.strictObject({
+  image: z.string().min(1).max(256).optional().describe('Container image; default from the runtime plan'),
+  template: z.string().min(1).max(64).optional(),
+  files: filesMapSchema.optional().describe('Workspace path → UTF-8 content, written before start'),
+  runtime: runtimeOverridesSchema.optional(),
+  ports: z.array(portSchema).max(32).optional(),
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are shell identifiers'), z.string()).optional(),
+  resources: resourcesSchema.partial().optional(),
+  visibility: visibilitySchema.optional(),
+  idleTimeoutSec: z.number().int().min(0).max(31_536_000).optional(),
+  pauseAfterSec: z.number().int().min(0).max(31_536_000).optional(),
+  ttlSec: z.number().int().min(0).max(31_536_000).optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+  labels: z.record(labelKey, z.string().max(256)).optional(),
+});
+export type CreateSandboxInput = z.infer<typeof createSandboxSchema>;
+
+export const runtimePlanSchema = z.object({
+  image: z.string(),
+  install: z.string().optional(),
+  start: z.string().optional(),
+  port: portSchema.optional(),
+  env: z.record(z.string(), z.string()),
+  source: z.enum(['overrides', 'detected', 'template', 'none']),
+});
+export type RuntimePlan = z.infer<typeof runtimePlanSchema>;
+
+export const errorInfoSchema = z.object({ code: z.string(), message: z.string() });
+
+export const previewSchema = z.object({ port: portSchema, url: z.string() });
+
+export const sandboxSchema = z.object({
+  id: z.string(),
+  state: z.enum(sandboxStates),
+  image: z.string(),
+  template: z.string().optional(),
+  runtime: runtimePlanSchema,
+  ports: z.array(portSchema),
+  previews: z.array(previewSchema),
+  resources: resourcesSchema,
+  visibility: visibilitySchema,
+  idleTimeoutSec: z.number().int(),
+  pauseAfterSec: z.number().int(),
+  ttlSec: z.number().int().optional(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  startedAt: z.string().optional(),
+  stoppedAt: z.string().optional(),
+  lastActivityAt: z.string(),
+  keepAliveUntil: z.string().optional(),
+  expiresAt: z.string().optional(),
+  error: errorInfoSchema.optional(),
+  metadata: z.record(z.string(), z.unknown()),
+  labels: z.record(z.string(), z.string()),
+});
+export type SandboxView = z.infer<typeof sandboxSchema>;
+
+export const listSandboxesQuerySchema = z.strictObject({
+  state: z.enum(sandboxStates).optional(),
+  label: z
+    .union([z.string(), z.array(z.string())])
+    .optional()
+    .describe('key=value; repeat for several labels (all must match)'),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().max(64).optional(),
+});
+
+export const sandboxListSchema = z.object({
+  sandboxes: z.array(sandboxSchema),
+  nextCursor: z.string().nullable(),
+});
+
+export const keepaliveSchema = z
+  .strictObject({ untilSec: z.number().int().min(0).max(31_536_000).optional() })
+  .optional();
+
+export const idParamsSchema = z.strictObject({ id: sandboxIdSchema });
+
+export const errorBodySchema = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    hint: z.string().optional(),
+    details: z.unknown().optional(),
+  }),
+});
