@@ -51,6 +51,11 @@ export const configSchema = z.strictObject({
       pauseAfterSec: z.number().int().min(0).default(120),
     })
     .prefault({}),
+  instanceId: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/)
+    .optional()
+    .describe('Names this control plane on a shared engine; default: derived from dataDir'),
   reconcileIntervalSec: z.number().positive().max(3600).default(5),
   orphanGraceSec: z.number().min(0).max(86_400).default(30),
 });
@@ -84,6 +89,7 @@ export const envVars: Record<string, { path: string[]; parse: EnvParser }> = {
   PREVIEWD_CA_BUNDLE: { path: ['caBundle'], parse: str },
   PREVIEWD_DOCKER_NETWORK: { path: ['docker', 'network'], parse: str },
   PREVIEWD_DOCKER_SOCKET: { path: ['docker', 'socketPath'], parse: str },
+  PREVIEWD_INSTANCE_ID: { path: ['instanceId'], parse: str },
   PREVIEWD_RECONCILE_INTERVAL_SEC: { path: ['reconcileIntervalSec'], parse: num },
   PREVIEWD_ORPHAN_GRACE_SEC: { path: ['orphanGraceSec'], parse: num },
   PREVIEWD_IDLE_TIMEOUT_SEC: { path: ['defaults', 'idleTimeoutSec'], parse: num },

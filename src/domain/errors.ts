@@ -14,6 +14,7 @@ export const errorCodes = {
   sandbox_not_running: { status: 409, hint: 'Start it first: POST /v1/sandboxes/{id}/start.' },
   file_not_found: { status: 404, hint: 'List the directory with GET /v1/sandboxes/{id}/files/list.' },
   port_not_exposed: { status: 404, hint: 'Expose the port with POST /v1/sandboxes/{id}/ports.' },
+  unsupported_media_type: { status: 415, hint: 'Send JSON with Content-Type: application/json (file uploads take the raw body).' },
   payload_too_large: { status: 413, hint: 'Send less per request, or raise maxBodyMb (PREVIEWD_MAX_BODY_MB).' },
   resource_limit: { status: 400, hint: 'Ask for resources within the configured maxima (resources.max in previewd.yaml).' },
   not_found: { status: 404, hint: 'See /openapi.json for the routes this server has.' },

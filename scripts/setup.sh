@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Set-up: everything `make start` and `make test` need, idempotent and quick when nothing changed.
+#   1. Node >= 20.18 and npm dependencies (npm ci when package-lock.json changed)
+#   2. the TypeScript build (dist/)
+#   3. a Docker engine that answers (installed and started when we are root with apt)
+#   4. the runtime images (built without a registry when missing or their inputs changed)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+# 1. Node and dependencies
+if ! command -v node >/dev/null 2>&1; then
+  say "Node.js is not installed. Fix: install Node.js 20.18 or newer (https://nodejs.org), then re-run."
+  exit 1
+fi
+if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=18)?0:1)'; then
+  say "Node.js $(node -v) is too old. Fix: install Node.js 20.18 or newer, then re-run."
+  exit 1
+fi
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+stamp=node_modules/.previewd-lock-hash
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_hash" ]; then
+  say "Installing npm dependencies (npm ci; better-sqlite3 compiles from source, about a minute)..."
+  npm ci --no-fund --no-audit --loglevel=error
+  echo "$lock_hash" >"$stamp"
+fi
+
+# 2. Build
+if [ ! -f dist/.build-stamp ] || [ -n "$(find src package.json tsconfig.json tsconfig.build.json -newer dist/.build-stamp -print -quit)" ]; then
+  say "Building (tsc)..."
+  npm run --silent build
+  touch dist/.build-stamp
+fi
+
+# 3. Docker engine
+./scripts/ensure-docker.sh
+
+# 4. Runtime images
+node bin/previewd.js images build

@@ -1,0 +1,20 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { keyMatches } from '../config/api-keys.js';
+import { PreviewdError } from '../domain/errors.js';
+
+function bearer(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (!header) return undefined;
+  const match = /^Bearer\s+(.+)$/i.exec(header);
+  return match?.[1]?.trim();
+}
+
+/** Every /v1 route needs a bearer API key. */
+export function installAuth(app: FastifyInstance, keys: readonly string[]): void {
+  app.addHook('onRequest', async (request) => {
+    if (!request.url.startsWith('/v1/') && request.url !== '/v1') return;
+    const key = bearer(request);
+    if (!key) throw new PreviewdError('unauthorized', 'missing API key');
+    if (!keyMatches(key, keys)) throw new PreviewdError('unauthorized', 'wrong API key');
+  });
+}

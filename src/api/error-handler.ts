@@ -1,0 +1,49 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { type ErrorCode, PreviewdError } from '../domain/errors.js';
+
+const fastifyCodes: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_request',
+  FST_ERR_VALIDATION: 'invalid_request',
+};
+
+/** Turns anything thrown in a handler into a PreviewdError with a stable code. */
+export function toPreviewdError(err: unknown): PreviewdError {
+  if (err instanceof PreviewdError) return err;
+  const fe = err as FastifyError;
+  if (hasZodFastifySchemaValidationErrors(fe)) {
+    const context = fe.validationContext ?? 'request';
+    const problems = fe.validation.map((v) => {
+      const where = `${context}${v.instancePath.replaceAll('/', '.')}`;
+      return `${where}: ${v.message}`;
+    });
+    return new PreviewdError('invalid_request', problems.join('; '), { details: { issues: fe.validation.map((v) => ({ path: `${context}${v.instancePath}`, message: v.message })) } });
+  }
+  if (fe?.code && fastifyCodes[fe.code]) return new PreviewdError(fastifyCodes[fe.code]!, fe.message, { cause: err });
+  if (err instanceof SyntaxError && (fe as { statusCode?: number }).statusCode === 400) {
+    return new PreviewdError('invalid_json', `body is not valid JSON: ${err.message}`, { cause: err });
+  }
+  if (typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return new PreviewdError('invalid_request', fe.message, { cause: err });
+  }
+  return new PreviewdError('internal', 'internal error', { cause: err });
+}
+
+/** The one mapping from errors to HTTP: `{ "error": { code, message, hint } }` with the code's status. */
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err, request, reply) => {
+    const perr = toPreviewdError(err);
+    if (perr.status >= 500) request.log.error({ err }, 'request failed');
+    else request.log.debug({ code: perr.code }, perr.message);
+    for (const [name, value] of Object.entries(perr.headers ?? {})) reply.header(name, value);
+    void reply.status(perr.status).send(perr.toBody());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const perr = new PreviewdError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`);
+    void reply.status(perr.status).send(perr.toBody());
+  });
+}

@@ -1,0 +1,126 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { PreviewdError } from '../../domain/errors.js';
+import {
+  createSandboxSchema,
+  errorBodySchema,
+  idParamsSchema,
+  keepaliveSchema,
+  listSandboxesQuerySchema,
+  sandboxListSchema,
+  sandboxSchema,
+} from '../../domain/schemas.js';
+import type { SandboxService } from '../../sandboxes/service.js';
+
+function parseLabelFilter(label: string | string[] | undefined): Record<string, string> | undefined {
+  if (label === undefined) return undefined;
+  const out: Record<string, string> = {};
+  for (const pair of Array.isArray(label) ? label : [label]) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new PreviewdError('invalid_request', `label filter "${pair}" must be key=value`);
+    out[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return out;
+}
+
+const errors = { 400: errorBodySchema, 401: errorBodySchema, 404: errorBodySchema, 409: errorBodySchema };
+
+export const sandboxRoutes: FastifyPluginAsyncZod<{ service: SandboxService }> = async (app, { service }) => {
+  app.post(
+    '/v1/sandboxes',
+    {
+      schema: {
+        tags: ['sandboxes'],
+        summary: 'Create a sandbox',
+        description: 'Writes the files and answers at once with state `creating`; follow events or poll.',
+        body: createSandboxSchema,
+        response: { 201: sandboxSchema, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const owner = typeof request.headers['x-previewd-owner'] === 'string' ? request.headers['x-previewd-owner'] : undefined;
+      const record = await service.create(request.body, { owner });
+      return reply.status(201).send(service.view(record));
+    },
+  );
+
+  app.get(
+    '/v1/sandboxes',
+    {
+      schema: {
+        tags: ['sandboxes'],
+        summary: 'List sandboxes, newest first',
+        querystring: listSandboxesQuerySchema,
+        response: { 200: sandboxListSchema, ...errors },
+      },
+    },
+    async (request) => {
+      const { state, label, limit, cursor } = request.query;
+      const rows = await service.list({ state, labels: parseLabelFilter(label), limit: limit + 1, cursor });
+      const page = rows.slice(0, limit);
+      return {
+        sandboxes: page.map((r) => service.view(r)),
+        nextCursor: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null,
+      };
+    },
+  );
+
+  app.get(
+    '/v1/sandboxes/:id',
+    {
+      schema: { tags: ['sandboxes'], summary: 'Get a sandbox', params: idParamsSchema, response: { 200: sandboxSchema, ...errors } },
+    },
+    async (request) => service.view(await service.get(request.params.id)),
+  );
+
+  app.post(
+    '/v1/sandboxes/:id/start',
+    {
+      schema: {
+        tags: ['sandboxes'],
+        summary: 'Start (or resume) a sandbox',
+        params: idParamsSchema,
+        response: { 200: sandboxSchema, ...errors },
+      },
+    },
+    async (request) => service.view(await service.start(request.params.id)),
+  );
+
+  app.post(
+    '/v1/sandboxes/:id/stop',
+    {
+      schema: { tags: ['sandboxes'], summary: 'Stop a sandbox', params: idParamsSchema, response: { 200: sandboxSchema, ...errors } },
+    },
+    async (request) => service.view(await service.stop(request.params.id)),
+  );
+
+  app.post(
+    '/v1/sandboxes/:id/keepalive',
+    {
+      schema: {
+        tags: ['sandboxes'],
+        summary: 'Record activity; with untilSec, hold the sandbox awake until then',
+        params: idParamsSchema,
+        body: keepaliveSchema,
+        response: { 200: sandboxSchema, ...errors },
+      },
+    },
+    async (request) => service.view(await service.keepalive(request.params.id, request.body?.untilSec)),
+  );
+
+  app.delete(
+    '/v1/sandboxes/:id',
+    {
+      schema: {
+        tags: ['sandboxes'],
+        summary: 'Delete a sandbox, its container and its files',
+        params: idParamsSchema,
+        response: { 204: z.null().describe('Deleted'), ...errors },
+      },
+    },
+    async (request, reply) => {
+      await service.delete(request.params.id);
+      return reply.status(204).send(null);
+    },
+  );
+};

@@ -1,0 +1,54 @@
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { SandboxProvider } from '../providers/provider.js';
+import type { SandboxService } from '../sandboxes/service.js';
+import type { Store } from '../store/store.js';
+import { installAuth } from './auth.js';
+import { installErrorHandling } from './error-handler.js';
+import type { Metrics } from './metrics.js';
+import { sandboxRoutes } from './routes/sandboxes.js';
+import { systemRoutes } from './routes/system.js';
+
+export interface ApiDeps {
+  config: Config;
+  keys: readonly string[];
+  service: SandboxService;
+  store: Store;
+  provider: SandboxProvider;
+  metrics: Metrics;
+  log: Logger;
+  version: string;
+}
+
+/** The control-plane HTTP API: JSON under /v1, bearer keys, OpenAPI from the same zod schemas. */
+export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.log.child({ component: 'api' }) as FastifyBaseLogger,
+    bodyLimit: Math.round(deps.config.maxBodyMb * 1024 * 1024),
+    disableRequestLogging: true,
+    forceCloseConnections: true,
+    return503OnClosing: true,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'previewd API', version: deps.version, description: 'Sandboxes with live preview URLs.' },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
+      security: [{ apiKey: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+
+  installErrorHandling(app);
+  installAuth(app, deps.keys);
+  deps.metrics.install(app);
+  await app.register(systemRoutes, { store: deps.store, provider: deps.provider, metrics: deps.metrics, version: deps.version });
+  await app.register(sandboxRoutes, { service: deps.service });
+  return app;
+}

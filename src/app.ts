@@ -1,0 +1,76 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { buildApi } from './api/server.js';
+import { Metrics } from './api/metrics.js';
+import { ensureApiKeys } from './config/api-keys.js';
+import { splitHostPort } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { EventBus } from './events/bus.js';
+import { createDockerClient } from './providers/docker/client.js';
+import { DockerProvider } from './providers/docker/docker-provider.js';
+import type { SandboxProvider } from './providers/provider.js';
+import { Reconciler } from './sandboxes/reconciler.js';
+import { SandboxService } from './sandboxes/service.js';
+import { SqliteStore } from './store/sqlite.js';
+import type { Store } from './store/store.js';
+import { version } from './version.js';
+import { join } from 'node:path';
+
+export interface Previewd {
+  config: Config;
+  store: Store;
+  provider: SandboxProvider;
+  bus: EventBus;
+  service: SandboxService;
+  reconciler: Reconciler;
+  api: FastifyInstance;
+  /** The key generated on this first start, if any (to print once). */
+  generatedKey?: string;
+  keys: string[];
+  /** Base URL the API listens on, once started. */
+  apiUrl?: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The composition root: wires store, provider, bus, service, reconciler and API for `previewd serve`. */
+export async function createPreviewd(config: Config, log: Logger): Promise<Previewd> {
+  const { keys, generated } = ensureApiKeys(config);
+  const store = new SqliteStore(join(config.dataDir, 'previewd.db'));
+  await store.migrate();
+  const provider = new DockerProvider({ docker: createDockerClient(config), config });
+  const bus = new EventBus(store);
+  const service = new SandboxService({ store, provider, bus, config, log: log.child({ component: 'sandboxes' }) });
+  const reconciler = new Reconciler({ store, provider, service, bus, config, log: log.child({ component: 'reconciler' }) });
+  const metrics = new Metrics(store);
+  const api = await buildApi({ config, keys, service, store, provider, metrics, log, version });
+
+  const app: Previewd = {
+    config,
+    store,
+    provider,
+    bus,
+    service,
+    reconciler,
+    api,
+    keys,
+    generatedKey: generated,
+    async start() {
+      await provider.health();
+      await reconciler.runOnce();
+      reconciler.start();
+      const { host, port } = splitHostPort(config.apiAddr);
+      await api.listen({ host, port });
+      const addr = api.server.address();
+      const boundPort = typeof addr === 'object' && addr ? addr.port : port;
+      app.apiUrl = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+    },
+    async stop() {
+      await reconciler.stop();
+      await api.close();
+      await service.idle();
+      await store.close();
+    },
+  };
+  return app;
+}

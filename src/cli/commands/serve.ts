@@ -1,0 +1,35 @@
+import type { Command } from 'commander';
+import { createPreviewd } from '../../app.js';
+import type { LoadedConfig } from '../../config/load.js';
+import { createLogger } from '../../config/logger.js';
+import { apiKeyFile } from '../../config/api-keys.js';
+
+export function registerServeCommand(program: Command, load: () => LoadedConfig): void {
+  program
+    .command('serve')
+    .description('Run the API, edge and reapers in the foreground')
+    .action(async () => {
+      const { config, warnings, file } = load();
+      const log = createLogger(config);
+      for (const warning of warnings) log.warn(warning);
+      if (file) log.info({ file }, 'configuration file');
+      const app = await createPreviewd(config, log);
+      if (app.generatedKey) {
+        process.stderr.write(
+          `\nGenerated an API key (stored in ${apiKeyFile(config.dataDir)}, mode 0600; shown only now):\n\n  ${app.generatedKey}\n\n`,
+        );
+      }
+      await app.start();
+      log.info({ api: app.apiUrl, dataDir: config.dataDir }, 'previewd is serving');
+      let stopping = false;
+      const shutdown = async (signal: string) => {
+        if (stopping) process.exit(130);
+        stopping = true;
+        log.info({ signal }, 'shutting down');
+        await app.stop();
+        process.exit(0);
+      };
+      process.on('SIGINT', () => void shutdown('SIGINT'));
+      process.on('SIGTERM', () => void shutdown('SIGTERM'));
+    });
+}

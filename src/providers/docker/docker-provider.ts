@@ -1,0 +1,346 @@
+import { chown, mkdir, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import type Docker from 'dockerode';
+import type { Config } from '../../config/schema.js';
+import { PreviewdError } from '../../domain/errors.js';
+import type {
+  ExecOptions,
+  ExecResult,
+  InstanceInfo,
+  InstanceStatus,
+  LogOptions,
+  ManagedInstance,
+  OutputChunk,
+  SandboxProvider,
+  SpawnSpec,
+} from '../provider.js';
+import { WorkspaceFiles } from '../workspace-fs.js';
+import { engineStatus, fromEngineError } from './errors.js';
+import { caEnv, proxyEnv, resolveCaBundle, SANDBOX_CA_PATH } from './host-trust.js';
+import { containerName, LABEL_INSTANCE, LABEL_MANAGED, LABEL_SANDBOX, managedLabels } from './labels.js';
+import { DemuxStream } from './multiplex.js';
+
+export const WORKSPACE_MOUNT = '/workspace';
+
+export interface DockerProviderOptions {
+  docker: Docker;
+  config: Pick<Config, 'dataDir' | 'docker' | 'caBundle' | 'instanceId'>;
+}
+
+function parseUser(user: string): { uid: number; gid: number } {
+  const [uid, gid] = user.split(':').map(Number);
+  if (!Number.isInteger(uid) || !Number.isInteger(gid ?? uid)) {
+    throw new Error(`docker.sandboxUser must be numeric uid:gid, got "${user}"`);
+  }
+  return { uid: uid!, gid: gid ?? uid! };
+}
+
+/** Runs each sandbox as one container on a dedicated bridge network, workspace bind-mounted from the data dir. */
+export class DockerProvider implements SandboxProvider {
+  readonly name = 'docker';
+  private readonly docker: Docker;
+  private readonly config: DockerProviderOptions['config'];
+  private readonly owner: { uid: number; gid: number };
+  private readonly caBundle?: string;
+  private networkReady?: Promise<void>;
+  /** Identifies this control plane's containers (derived from the data dir unless configured). */
+  readonly instance: string;
+
+  constructor(opts: DockerProviderOptions) {
+    this.docker = opts.docker;
+    this.config = opts.config;
+    this.owner = parseUser(opts.config.docker.sandboxUser);
+    this.caBundle = resolveCaBundle(opts.config.caBundle);
+    this.instance = opts.config.instanceId ?? createHash('sha256').update(resolve(opts.config.dataDir)).digest('hex').slice(0, 12);
+  }
+
+  get network(): string {
+    return this.config.docker.network;
+  }
+
+  private workspaceDir(sandboxId: string): string {
+    return join(this.config.dataDir, 'sandboxes', sandboxId, 'workspace');
+  }
+
+  private container(sandboxId: string): Docker.Container {
+    return this.docker.getContainer(containerName(sandboxId));
+  }
+
+  async health(): Promise<void> {
+    try {
+      await this.docker.ping();
+    } catch (err) {
+      throw new PreviewdError('engine_unavailable', `Docker engine does not answer: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  /** The sandbox network: a bridge with inter-container traffic disabled. */
+  ensureNetwork(): Promise<void> {
+    this.networkReady ??= (async () => {
+      const existing = await this.docker.listNetworks({ filters: { name: [this.network] } });
+      if (existing.some((n) => n.Name === this.network)) return;
+      try {
+        await this.docker.createNetwork({
+          Name: this.network,
+          Driver: 'bridge',
+          CheckDuplicate: true,
+          Labels: { [LABEL_MANAGED]: 'true' },
+          Options: { 'com.docker.network.bridge.enable_icc': 'false' },
+        });
+      } catch (err) {
+        if (engineStatus(err) !== 409) throw fromEngineError(err, 'create the sandbox network');
+      }
+    })().catch((err) => {
+      this.networkReady = undefined;
+      throw err;
+    });
+    return this.networkReady;
+  }
+
+  async prepareWorkspace(sandboxId: string): Promise<WorkspaceFiles> {
+    const dir = this.workspaceDir(sandboxId);
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    await chown(dir, this.owner.uid, this.owner.gid);
+    return this.files(sandboxId);
+  }
+
+  files(sandboxId: string): WorkspaceFiles {
+    return new WorkspaceFiles(this.workspaceDir(sandboxId), this.owner, WORKSPACE_MOUNT);
+  }
+
+  private env(spec: SpawnSpec): string[] {
+    const env: Record<string, string> = {
+      HOME: '/home/user',
+      PREVIEWD_SANDBOX_ID: spec.sandboxId,
+      ...proxyEnv(),
+      ...(this.caBundle ? caEnv() : {}),
+      ...spec.env,
+    };
+    return Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  }
+
+  async spawn(spec: SpawnSpec): Promise<{ instanceId: string }> {
+    await this.ensureNetwork();
+    const existing = await this.container(spec.sandboxId)
+      .inspect()
+      .catch((err) => {
+        if (engineStatus(err) === 404) return undefined;
+        throw fromEngineError(err, 'inspect the sandbox container');
+      });
+    if (existing) return { instanceId: existing.Id };
+
+    const binds = [`${this.workspaceDir(spec.sandboxId)}:${WORKSPACE_MOUNT}`];
+    if (this.caBundle) binds.push(`${this.caBundle}:${SANDBOX_CA_PATH}:ro`);
+    const memory = spec.resources.memoryMb * 1024 * 1024;
+    const exposed: Record<string, object> = {};
+    for (const port of spec.ports) exposed[`${port}/tcp`] = {};
+    try {
+      const container = await this.docker.createContainer({
+        name: containerName(spec.sandboxId),
+        Image: spec.image,
+        Cmd: spec.cmd ?? ['sleep', 'infinity'],
+        Env: this.env(spec),
+        User: this.config.docker.sandboxUser,
+        WorkingDir: WORKSPACE_MOUNT,
+        Hostname: 'sandbox',
+        Labels: { ...spec.labels, ...managedLabels(spec.sandboxId, this.instance) },
+        ExposedPorts: exposed,
+        StopSignal: 'SIGTERM',
+        HostConfig: {
+          Init: true,
+          Binds: binds,
+          NetworkMode: this.network,
+          Memory: memory,
+          MemorySwap: memory,
+          NanoCpus: Math.round(spec.resources.cpus * 1e9),
+          PidsLimit: spec.resources.pids,
+          SecurityOpt: ['no-new-privileges:true'],
+          CapDrop: ['ALL'],
+          CapAdd: this.config.docker.capAdd,
+          RestartPolicy: { Name: 'no' },
+          LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
+        },
+      });
+      return { instanceId: container.id };
+    } catch (err) {
+      if (engineStatus(err) === 409) {
+        const info = await this.container(spec.sandboxId).inspect();
+        return { instanceId: info.Id };
+      }
+      throw fromEngineError(err, `create the container from image ${spec.image}`);
+    }
+  }
+
+  async start(sandboxId: string): Promise<void> {
+    try {
+      await this.container(sandboxId).start();
+    } catch (err) {
+      if (engineStatus(err) === 304) return; // already running
+      throw fromEngineError(err, 'start the sandbox container');
+    }
+  }
+
+  async stop(sandboxId: string, opts: { timeoutSec?: number } = {}): Promise<void> {
+    try {
+      const info = await this.container(sandboxId).inspect();
+      if (info.State.Paused) await this.container(sandboxId).unpause();
+      await this.container(sandboxId).stop({ t: opts.timeoutSec ?? this.config.docker.stopTimeoutSec });
+    } catch (err) {
+      const status = engineStatus(err);
+      if (status === 304) return; // already stopped
+      if (status === 404) return; // nothing to stop
+      throw fromEngineError(err, 'stop the sandbox container');
+    }
+  }
+
+  async pause(sandboxId: string): Promise<void> {
+    try {
+      await this.container(sandboxId).pause();
+    } catch (err) {
+      const info = await this.inspect(sandboxId);
+      if (info.status === 'paused') return;
+      throw fromEngineError(err, 'pause the sandbox container');
+    }
+  }
+
+  async unpause(sandboxId: string): Promise<void> {
+    try {
+      await this.container(sandboxId).unpause();
+    } catch (err) {
+      const info = await this.inspect(sandboxId);
+      if (info.status === 'running') return;
+      throw fromEngineError(err, 'unpause the sandbox container');
+    }
+  }
+
+  async destroy(sandboxId: string, opts: { keepWorkspace?: boolean } = {}): Promise<void> {
+    try {
+      await this.container(sandboxId).remove({ force: true, v: true });
+    } catch (err) {
+      const status = engineStatus(err);
+      // 404: already gone; 409: removal already in progress.
+      if (status !== 404 && status !== 409) throw fromEngineError(err, 'remove the sandbox container');
+    }
+    if (!opts.keepWorkspace) {
+      await rm(join(this.config.dataDir, 'sandboxes', sandboxId), { recursive: true, force: true });
+    }
+  }
+
+  async inspect(sandboxId: string): Promise<InstanceInfo> {
+    try {
+      const info = await this.container(sandboxId).inspect();
+      const net = info.NetworkSettings.Networks?.[this.network];
+      return {
+        sandboxId,
+        status: info.State.Status as InstanceStatus,
+        exitCode: info.State.Running ? undefined : info.State.ExitCode,
+        startedAt: info.State.StartedAt,
+        finishedAt: info.State.FinishedAt,
+        ip: net?.IPAddress || undefined,
+        oomKilled: info.State.OOMKilled,
+      };
+    } catch (err) {
+      if (engineStatus(err) === 404) return { sandboxId, status: 'missing' };
+      throw fromEngineError(err, 'inspect the sandbox container');
+    }
+  }
+
+  async list(): Promise<ManagedInstance[]> {
+    try {
+      const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_INSTANCE}=${this.instance}`] },
+      });
+      return containers
+        .filter((c) => c.Labels[LABEL_SANDBOX])
+        .map((c) => ({
+          sandboxId: c.Labels[LABEL_SANDBOX]!,
+          instanceId: c.Id,
+          status: c.State as InstanceStatus,
+          createdAt: new Date(c.Created * 1000),
+        }));
+    } catch (err) {
+      throw fromEngineError(err, 'list sandbox containers');
+    }
+  }
+
+  async exec(sandboxId: string, opts: ExecOptions): Promise<ExecResult> {
+    const started = performance.now();
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    const { output, exitCode } = await this.execAttached(sandboxId, opts);
+    for await (const chunk of output as AsyncIterable<OutputChunk>) {
+      (chunk.stream === 'stderr' ? stderr : stdout).push(chunk.data);
+    }
+    return {
+      exitCode: await exitCode(),
+      stdout: Buffer.concat(stdout),
+      stderr: Buffer.concat(stderr),
+      durationMs: Math.round(performance.now() - started),
+    };
+  }
+
+  /** Starts a process in the sandbox and returns its demultiplexed output and a way to read its exit code. */
+  async execAttached(
+    sandboxId: string,
+    opts: ExecOptions,
+  ): Promise<{ output: Readable; exitCode: () => Promise<number> }> {
+    const container = this.container(sandboxId);
+    let exec: Docker.Exec;
+    try {
+      exec = await container.exec({
+        Cmd: opts.cmd,
+        AttachStdout: true,
+        AttachStderr: true,
+        AttachStdin: opts.stdin !== undefined,
+        User: this.config.docker.sandboxUser,
+        WorkingDir: opts.cwd ?? WORKSPACE_MOUNT,
+        Env: Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`),
+      });
+    } catch (err) {
+      if (engineStatus(err) === 409) {
+        throw new PreviewdError('sandbox_not_running', `sandbox ${sandboxId} is not running`, { cause: err });
+      }
+      throw fromEngineError(err, 'start a process in the sandbox');
+    }
+    const stream = (await exec.start({ hijack: true, stdin: opts.stdin !== undefined })) as NodeJS.ReadWriteStream;
+    if (opts.stdin !== undefined) stream.end(opts.stdin);
+    const output = stream.pipe(new DemuxStream());
+    const exitCode = async (): Promise<number> => {
+      for (let i = 0; i < 100; i++) {
+        const info = await exec.inspect();
+        if (!info.Running && info.ExitCode !== null) return info.ExitCode;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return -1;
+    };
+    return { output, exitCode };
+  }
+
+  async logs(sandboxId: string, opts: LogOptions = {}): Promise<Readable & AsyncIterable<OutputChunk>> {
+    const base = { stdout: true, stderr: true, since: opts.since, ...(opts.tail !== undefined ? { tail: opts.tail } : {}) };
+    try {
+      const container = this.container(sandboxId);
+      const demux = new DemuxStream();
+      if (opts.follow) {
+        const stream = await container.logs({ ...base, follow: true });
+        stream.pipe(demux);
+      } else {
+        const buf = await container.logs({ ...base, follow: false });
+        Readable.from([buf]).pipe(demux);
+      }
+      return demux;
+    } catch (err) {
+      if (engineStatus(err) === 404) return Readable.from([]).pipe(new PassThrough({ objectMode: true }));
+      throw fromEngineError(err, 'read the sandbox logs');
+    }
+  }
+
+  async address(sandboxId: string, port: number): Promise<{ host: string; port: number }> {
+    const info = await this.inspect(sandboxId);
+    if (!info.ip) throw new PreviewdError('sandbox_not_running', `sandbox ${sandboxId} has no address (is it running?)`);
+    return { host: info.ip, port };
+  }
+}

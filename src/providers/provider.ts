@@ -1,0 +1,93 @@
+import type { Readable } from 'node:stream';
+import type { Resources } from '../domain/schemas.js';
+import type { WorkspaceFiles } from './workspace-fs.js';
+
+/** What a provider needs to create a sandbox's container. */
+export interface SpawnSpec {
+  sandboxId: string;
+  image: string;
+  /** argv of the app; when absent the container idles until stopped. */
+  cmd?: string[];
+  env: Record<string, string>;
+  resources: Resources;
+  labels: Record<string, string>;
+  ports: number[];
+}
+
+export type InstanceStatus = 'created' | 'running' | 'paused' | 'exited' | 'restarting' | 'dead' | 'removing' | 'missing';
+
+export interface InstanceInfo {
+  sandboxId: string;
+  status: InstanceStatus;
+  exitCode?: number;
+  startedAt?: string;
+  finishedAt?: string;
+  /** Address on the sandbox network, when running. */
+  ip?: string;
+  /** Whether the engine killed the app for using too much memory. */
+  oomKilled?: boolean;
+}
+
+export interface ManagedInstance {
+  sandboxId: string;
+  instanceId: string;
+  status: InstanceStatus;
+  createdAt: Date;
+}
+
+export interface ExecOptions {
+  cmd: string[];
+  cwd?: string;
+  env?: Record<string, string>;
+  stdin?: Buffer | string;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: Buffer;
+  stderr: Buffer;
+  durationMs: number;
+}
+
+export interface OutputChunk {
+  stream: 'stdout' | 'stderr';
+  data: Buffer;
+}
+
+export interface LogOptions {
+  follow?: boolean;
+  /** Unix seconds. */
+  since?: number;
+  tail?: number;
+}
+
+/**
+ * One interface, many runtimes. Every method takes the sandbox id; implementations find their own
+ * instance from it (labels/names), so the control plane never depends on engine ids.
+ * A conformance suite (test/conformance/provider.conformance.ts) runs against each implementation.
+ */
+export interface SandboxProvider {
+  readonly name: string;
+  /** Throws PreviewdError('engine_unavailable') when the engine does not answer. */
+  health(): Promise<void>;
+  /** Creates (does not start) the instance. Idempotent: an existing instance for the id is reused. */
+  spawn(spec: SpawnSpec): Promise<{ instanceId: string }>;
+  start(sandboxId: string): Promise<void>;
+  stop(sandboxId: string, opts?: { timeoutSec?: number }): Promise<void>;
+  pause(sandboxId: string): Promise<void>;
+  unpause(sandboxId: string): Promise<void>;
+  /** Removes the instance and its workspace. Idempotent. */
+  destroy(sandboxId: string, opts?: { keepWorkspace?: boolean }): Promise<void>;
+  inspect(sandboxId: string): Promise<InstanceInfo>;
+  /** Every instance this previewd manages, whatever its state. */
+  list(): Promise<ManagedInstance[]>;
+  exec(sandboxId: string, opts: ExecOptions): Promise<ExecResult>;
+  /** The app's output (stdout/stderr of the instance's main process). */
+  logs(sandboxId: string, opts?: LogOptions): Promise<Readable & AsyncIterable<OutputChunk>>;
+  /** Where the edge reaches `port` of the sandbox. */
+  address(sandboxId: string, port: number): Promise<{ host: string; port: number }>;
+  /** The sandbox's workspace files; usable whatever the instance's state. */
+  files(sandboxId: string): WorkspaceFiles;
+  /** Creates the (empty) workspace; called before spawn. */
+  prepareWorkspace(sandboxId: string): Promise<WorkspaceFiles>;
+}

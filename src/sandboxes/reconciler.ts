@@ -1,0 +1,171 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { nowIso, type SandboxRecord } from '../domain/sandbox.js';
+import type { EventBus } from '../events/bus.js';
+import type { InstanceStatus, ManagedInstance, SandboxProvider } from '../providers/provider.js';
+import type { Store } from '../store/store.js';
+import type { SandboxService } from './service.js';
+
+export interface ReconcileReport {
+  adopted: string[];
+  resumed: string[];
+  lost: string[];
+  stopped: string[];
+  orphansRemoved: string[];
+}
+
+/**
+ * Makes the store agree with the engine after anything: a crash of previewd mid-operation, a
+ * container killed or removed from outside, a row deleted while the engine was away. Runs at
+ * start-up and then every `reconcileIntervalSec`. Every state change goes through SandboxService.
+ */
+export class Reconciler {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<ReconcileReport>;
+  /** Sandbox ids in flight in this process at start-up time never exist; after that the lock tells. */
+  private firstRun = true;
+
+  constructor(
+    private readonly deps: {
+      store: Store;
+      provider: SandboxProvider;
+      service: SandboxService;
+      bus: EventBus;
+      config: Config;
+      log: Logger;
+    },
+  ) {}
+
+  start(): void {
+    const every = this.deps.config.reconcileIntervalSec * 1000;
+    this.timer = setInterval(() => {
+      void this.runOnce().catch((err) => this.deps.log.warn({ err }, 'reconcile failed'));
+    }, every);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.running?.catch(() => undefined);
+  }
+
+  /** One pass; concurrent callers share it. */
+  runOnce(): Promise<ReconcileReport> {
+    this.running ??= this.pass().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async pass(): Promise<ReconcileReport> {
+    const { store, provider, service, config, log } = this.deps;
+    const report: ReconcileReport = { adopted: [], resumed: [], lost: [], stopped: [], orphansRemoved: [] };
+    const instances = new Map<string, ManagedInstance>();
+    for (const instance of await provider.list()) instances.set(instance.sandboxId, instance);
+    const rows = await store.listSandboxes({ includeDeleted: true });
+    const known = new Set(rows.map((r) => r.id));
+
+    for (const row of rows) {
+      if (service.lock.isHeld(row.id)) continue; // an operation is under way; it will settle the state
+      await service.lock
+        .run(row.id, async () => {
+          const current = await store.getSandbox(row.id, { includeDeleted: true });
+          if (!current) return;
+          const status: InstanceStatus = instances.get(row.id)?.status ?? 'missing';
+          await this.settle(current, status, report);
+        })
+        .catch((err) => log.warn({ err, sandboxId: row.id }, 'reconcile of sandbox failed'));
+    }
+
+    const graceMs = config.orphanGraceSec * 1000;
+    for (const instance of instances.values()) {
+      if (known.has(instance.sandboxId)) continue;
+      if (Date.now() - instance.createdAt.getTime() < graceMs) continue;
+      await provider.destroy(instance.sandboxId).catch((err) => log.warn({ err }, 'orphan removal failed'));
+      report.orphansRemoved.push(instance.sandboxId);
+    }
+    await this.removeOrphanWorkspaces(known, graceMs, report);
+    if (Object.values(report).some((list) => list.length > 0)) log.info(report, 'reconciled');
+    this.firstRun = false;
+    return report;
+  }
+
+  private async settle(row: SandboxRecord, status: InstanceStatus, report: ReconcileReport): Promise<void> {
+    const { service, provider, bus } = this.deps;
+    const id = row.id;
+    switch (row.state) {
+      case 'deleted':
+        if (status !== 'missing') {
+          await provider.destroy(id);
+          report.orphansRemoved.push(id);
+        }
+        return;
+      case 'creating':
+      case 'starting':
+        // Nobody in this process is working on it (no lock): a previous process died mid-create.
+        if (status === 'running' && row.state === 'starting') {
+          await service.transition(row, 'running', { startedAt: nowIso() });
+          report.adopted.push(id);
+        } else {
+          await service.provision(id);
+          report.resumed.push(id);
+        }
+        return;
+      case 'stopping':
+        await service.stopLocked(row);
+        report.stopped.push(id);
+        return;
+      case 'running':
+      case 'paused': {
+        if (status === 'missing') {
+          await service.transition(row, 'error', {
+            error: { code: 'sandbox_lost', message: 'the container disappeared; start the sandbox to recreate it' },
+          });
+          await bus.publish({ type: 'sandbox.lost', sandboxId: id, data: { reason: 'container missing' } });
+          report.lost.push(id);
+        } else if (status === 'exited' || status === 'dead' || status === 'created') {
+          const info = await provider.inspect(id);
+          const patch =
+            info.exitCode && info.exitCode !== 0
+              ? { stoppedAt: nowIso(), error: { code: 'app_exited', message: `the app exited with code ${info.exitCode}` } }
+              : { stoppedAt: nowIso() };
+          const stopping = await service.transition(row, 'stopping');
+          await service.transition(stopping, 'stopped', patch);
+          report.stopped.push(id);
+        } else if (status === 'paused' && row.state === 'running') {
+          await service.transition(row, 'paused');
+          report.adopted.push(id);
+        } else if (status === 'running' && row.state === 'paused') {
+          await service.transition(row, 'running');
+          report.adopted.push(id);
+        } else if (this.firstRun) {
+          report.adopted.push(id);
+        }
+        return;
+      }
+      case 'stopped':
+        if (status === 'running' || status === 'paused') {
+          await provider.stop(id);
+          report.stopped.push(id);
+        }
+        return;
+      case 'error':
+        return;
+    }
+  }
+
+  /** Workspaces with no row, older than the grace period: left by a create that died before its row was written. */
+  private async removeOrphanWorkspaces(known: Set<string>, graceMs: number, report: ReconcileReport): Promise<void> {
+    const root = join(this.deps.config.dataDir, 'sandboxes');
+    const names = await readdir(root).catch(() => [] as string[]);
+    for (const name of names) {
+      if (known.has(name)) continue;
+      const st = await stat(join(root, name)).catch(() => undefined);
+      if (!st || Date.now() - st.mtimeMs < graceMs) continue;
+      await this.deps.provider.destroy(name).catch(() => undefined);
+      report.orphansRemoved.push(name);
+    }
+  }
+}

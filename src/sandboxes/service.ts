@@ -1,0 +1,271 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { PreviewdError } from '../domain/errors.js';
+import { newSandboxId } from '../domain/ids.js';
+import { nowIso, type SandboxPatch, type SandboxRecord } from '../domain/sandbox.js';
+import type { CreateSandboxInput, Resources, SandboxView } from '../domain/schemas.js';
+import { assertTransition, type SandboxState } from '../domain/state-machine.js';
+import { previewUrl } from '../edge/preview-urls.js';
+import type { EventBus } from '../events/bus.js';
+import type { SandboxProvider } from '../providers/provider.js';
+import { commandFor, planFromInput } from '../runtimes/plan.js';
+import type { SandboxFilter, Store } from '../store/store.js';
+import { KeyedLock } from './keyed-lock.js';
+
+export interface SandboxServiceDeps {
+  store: Store;
+  provider: SandboxProvider;
+  bus: EventBus;
+  config: Config;
+  log: Logger;
+}
+
+function errorInfo(err: unknown): { code: string; message: string } {
+  if (err instanceof PreviewdError) return { code: err.code, message: err.message };
+  return { code: 'internal', message: (err as Error)?.message ?? String(err) };
+}
+
+/**
+ * The only place that changes a sandbox's state. Every transition is checked against the state
+ * machine, persisted (compare-and-set on the previous state), then published on the event bus.
+ */
+export class SandboxService {
+  readonly lock = new KeyedLock();
+  private readonly background = new Set<Promise<unknown>>();
+  private readonly store: Store;
+  private readonly provider: SandboxProvider;
+  private readonly bus: EventBus;
+  private readonly config: Config;
+  private readonly log: Logger;
+
+  constructor(deps: SandboxServiceDeps) {
+    this.store = deps.store;
+    this.provider = deps.provider;
+    this.bus = deps.bus;
+    this.config = deps.config;
+    this.log = deps.log;
+  }
+
+  view(record: SandboxRecord): SandboxView {
+    const { env: _env, containerId: _c, owner: _o, deletedAt: _d, ...rest } = record;
+    return {
+      ...rest,
+      previews: record.ports.map((port) => ({ port, url: previewUrl(this.config, record.id, port) })),
+    };
+  }
+
+  async get(id: string): Promise<SandboxRecord> {
+    const record = await this.store.getSandbox(id);
+    if (!record) throw new PreviewdError('sandbox_not_found', `sandbox ${id} does not exist`);
+    return record;
+  }
+
+  list(filter: SandboxFilter): Promise<SandboxRecord[]> {
+    return this.store.listSandboxes(filter);
+  }
+
+  private resources(requested: Partial<Resources> | undefined): Resources {
+    const merged = { ...this.config.resources.default, ...requested };
+    const max = this.config.resources.max;
+    for (const key of ['cpus', 'memoryMb', 'pids'] as const) {
+      if (merged[key] > max[key]) {
+        throw new PreviewdError('resource_limit', `resources.${key} ${merged[key]} is above this host's maximum ${max[key]}`, {
+          details: { field: `resources.${key}`, max: max[key] },
+        });
+      }
+    }
+    return merged;
+  }
+
+  /**
+   * Writes the files, records the sandbox as `creating` and returns; the container is created and
+   * started in the background (follow events or poll). Files are on disk before the row exists,
+   * so a crash never leaves a row whose files are half written.
+   */
+  async create(input: CreateSandboxInput, opts: { owner?: string } = {}): Promise<SandboxRecord> {
+    const plan = planFromInput(input, this.config);
+    const resources = this.resources(input.resources);
+    const id = newSandboxId();
+    const files = await this.provider.prepareWorkspace(id);
+    try {
+      for (const [path, content] of Object.entries(input.files ?? {})) await files.write(path, content);
+    } catch (err) {
+      await this.provider.destroy(id).catch(() => undefined);
+      throw err;
+    }
+    const now = nowIso();
+    const ports = input.ports ?? (plan.port ? [plan.port] : []);
+    const record: SandboxRecord = {
+      id,
+      state: 'creating',
+      image: plan.image,
+      runtime: plan,
+      ports: [...new Set(ports)],
+      env: input.env ?? {},
+      resources,
+      visibility: input.visibility ?? 'public',
+      idleTimeoutSec: input.idleTimeoutSec ?? this.config.defaults.idleTimeoutSec,
+      pauseAfterSec: input.pauseAfterSec ?? this.config.defaults.pauseAfterSec,
+      metadata: input.metadata ?? {},
+      labels: input.labels ?? {},
+      createdAt: now,
+      updatedAt: now,
+      lastActivityAt: now,
+    };
+    if (input.template) record.template = input.template;
+    if (input.ttlSec !== undefined) {
+      record.ttlSec = input.ttlSec;
+      record.expiresAt = new Date(Date.now() + input.ttlSec * 1000).toISOString();
+    }
+    if (opts.owner) record.owner = opts.owner;
+    await this.store.insertSandbox(record);
+    await this.bus.publish({ type: 'sandbox.created', sandboxId: id, data: { image: record.image } });
+    this.inBackground(this.lock.run(id, () => this.provision(id)));
+    return record;
+  }
+
+  /**
+   * Creates (if needed) and starts the container of a sandbox in `creating` or `starting`.
+   * A failure moves the sandbox to `error` and is returned, not thrown.
+   */
+  async provision(id: string): Promise<unknown> {
+    let record = await this.store.getSandbox(id);
+    if (!record || (record.state !== 'creating' && record.state !== 'starting')) return undefined;
+    try {
+      const { instanceId } = await this.provider.spawn({
+        sandboxId: id,
+        image: record.image,
+        cmd: commandFor(record.runtime),
+        env: { ...record.runtime.env, ...record.env },
+        resources: record.resources,
+        labels: {},
+        ports: record.ports,
+      });
+      if (record.state === 'creating') {
+        record = await this.transition(record, 'starting', { containerId: instanceId });
+      }
+      await this.provider.start(id);
+      await this.transition(record, 'running', { startedAt: nowIso(), error: undefined });
+      return undefined;
+    } catch (err) {
+      await this.fail(id, err);
+      return err;
+    }
+  }
+
+  async start(id: string): Promise<SandboxRecord> {
+    return this.lock.run(id, async () => {
+      const record = await this.get(id);
+      if (record.state === 'running' || record.state === 'starting') return record;
+      if (record.state === 'paused') return this.resume(record);
+      await this.transition(record, 'starting', { error: undefined });
+      const failure = await this.provision(id);
+      if (failure) throw failure;
+      return this.get(id);
+    });
+  }
+
+  async stop(id: string): Promise<SandboxRecord> {
+    return this.lock.run(id, async () => {
+      const record = await this.get(id);
+      if (record.state === 'stopped') return record;
+      return this.stopLocked(record);
+    });
+  }
+
+  /** Stops a sandbox whose lock the caller holds. */
+  async stopLocked(record: SandboxRecord): Promise<SandboxRecord> {
+    const stopping = record.state === 'stopping' ? record : await this.transition(record, 'stopping');
+    try {
+      await this.provider.stop(record.id);
+    } catch (err) {
+      await this.fail(record.id, err);
+      throw err;
+    }
+    return this.transition(stopping, 'stopped', { stoppedAt: nowIso() });
+  }
+
+  async pause(id: string): Promise<SandboxRecord> {
+    return this.lock.run(id, async () => {
+      const record = await this.get(id);
+      if (record.state === 'paused') return record;
+      assertTransition(id, record.state, 'paused');
+      await this.provider.pause(id);
+      return this.transition(record, 'paused');
+    });
+  }
+
+  private async resume(record: SandboxRecord): Promise<SandboxRecord> {
+    await this.provider.unpause(record.id);
+    return this.transition(record, 'running');
+  }
+
+  async keepalive(id: string, untilSec?: number): Promise<SandboxRecord> {
+    const record = await this.get(id);
+    const patch: SandboxPatch = { lastActivityAt: nowIso() };
+    if (untilSec !== undefined) patch.keepAliveUntil = new Date(Date.now() + untilSec * 1000).toISOString();
+    return (await this.store.updateSandbox(id, patch)) ?? record;
+  }
+
+  /** Deletes the sandbox: its container, its workspace, then the row (kept as `deleted`). Idempotent on the engine side. */
+  async delete(id: string): Promise<void> {
+    await this.lock.run(id, async () => {
+      const record = await this.get(id);
+      await this.transition(record, 'deleted', { deletedAt: nowIso() });
+      try {
+        await this.provider.destroy(id);
+      } catch (err) {
+        // The row is already deleted; the reconciler removes what the engine kept.
+        this.log.warn({ err, sandboxId: id }, 'destroy failed; the reconciler will retry');
+      }
+      await this.bus.publish({ type: 'sandbox.deleted', sandboxId: id, data: {} });
+    });
+  }
+
+  /**
+   * Moves a sandbox to `to`, checked against the state machine and persisted only if nobody moved
+   * it meanwhile; then publishes the change.
+   */
+  async transition(record: SandboxRecord, to: SandboxState, patch: SandboxPatch = {}): Promise<SandboxRecord> {
+    assertTransition(record.id, record.state, to);
+    const next = await this.store.updateSandbox(record.id, { ...patch, state: to }, [record.state]);
+    if (!next) {
+      const current = await this.store.getSandbox(record.id, { includeDeleted: true });
+      throw new PreviewdError(
+        'invalid_state',
+        `sandbox ${record.id} changed state meanwhile (now ${current?.state ?? 'gone'}), retry`,
+      );
+    }
+    const data: { from: SandboxState; to: SandboxState; error?: { code: string; message: string } } = {
+      from: record.state,
+      to,
+    };
+    if (next.error && to === 'error') data.error = next.error;
+    await this.bus.publish({ type: 'sandbox.state', sandboxId: record.id, data });
+    this.log.info({ sandboxId: record.id, from: record.state, to }, 'sandbox state');
+    return next;
+  }
+
+  /** Records a failed operation: the sandbox goes to `error` with the failure's code and message. */
+  async fail(id: string, err: unknown): Promise<void> {
+    const info = errorInfo(err);
+    this.log.warn({ sandboxId: id, err }, 'sandbox operation failed');
+    const record = await this.store.getSandbox(id);
+    if (!record || record.state === 'error') return;
+    await this.transition(record, 'error', { error: info }).catch((e) =>
+      this.log.error({ err: e, sandboxId: id }, 'could not record sandbox error'),
+    );
+  }
+
+  private inBackground(work: Promise<unknown>): void {
+    const tracked = work.catch((err) => this.log.error({ err }, 'background sandbox work failed'));
+    this.background.add(tracked);
+    void tracked.finally(() => this.background.delete(tracked));
+  }
+
+  /** Waits for background work (tests and graceful shutdown). */
+  async idle(): Promise<void> {
+    while (this.background.size > 0) await Promise.all([...this.background]);
+    await this.lock.drain();
+  }
+}

@@ -1,0 +1,149 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { EventType, NewEvent, PreviewdEvent } from '../domain/events.js';
+import { nowIso, type SandboxPatch, type SandboxRecord } from '../domain/sandbox.js';
+import type { SandboxState } from '../domain/state-machine.js';
+import { migrations } from './migrations.js';
+import type { SandboxFilter, Store } from './store.js';
+
+interface SandboxRow {
+  doc: string;
+}
+interface EventRow {
+  id: number;
+  sandbox_id: string;
+  type: string;
+  at: string;
+  data: string;
+}
+
+/** The embedded default engine: one SQLite file in WAL mode. */
+export class SqliteStore implements Store {
+  readonly engine = 'sqlite';
+  private readonly db: Database.Database;
+
+  constructor(file: string) {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma('foreign_keys = ON');
+  }
+
+  async migrate(): Promise<void> {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)');
+    const applied = new Set(
+      (this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
+    );
+    for (const m of migrations) {
+      if (applied.has(m.version)) continue;
+      this.db.transaction(() => {
+        this.db.exec(m.sqlite);
+        this.db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, nowIso());
+      })();
+    }
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async insertSandbox(record: SandboxRecord): Promise<void> {
+    this.db
+      .prepare('INSERT INTO sandboxes (id, state, owner, created_at, updated_at, doc) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(record.id, record.state, record.owner ?? null, record.createdAt, record.updatedAt, JSON.stringify(record));
+  }
+
+  async getSandbox(id: string, opts: { includeDeleted?: boolean } = {}): Promise<SandboxRecord | undefined> {
+    const row = this.db.prepare('SELECT doc FROM sandboxes WHERE id = ?').get(id) as SandboxRow | undefined;
+    if (!row) return undefined;
+    const record = JSON.parse(row.doc) as SandboxRecord;
+    if (record.state === 'deleted' && !opts.includeDeleted) return undefined;
+    return record;
+  }
+
+  async listSandboxes(filter: SandboxFilter = {}): Promise<SandboxRecord[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const states = filter.state ? [filter.state] : filter.states;
+    if (states) {
+      where.push(`state IN (${states.map(() => '?').join(',')})`);
+      params.push(...states);
+    } else if (!filter.includeDeleted) {
+      where.push("state <> 'deleted'");
+    }
+    for (const [key, value] of Object.entries(filter.labels ?? {})) {
+      where.push('json_extract(doc, ?) = ?');
+      params.push(`$.labels."${key.replaceAll('"', '')}"`, value);
+    }
+    if (filter.cursor) {
+      where.push('id < ?');
+      params.push(filter.cursor);
+    }
+    let sql = 'SELECT doc FROM sandboxes';
+    if (where.length) sql += ` WHERE ${where.join(' AND ')}`;
+    sql += ' ORDER BY id DESC';
+    if (filter.limit) {
+      sql += ' LIMIT ?';
+      params.push(filter.limit);
+    }
+    return (this.db.prepare(sql).all(...params) as SandboxRow[]).map((r) => JSON.parse(r.doc) as SandboxRecord);
+  }
+
+  async updateSandbox(
+    id: string,
+    patch: SandboxPatch,
+    expectState?: readonly SandboxState[],
+  ): Promise<SandboxRecord | undefined> {
+    return this.db.transaction(() => {
+      const row = this.db.prepare('SELECT doc FROM sandboxes WHERE id = ?').get(id) as SandboxRow | undefined;
+      if (!row) return undefined;
+      const current = JSON.parse(row.doc) as SandboxRecord;
+      if (expectState && !expectState.includes(current.state)) return undefined;
+      const next: SandboxRecord = { ...current, ...patch, id, createdAt: current.createdAt, updatedAt: nowIso() };
+      for (const key of Object.keys(next) as (keyof SandboxRecord)[]) {
+        if (next[key] === undefined) delete next[key];
+      }
+      this.db
+        .prepare('UPDATE sandboxes SET state = ?, owner = ?, updated_at = ?, doc = ? WHERE id = ?')
+        .run(next.state, next.owner ?? null, next.updatedAt, JSON.stringify(next), id);
+      return next;
+    })();
+  }
+
+  async purgeSandbox(id: string): Promise<void> {
+    this.db.prepare('DELETE FROM sandboxes WHERE id = ?').run(id);
+  }
+
+  async appendEvent(event: NewEvent): Promise<PreviewdEvent> {
+    const at = nowIso();
+    const info = this.db
+      .prepare('INSERT INTO events (sandbox_id, type, at, data) VALUES (?, ?, ?, ?)')
+      .run(event.sandboxId, event.type, at, JSON.stringify(event.data));
+    return { ...event, id: Number(info.lastInsertRowid), at } as PreviewdEvent;
+  }
+
+  async listEvents(opts: { afterId?: number; sandboxId?: string; limit?: number }): Promise<PreviewdEvent[]> {
+    const params: unknown[] = [opts.afterId ?? 0];
+    let sql = 'SELECT id, sandbox_id, type, at, data FROM events WHERE id > ?';
+    if (opts.sandboxId) {
+      sql += ' AND sandbox_id = ?';
+      params.push(opts.sandboxId);
+    }
+    sql += ' ORDER BY id ASC LIMIT ?';
+    params.push(opts.limit ?? 1000);
+    return (this.db.prepare(sql).all(...params) as EventRow[]).map((r) => ({
+      id: r.id,
+      sandboxId: r.sandbox_id,
+      type: r.type as EventType,
+      at: r.at,
+      data: JSON.parse(r.data),
+    }));
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}

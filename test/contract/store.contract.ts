@@ -1,0 +1,114 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { newSandboxId } from '../../src/domain/ids.js';
+import { nowIso, type SandboxRecord } from '../../src/domain/sandbox.js';
+import type { Store } from '../../src/store/store.js';
+
+export function sandboxRecord(overrides: Partial<SandboxRecord> = {}): SandboxRecord {
+  const now = nowIso();
+  return {
+    id: newSandboxId(),
+    state: 'creating',
+    image: 'img',
+    runtime: { image: 'img', env: {}, source: 'none' },
+    ports: [3000],
+    env: { A: '1' },
+    resources: { cpus: 1, memoryMb: 512, pids: 256 },
+    visibility: 'public',
+    idleTimeoutSec: 900,
+    pauseAfterSec: 120,
+    metadata: { m: { nested: true } },
+    labels: { team: 'web' },
+    createdAt: now,
+    updatedAt: now,
+    lastActivityAt: now,
+    ...overrides,
+  };
+}
+
+/** The Store contract, written once against the interface; every engine runs it. */
+export function storeContract(engine: string, make: () => Promise<Store>): void {
+  describe(`Store contract: ${engine}`, () => {
+    let store: Store;
+    beforeEach(async () => {
+      store = await make();
+      await store.migrate();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    it('migrations are idempotent', async () => {
+      await store.migrate();
+      await store.ping();
+    });
+
+    it('round-trips a sandbox record exactly', async () => {
+      const rec = sandboxRecord();
+      await store.insertSandbox(rec);
+      expect(await store.getSandbox(rec.id)).toEqual(rec);
+      expect(await store.getSandbox(newSandboxId())).toBeUndefined();
+    });
+
+    it('refuses a second row with the same id', async () => {
+      const rec = sandboxRecord();
+      await store.insertSandbox(rec);
+      await expect(store.insertSandbox(rec)).rejects.toThrow();
+    });
+
+    it('updates with compare-and-set on the state', async () => {
+      const rec = sandboxRecord();
+      await store.insertSandbox(rec);
+      expect(await store.updateSandbox(rec.id, { state: 'running' }, ['stopped'])).toBeUndefined();
+      expect((await store.getSandbox(rec.id))?.state).toBe('creating');
+      const next = await store.updateSandbox(rec.id, { state: 'starting', error: { code: 'x', message: 'y' } }, ['creating']);
+      expect(next?.state).toBe('starting');
+      expect(next?.error).toEqual({ code: 'x', message: 'y' });
+      const cleared = await store.updateSandbox(rec.id, { error: undefined });
+      expect(cleared?.error).toBeUndefined();
+      expect((await store.getSandbox(rec.id))?.error).toBeUndefined();
+      expect(await store.updateSandbox(newSandboxId(), { state: 'running' })).toBeUndefined();
+    });
+
+    it('hides deleted rows unless asked, and purges', async () => {
+      const rec = sandboxRecord({ state: 'deleted' });
+      await store.insertSandbox(rec);
+      expect(await store.getSandbox(rec.id)).toBeUndefined();
+      expect((await store.getSandbox(rec.id, { includeDeleted: true }))?.id).toBe(rec.id);
+      expect(await store.listSandboxes()).toEqual([]);
+      expect((await store.listSandboxes({ includeDeleted: true })).map((r) => r.id)).toEqual([rec.id]);
+      await store.purgeSandbox(rec.id);
+      expect(await store.getSandbox(rec.id, { includeDeleted: true })).toBeUndefined();
+    });
+
+    it('lists newest first, filters by state and labels, and pages by cursor', async () => {
+      const a = sandboxRecord({ state: 'running', labels: { team: 'web', env: 'pr-1' } });
+      const b = sandboxRecord({ state: 'stopped', labels: { team: 'web' } });
+      const c = sandboxRecord({ state: 'running', labels: { team: 'api' } });
+      for (const r of [a, b, c]) await store.insertSandbox(r);
+      expect((await store.listSandboxes()).map((r) => r.id)).toEqual([c.id, b.id, a.id]);
+      expect((await store.listSandboxes({ state: 'running' })).map((r) => r.id)).toEqual([c.id, a.id]);
+      expect((await store.listSandboxes({ states: ['stopped'] })).map((r) => r.id)).toEqual([b.id]);
+      expect((await store.listSandboxes({ labels: { team: 'web' } })).map((r) => r.id)).toEqual([b.id, a.id]);
+      expect((await store.listSandboxes({ labels: { team: 'web', env: 'pr-1' } })).map((r) => r.id)).toEqual([a.id]);
+      expect(await store.listSandboxes({ labels: { 'x"; DROP TABLE sandboxes; --': 'y' } })).toEqual([]);
+      const page1 = await store.listSandboxes({ limit: 2 });
+      expect(page1.map((r) => r.id)).toEqual([c.id, b.id]);
+      const page2 = await store.listSandboxes({ limit: 2, cursor: page1[1]!.id });
+      expect(page2.map((r) => r.id)).toEqual([a.id]);
+    });
+
+    it('appends events with increasing ids and lists them after an id', async () => {
+      const id = newSandboxId();
+      const e1 = await store.appendEvent({ type: 'sandbox.created', sandboxId: id, data: { image: 'i' } });
+      const e2 = await store.appendEvent({ type: 'sandbox.state', sandboxId: id, data: { from: 'creating', to: 'starting' } });
+      const other = await store.appendEvent({ type: 'sandbox.deleted', sandboxId: newSandboxId(), data: {} });
+      expect(e2.id).toBeGreaterThan(e1.id);
+      expect((await store.listEvents({})).map((e) => e.id)).toEqual([e1.id, e2.id, other.id]);
+      expect((await store.listEvents({ afterId: e1.id })).map((e) => e.id)).toEqual([e2.id, other.id]);
+      const mine = await store.listEvents({ sandboxId: id });
+      expect(mine).toHaveLength(2);
+      expect(mine[1]).toMatchObject({ type: 'sandbox.state', sandboxId: id, data: { from: 'creating', to: 'starting' } });
+      expect(typeof mine[1]!.at).toBe('string');
+    });
+  });
+}

@@ -1,0 +1,85 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { createPreviewd, type Previewd } from '../../src/app.js';
+import { loadConfig } from '../../src/config/load.js';
+
+export const TEST_KEY = 'test-key-0123456789abcdef';
+
+export interface TestServer {
+  app: Previewd;
+  url: string;
+  dataDir: string;
+  /** JSON request with the test key; returns status, headers and parsed body. */
+  call<T = any>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: T; headers: Headers }>;
+  close(): Promise<void>;
+}
+
+/** A real previewd (real store, real Docker engine) on a random loopback port with its own data dir. */
+export async function startTestServer(overrides: Record<string, unknown> = {}): Promise<TestServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'previewd-test-'));
+  const { config } = loadConfig({
+    env: {},
+    cwd: dataDir,
+    overrides: {
+      dataDir,
+      apiAddr: '127.0.0.1:0',
+      apiKeys: [TEST_KEY],
+      logLevel: 'silent',
+      reconcileIntervalSec: 1,
+      'docker.stopTimeoutSec': 1,
+      ...overrides,
+    },
+  });
+  const app = await createPreviewd(config, pino({ level: process.env.PREVIEWD_TEST_LOG ?? 'silent' }));
+  await app.start();
+  const url = app.apiUrl!;
+  const call: TestServer['call'] = async (method, path, body, headers = {}) => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${TEST_KEY}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...headers,
+      },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON
+    }
+    return { status: res.status, body: parsed as never, headers: res.headers };
+  };
+  return {
+    app,
+    url,
+    dataDir,
+    call,
+    async close() {
+      const sandboxes = await app.store.listSandboxes();
+      await Promise.all(sandboxes.map((s) => app.service.delete(s.id).catch(() => undefined)));
+      await app.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls until `check` returns a value (not undefined), or fails after `timeoutMs`. */
+export async function waitFor<T>(check: () => Promise<T | undefined>, timeoutMs = 30_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
