@@ -1,7 +1,8 @@
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { buildApi } from './api/server.js';
 import { Metrics } from './api/metrics.js';
+import { buildApi } from './api/server.js';
 import { ensureApiKeys } from './config/api-keys.js';
 import { splitHostPort } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -14,7 +15,6 @@ import { SandboxService } from './sandboxes/service.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
 import { version } from './version.js';
-import { join } from 'node:path';
 
 export interface Previewd {
   config: Config;
@@ -40,8 +40,21 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
   await store.migrate();
   const provider = new DockerProvider({ docker: createDockerClient(config), config });
   const bus = new EventBus(store);
-  const service = new SandboxService({ store, provider, bus, config, log: log.child({ component: 'sandboxes' }) });
-  const reconciler = new Reconciler({ store, provider, service, bus, config, log: log.child({ component: 'reconciler' }) });
+  const service = new SandboxService({
+    store,
+    provider,
+    bus,
+    config,
+    log: log.child({ component: 'sandboxes' }),
+  });
+  const reconciler = new Reconciler({
+    store,
+    provider,
+    service,
+    bus,
+    config,
+    log: log.child({ component: 'reconciler' }),
+  });
   const metrics = new Metrics(store);
   const api = await buildApi({ config, keys, service, store, provider, metrics, log, version });
 

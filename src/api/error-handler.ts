@@ -17,13 +17,22 @@ export function toPreviewdError(err: unknown): PreviewdError {
   const fe = err as FastifyError;
   if (hasZodFastifySchemaValidationErrors(fe)) {
     const context = fe.validationContext ?? 'request';
+    if (context === 'params' && fe.validation.every((v) => v.instancePath === '/id')) {
+      return new PreviewdError('invalid_id', 'the sandbox id in the path is not a 26-character ULID');
+    }
     const problems = fe.validation.map((v) => {
-      const where = `${context}${v.instancePath.replaceAll('/', '.')}`;
+      const path = v.instancePath.replace(/^\/$/, '');
+      const where = path ? `${context}${path.replaceAll('/', '.')}` : context;
       return `${where}: ${v.message}`;
     });
-    return new PreviewdError('invalid_request', problems.join('; '), { details: { issues: fe.validation.map((v) => ({ path: `${context}${v.instancePath}`, message: v.message })) } });
+    return new PreviewdError('invalid_request', problems.join('; '), {
+      details: {
+        issues: fe.validation.map((v) => ({ path: `${context}${v.instancePath}`, message: v.message })),
+      },
+    });
   }
-  if (fe?.code && fastifyCodes[fe.code]) return new PreviewdError(fastifyCodes[fe.code]!, fe.message, { cause: err });
+  if (fe?.code && fastifyCodes[fe.code])
+    return new PreviewdError(fastifyCodes[fe.code]!, fe.message, { cause: err });
   if (err instanceof SyntaxError && (fe as { statusCode?: number }).statusCode === 400) {
     return new PreviewdError('invalid_json', `body is not valid JSON: ${err.message}`, { cause: err });
   }

@@ -31,7 +31,8 @@ export class Metrics {
       registers: [this.registry],
       async collect() {
         const counts = new Map<string, number>(sandboxStates.map((s) => [s, 0]));
-        for (const row of await store.listSandboxes()) counts.set(row.state, (counts.get(row.state) ?? 0) + 1);
+        for (const row of await store.listSandboxes())
+          counts.set(row.state, (counts.get(row.state) ?? 0) + 1);
         counts.delete('deleted');
         for (const [state, n] of counts) this.set({ state }, n);
       },

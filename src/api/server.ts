@@ -1,6 +1,11 @@
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { SandboxProvider } from '../providers/provider.js';
@@ -28,7 +33,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log.child({ component: 'api' }) as FastifyBaseLogger,
     bodyLimit: Math.round(deps.config.maxBodyMb * 1024 * 1024),
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
     return503OnClosing: true,
   }).withTypeProvider<ZodTypeProvider>();
@@ -38,7 +43,11 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'previewd API', version: deps.version, description: 'Sandboxes with live preview URLs.' },
+      info: {
+        title: 'previewd API',
+        version: deps.version,
+        description: 'Sandboxes with live preview URLs.',
+      },
       components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
       security: [{ apiKey: [] }],
     },
@@ -48,7 +57,12 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   installErrorHandling(app);
   installAuth(app, deps.keys);
   deps.metrics.install(app);
-  await app.register(systemRoutes, { store: deps.store, provider: deps.provider, metrics: deps.metrics, version: deps.version });
+  await app.register(systemRoutes, {
+    store: deps.store,
+    provider: deps.provider,
+    metrics: deps.metrics,
+    version: deps.version,
+  });
   await app.register(sandboxRoutes, { service: deps.service });
   return app;
 }

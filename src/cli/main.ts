@@ -7,7 +7,11 @@ import { registerImagesCommand } from './commands/images.js';
 import { registerServeCommand } from './commands/serve.js';
 
 const program = new Command();
-program.name('previewd').description('Sandboxes with live preview URLs').version(version).option('-c, --config <file>', 'configuration file (default ./previewd.yaml)');
+program
+  .name('previewd')
+  .description('Sandboxes with live preview URLs')
+  .version(version)
+  .option('-c, --config <file>', 'configuration file (default ./previewd.yaml)');
 
 let loaded: LoadedConfig | undefined;
 const load = (): LoadedConfig => {

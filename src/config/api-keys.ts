@@ -11,7 +11,10 @@ export function apiKeyFile(dataDir: string): string {
  * The keys the API accepts. With none configured, one is generated on first start and kept in
  * <dataDir>/api-key (mode 0600); `generated` is set only on that first start so it is printed once.
  */
-export function ensureApiKeys(config: Pick<Config, 'apiKeys' | 'dataDir'>): { keys: string[]; generated?: string } {
+export function ensureApiKeys(config: Pick<Config, 'apiKeys' | 'dataDir'>): {
+  keys: string[];
+  generated?: string;
+} {
   if (config.apiKeys.length > 0) return { keys: config.apiKeys };
   const file = apiKeyFile(config.dataDir);
   if (existsSync(file)) {

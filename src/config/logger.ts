@@ -7,7 +7,10 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Lo
   if (pretty) {
     return pino({
       level: config.logLevel,
-      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } },
+      transport: {
+        target: 'pino-pretty',
+        options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' },
+      },
     });
   }
   return pino({ level: config.logLevel });

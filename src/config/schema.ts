@@ -12,7 +12,10 @@ export const configSchema = z.strictObject({
   edgeAddr: hostPort.default('0.0.0.0:8080'),
   previewDomain: z
     .string()
-    .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, 'must be a lowercase domain name')
+    .regex(
+      /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/,
+      'must be a lowercase domain name',
+    )
     .default('preview.localhost'),
   apiKeys: z.array(z.string().min(16, 'API keys must be at least 16 characters')).default([]),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

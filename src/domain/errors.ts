@@ -3,27 +3,60 @@
  * status and carries a hint that names the fix.
  */
 export const errorCodes = {
-  unauthorized: { status: 401, hint: 'Send "Authorization: Bearer <api key>"; keys are in PREVIEWD_API_KEYS or <dataDir>/api-key.' },
+  unauthorized: {
+    status: 401,
+    hint: 'Send "Authorization: Bearer <api key>"; keys are in PREVIEWD_API_KEYS or <dataDir>/api-key.',
+  },
   forbidden: { status: 403, hint: 'This key may not do that.' },
-  invalid_request: { status: 400, hint: 'Check the request against /openapi.json; the message names the field.' },
+  invalid_request: {
+    status: 400,
+    hint: 'Check the request against /openapi.json; the message names the field.',
+  },
   invalid_json: { status: 400, hint: 'The body must be valid JSON with Content-Type: application/json.' },
-  invalid_id: { status: 400, hint: 'Sandbox ids are 26-character lowercase ULIDs, as returned by POST /v1/sandboxes.' },
+  invalid_id: {
+    status: 400,
+    hint: 'Sandbox ids are 26-character lowercase ULIDs, as returned by POST /v1/sandboxes.',
+  },
   invalid_path: { status: 400, hint: 'Paths are relative to /workspace and must stay inside it.' },
-  invalid_state: { status: 409, hint: 'Read the sandbox state first; the message says which transitions are allowed.' },
-  sandbox_not_found: { status: 404, hint: 'The sandbox does not exist or was deleted; list sandboxes with GET /v1/sandboxes.' },
+  invalid_state: {
+    status: 409,
+    hint: 'Read the sandbox state first; the message says which transitions are allowed.',
+  },
+  sandbox_not_found: {
+    status: 404,
+    hint: 'The sandbox does not exist or was deleted; list sandboxes with GET /v1/sandboxes.',
+  },
   sandbox_not_running: { status: 409, hint: 'Start it first: POST /v1/sandboxes/{id}/start.' },
   file_not_found: { status: 404, hint: 'List the directory with GET /v1/sandboxes/{id}/files/list.' },
   port_not_exposed: { status: 404, hint: 'Expose the port with POST /v1/sandboxes/{id}/ports.' },
-  unsupported_media_type: { status: 415, hint: 'Send JSON with Content-Type: application/json (file uploads take the raw body).' },
-  payload_too_large: { status: 413, hint: 'Send less per request, or raise maxBodyMb (PREVIEWD_MAX_BODY_MB).' },
-  resource_limit: { status: 400, hint: 'Ask for resources within the configured maxima (resources.max in previewd.yaml).' },
+  unsupported_media_type: {
+    status: 415,
+    hint: 'Send JSON with Content-Type: application/json (file uploads take the raw body).',
+  },
+  payload_too_large: {
+    status: 413,
+    hint: 'Send less per request, or raise maxBodyMb (PREVIEWD_MAX_BODY_MB).',
+  },
+  resource_limit: {
+    status: 400,
+    hint: 'Ask for resources within the configured maxima (resources.max in previewd.yaml).',
+  },
   not_found: { status: 404, hint: 'See /openapi.json for the routes this server has.' },
   method_not_allowed: { status: 405, hint: 'See /openapi.json for the methods of this route.' },
-  image_not_found: { status: 422, hint: 'Build the runtime images with "previewd images build", or pass an image the engine has.' },
-  engine_unavailable: { status: 503, hint: 'The Docker engine does not answer; run "make setup" or check DOCKER_HOST.' },
+  image_not_found: {
+    status: 422,
+    hint: 'Build the runtime images with "previewd images build", or pass an image the engine has.',
+  },
+  engine_unavailable: {
+    status: 503,
+    hint: 'The Docker engine does not answer; run "make setup" or check DOCKER_HOST.',
+  },
   engine_error: { status: 502, hint: 'The Docker engine refused the operation; the message has its words.' },
   exec_timeout: { status: 408, hint: 'Raise timeoutSec, or run long work as a background process.' },
-  capacity_exhausted: { status: 503, hint: 'The host is at its running budget; retry after the Retry-After delay.' },
+  capacity_exhausted: {
+    status: 503,
+    hint: 'The host is at its running budget; retry after the Retry-After delay.',
+  },
   quota_exceeded: { status: 429, hint: 'Stop or delete some of your sandboxes.' },
   internal: { status: 500, hint: 'This is a previewd bug; the server log has the details.' },
 } as const satisfies Record<string, { status: number; hint: string }>;

@@ -26,7 +26,11 @@ export const runtimeOverridesSchema = z.strictObject({
 
 export const resourcesSchema = z.strictObject({
   cpus: z.number().positive().max(256),
-  memoryMb: z.number().int().min(16).max(1024 * 1024),
+  memoryMb: z
+    .number()
+    .int()
+    .min(16)
+    .max(1024 * 1024),
   pids: z.number().int().min(16).max(1_000_000),
 });
 export type Resources = z.infer<typeof resourcesSchema>;
@@ -41,7 +45,9 @@ export const createSandboxSchema = z.strictObject({
   files: filesMapSchema.optional().describe('Workspace path → UTF-8 content, written before start'),
   runtime: runtimeOverridesSchema.optional(),
   ports: z.array(portSchema).max(32).optional(),
-  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are shell identifiers'), z.string()).optional(),
+  env: z
+    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are shell identifiers'), z.string())
+    .optional(),
   resources: resourcesSchema.partial().optional(),
   visibility: visibilitySchema.optional(),
   idleTimeoutSec: z.number().int().min(0).max(31_536_000).optional(),

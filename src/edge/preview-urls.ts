@@ -7,7 +7,11 @@ export function previewHost(config: Pick<Config, 'previewDomain'>, sandboxId: st
 }
 
 /** The URL the server reports for a preview; clients never build it themselves. */
-export function previewUrl(config: Pick<Config, 'previewDomain' | 'edgeAddr'>, sandboxId: string, port: number): string {
+export function previewUrl(
+  config: Pick<Config, 'previewDomain' | 'edgeAddr'>,
+  sandboxId: string,
+  port: number,
+): string {
   const edgePort = splitHostPort(config.edgeAddr).port;
   const suffix = edgePort === 80 ? '' : `:${edgePort}`;
   return `http://${previewHost(config, sandboxId, port)}${suffix}`;

@@ -14,7 +14,15 @@ export interface SpawnSpec {
   ports: number[];
 }
 
-export type InstanceStatus = 'created' | 'running' | 'paused' | 'exited' | 'restarting' | 'dead' | 'removing' | 'missing';
+export type InstanceStatus =
+  | 'created'
+  | 'running'
+  | 'paused'
+  | 'exited'
+  | 'restarting'
+  | 'dead'
+  | 'removing'
+  | 'missing';
 
 export interface InstanceInfo {
   sandboxId: string;

@@ -1,5 +1,5 @@
 import { constants, type Stats } from 'node:fs';
-import { chown, lstat, mkdir, open, readdir, readlink, realpath, rename, rm, chmod as setMode } from 'node:fs/promises';
+import { chown, lstat, mkdir, open, readdir, readlink, realpath, rename, rm } from 'node:fs/promises';
 import { join, posix, sep } from 'node:path';
 import { PreviewdError } from '../domain/errors.js';
 
@@ -19,7 +19,11 @@ export interface FileEntry {
 const MAX_LINK_HOPS = 40;
 
 function invalid(message: string, status: 'bad' | 'forbidden' = 'bad'): PreviewdError {
-  return new PreviewdError('invalid_path', message, status === 'forbidden' ? { details: { reason: 'outside_workspace' } } : {});
+  return new PreviewdError(
+    'invalid_path',
+    message,
+    status === 'forbidden' ? { details: { reason: 'outside_workspace' } } : {},
+  );
 }
 
 function typeOf(st: Stats): FileEntry['type'] {
@@ -86,7 +90,10 @@ export class WorkspaceFiles {
    * Resolves a user path to a host path inside the workspace, following symlinks with container
    * semantics. Missing trailing segments are kept as they are (for creation).
    */
-  async resolve(userPath: string, opts: { followFinal?: boolean } = {}): Promise<{ host: string; rel: string[] }> {
+  async resolve(
+    userPath: string,
+    opts: { followFinal?: boolean } = {},
+  ): Promise<{ host: string; rel: string[] }> {
     const followFinal = opts.followFinal ?? true;
     let pending = this.segments(userPath);
     const resolved: string[] = [];
@@ -96,7 +103,8 @@ export class WorkspaceFiles {
       const seg = pending[0]!;
       pending = pending.slice(1);
       if (seg === '..') {
-        if (resolved.length === 0) throw invalid(`path ${userPath} leads outside the workspace through a symlink`, 'forbidden');
+        if (resolved.length === 0)
+          throw invalid(`path ${userPath} leads outside the workspace through a symlink`, 'forbidden');
         resolved.pop();
         continue;
       }
@@ -141,7 +149,11 @@ export class WorkspaceFiles {
   }
 
   /** Confirms that an open file descriptor really lies inside the workspace. */
-  private async assertFdInside(fd: number, userPath: string, onOutside?: (real: string) => Promise<void>): Promise<void> {
+  private async assertFdInside(
+    fd: number,
+    userPath: string,
+    onOutside?: (real: string) => Promise<void>,
+  ): Promise<void> {
     const real = await realpath(`/proc/self/fd/${fd}`);
     const root = await this.rootReal();
     if (real !== root && !real.startsWith(`${root}${sep}`)) {
@@ -166,20 +178,28 @@ export class WorkspaceFiles {
     }
   }
 
-  async write(userPath: string, data: Buffer | string | AsyncIterable<Uint8Array>, opts: { mode?: number } = {}): Promise<FileEntry> {
+  async write(
+    userPath: string,
+    data: Buffer | string | AsyncIterable<Uint8Array>,
+    opts: { mode?: number } = {},
+  ): Promise<FileEntry> {
     const { host, rel } = await this.resolve(userPath);
     if (rel.length === 0) throw invalid('cannot write to the workspace root');
     await this.mkdirs(rel.slice(0, -1));
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW;
-    let handle = await open(host, flags | constants.O_EXCL, opts.mode ?? 0o644).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'EEXIST') return undefined;
-      if (err.code === 'ELOOP') throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
-      if (err.code === 'EISDIR') throw invalid(`${userPath} is a directory`);
-      throw err;
-    });
+    let handle = await open(host, flags | constants.O_EXCL, opts.mode ?? 0o644).catch(
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EEXIST') return undefined;
+        if (err.code === 'ELOOP')
+          throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
+        if (err.code === 'EISDIR') throw invalid(`${userPath} is a directory`);
+        throw err;
+      },
+    );
     const created = handle !== undefined;
     handle ??= await open(host, flags).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ELOOP') throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
+      if (err.code === 'ELOOP')
+        throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
       if (err.code === 'EISDIR') throw invalid(`${userPath} is a directory`);
       throw err;
     });
@@ -206,11 +226,14 @@ export class WorkspaceFiles {
 
   async read(userPath: string): Promise<Buffer> {
     const { host } = await this.resolve(userPath);
-    const handle = await open(host, constants.O_RDONLY | constants.O_NOFOLLOW).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') throw new PreviewdError('file_not_found', `${userPath} does not exist`);
-      if (err.code === 'ELOOP') throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
-      throw err;
-    });
+    const handle = await open(host, constants.O_RDONLY | constants.O_NOFOLLOW).catch(
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') throw new PreviewdError('file_not_found', `${userPath} does not exist`);
+        if (err.code === 'ELOOP')
+          throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
+        throw err;
+      },
+    );
     try {
       await this.assertFdInside(handle.fd, userPath);
       const st = await handle.stat();
@@ -245,7 +268,8 @@ export class WorkspaceFiles {
   async list(userPath = '', opts: { recursive?: boolean; limit?: number } = {}): Promise<FileEntry[]> {
     const { host, rel } = await this.resolve(userPath);
     const st = await lstat(host).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') throw new PreviewdError('file_not_found', `${userPath || '/'} does not exist`);
+      if (err.code === 'ENOENT')
+        throw new PreviewdError('file_not_found', `${userPath || '/'} does not exist`);
       throw err;
     });
     if (!st.isDirectory()) throw invalid(`${userPath} is not a directory`);
@@ -284,7 +308,8 @@ export class WorkspaceFiles {
     });
     if (st.isDirectory() && !opts.recursive) {
       const children = await readdir(host);
-      if (children.length > 0) throw invalid(`${userPath} is a directory that is not empty; pass recursive=true`);
+      if (children.length > 0)
+        throw invalid(`${userPath} is a directory that is not empty; pass recursive=true`);
     }
     await rm(host, { recursive: true, force: true });
   }
@@ -304,10 +329,12 @@ export class WorkspaceFiles {
 
   async chmod(userPath: string, mode: number): Promise<FileEntry> {
     const { host, rel } = await this.resolve(userPath);
-    const handle = await open(host, constants.O_RDONLY | constants.O_NOFOLLOW).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') throw new PreviewdError('file_not_found', `${userPath} does not exist`);
-      throw err;
-    });
+    const handle = await open(host, constants.O_RDONLY | constants.O_NOFOLLOW).catch(
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') throw new PreviewdError('file_not_found', `${userPath} does not exist`);
+        throw err;
+      },
+    );
     try {
       await this.assertFdInside(handle.fd, userPath);
       await handle.chmod(mode & 0o7777);

@@ -27,6 +27,8 @@ export function planFromInput(input: CreateSandboxInput, config: Pick<Config, 'i
 /** The container's main process for a plan: install (if any), then the start command, through sh. */
 export function commandFor(plan: RuntimePlan): string[] | undefined {
   if (!plan.start) return undefined;
-  const script = plan.install ? `${plan.install} && exec ${plan.start}` : `exec ${plan.start}`;
+  // `exec` lets the start command replace the shell, so it gets the stop signal directly.
+  const start = /^\s*exec\s/.test(plan.start) ? plan.start : `exec ${plan.start}`;
+  const script = plan.install ? `${plan.install} && ${start}` : start;
   return ['sh', '-c', script];
 }

@@ -121,7 +121,10 @@ export class Reconciler {
       case 'paused': {
         if (status === 'missing') {
           await service.transition(row, 'error', {
-            error: { code: 'sandbox_lost', message: 'the container disappeared; start the sandbox to recreate it' },
+            error: {
+              code: 'sandbox_lost',
+              message: 'the container disappeared; start the sandbox to recreate it',
+            },
           });
           await bus.publish({ type: 'sandbox.lost', sandboxId: id, data: { reason: 'container missing' } });
           report.lost.push(id);
@@ -129,7 +132,10 @@ export class Reconciler {
           const info = await provider.inspect(id);
           const patch =
             info.exitCode && info.exitCode !== 0
-              ? { stoppedAt: nowIso(), error: { code: 'app_exited', message: `the app exited with code ${info.exitCode}` } }
+              ? {
+                  stoppedAt: nowIso(),
+                  error: { code: 'app_exited', message: `the app exited with code ${info.exitCode}` },
+                }
               : { stoppedAt: nowIso() };
           const stopping = await service.transition(row, 'stopping');
           await service.transition(stopping, 'stopped', patch);
@@ -157,7 +163,11 @@ export class Reconciler {
   }
 
   /** Workspaces with no row, older than the grace period: left by a create that died before its row was written. */
-  private async removeOrphanWorkspaces(known: Set<string>, graceMs: number, report: ReconcileReport): Promise<void> {
+  private async removeOrphanWorkspaces(
+    known: Set<string>,
+    graceMs: number,
+    report: ReconcileReport,
+  ): Promise<void> {
     const root = join(this.deps.config.dataDir, 'sandboxes');
     const names = await readdir(root).catch(() => [] as string[]);
     for (const name of names) {

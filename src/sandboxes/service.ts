@@ -69,9 +69,13 @@ export class SandboxService {
     const max = this.config.resources.max;
     for (const key of ['cpus', 'memoryMb', 'pids'] as const) {
       if (merged[key] > max[key]) {
-        throw new PreviewdError('resource_limit', `resources.${key} ${merged[key]} is above this host's maximum ${max[key]}`, {
-          details: { field: `resources.${key}`, max: max[key] },
-        });
+        throw new PreviewdError(
+          'resource_limit',
+          `resources.${key} ${merged[key]} is above this host's maximum ${max[key]}`,
+          {
+            details: { field: `resources.${key}`, max: max[key] },
+          },
+        );
       }
     }
     return merged;
@@ -226,7 +230,11 @@ export class SandboxService {
    * Moves a sandbox to `to`, checked against the state machine and persisted only if nobody moved
    * it meanwhile; then publishes the change.
    */
-  async transition(record: SandboxRecord, to: SandboxState, patch: SandboxPatch = {}): Promise<SandboxRecord> {
+  async transition(
+    record: SandboxRecord,
+    to: SandboxState,
+    patch: SandboxPatch = {},
+  ): Promise<SandboxRecord> {
     assertTransition(record.id, record.state, to);
     const next = await this.store.updateSandbox(record.id, { ...patch, state: to }, [record.state]);
     if (!next) {

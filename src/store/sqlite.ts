@@ -33,9 +33,13 @@ export class SqliteStore implements Store {
   }
 
   async migrate(): Promise<void> {
-    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)');
+    this.db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)',
+    );
     const applied = new Set(
-      (this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
+      (this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map(
+        (r) => r.version,
+      ),
     );
     for (const m of migrations) {
       if (applied.has(m.version)) continue;
@@ -52,8 +56,17 @@ export class SqliteStore implements Store {
 
   async insertSandbox(record: SandboxRecord): Promise<void> {
     this.db
-      .prepare('INSERT INTO sandboxes (id, state, owner, created_at, updated_at, doc) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(record.id, record.state, record.owner ?? null, record.createdAt, record.updatedAt, JSON.stringify(record));
+      .prepare(
+        'INSERT INTO sandboxes (id, state, owner, created_at, updated_at, doc) VALUES (?, ?, ?, ?, ?, ?)',
+      )
+      .run(
+        record.id,
+        record.state,
+        record.owner ?? null,
+        record.createdAt,
+        record.updatedAt,
+        JSON.stringify(record),
+      );
   }
 
   async getSandbox(id: string, opts: { includeDeleted?: boolean } = {}): Promise<SandboxRecord | undefined> {
@@ -89,7 +102,9 @@ export class SqliteStore implements Store {
       sql += ' LIMIT ?';
       params.push(filter.limit);
     }
-    return (this.db.prepare(sql).all(...params) as SandboxRow[]).map((r) => JSON.parse(r.doc) as SandboxRecord);
+    return (this.db.prepare(sql).all(...params) as SandboxRow[]).map(
+      (r) => JSON.parse(r.doc) as SandboxRecord,
+    );
   }
 
   async updateSandbox(
@@ -102,7 +117,13 @@ export class SqliteStore implements Store {
       if (!row) return undefined;
       const current = JSON.parse(row.doc) as SandboxRecord;
       if (expectState && !expectState.includes(current.state)) return undefined;
-      const next: SandboxRecord = { ...current, ...patch, id, createdAt: current.createdAt, updatedAt: nowIso() };
+      const next: SandboxRecord = {
+        ...current,
+        ...patch,
+        id,
+        createdAt: current.createdAt,
+        updatedAt: nowIso(),
+      };
       for (const key of Object.keys(next) as (keyof SandboxRecord)[]) {
         if (next[key] === undefined) delete next[key];
       }

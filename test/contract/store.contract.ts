@@ -60,7 +60,11 @@ export function storeContract(engine: string, make: () => Promise<Store>): void 
       await store.insertSandbox(rec);
       expect(await store.updateSandbox(rec.id, { state: 'running' }, ['stopped'])).toBeUndefined();
       expect((await store.getSandbox(rec.id))?.state).toBe('creating');
-      const next = await store.updateSandbox(rec.id, { state: 'starting', error: { code: 'x', message: 'y' } }, ['creating']);
+      const next = await store.updateSandbox(
+        rec.id,
+        { state: 'starting', error: { code: 'x', message: 'y' } },
+        ['creating'],
+      );
       expect(next?.state).toBe('starting');
       expect(next?.error).toEqual({ code: 'x', message: 'y' });
       const cleared = await store.updateSandbox(rec.id, { error: undefined });
@@ -89,7 +93,9 @@ export function storeContract(engine: string, make: () => Promise<Store>): void 
       expect((await store.listSandboxes({ state: 'running' })).map((r) => r.id)).toEqual([c.id, a.id]);
       expect((await store.listSandboxes({ states: ['stopped'] })).map((r) => r.id)).toEqual([b.id]);
       expect((await store.listSandboxes({ labels: { team: 'web' } })).map((r) => r.id)).toEqual([b.id, a.id]);
-      expect((await store.listSandboxes({ labels: { team: 'web', env: 'pr-1' } })).map((r) => r.id)).toEqual([a.id]);
+      expect((await store.listSandboxes({ labels: { team: 'web', env: 'pr-1' } })).map((r) => r.id)).toEqual([
+        a.id,
+      ]);
       expect(await store.listSandboxes({ labels: { 'x"; DROP TABLE sandboxes; --': 'y' } })).toEqual([]);
       const page1 = await store.listSandboxes({ limit: 2 });
       expect(page1.map((r) => r.id)).toEqual([c.id, b.id]);
@@ -100,14 +106,22 @@ export function storeContract(engine: string, make: () => Promise<Store>): void 
     it('appends events with increasing ids and lists them after an id', async () => {
       const id = newSandboxId();
       const e1 = await store.appendEvent({ type: 'sandbox.created', sandboxId: id, data: { image: 'i' } });
-      const e2 = await store.appendEvent({ type: 'sandbox.state', sandboxId: id, data: { from: 'creating', to: 'starting' } });
+      const e2 = await store.appendEvent({
+        type: 'sandbox.state',
+        sandboxId: id,
+        data: { from: 'creating', to: 'starting' },
+      });
       const other = await store.appendEvent({ type: 'sandbox.deleted', sandboxId: newSandboxId(), data: {} });
       expect(e2.id).toBeGreaterThan(e1.id);
       expect((await store.listEvents({})).map((e) => e.id)).toEqual([e1.id, e2.id, other.id]);
       expect((await store.listEvents({ afterId: e1.id })).map((e) => e.id)).toEqual([e2.id, other.id]);
       const mine = await store.listEvents({ sandboxId: id });
       expect(mine).toHaveLength(2);
-      expect(mine[1]).toMatchObject({ type: 'sandbox.state', sandboxId: id, data: { from: 'creating', to: 'starting' } });
+      expect(mine[1]).toMatchObject({
+        type: 'sandbox.state',
+        sandboxId: id,
+        data: { from: 'creating', to: 'starting' },
+      });
       expect(typeof mine[1]!.at).toBe('string');
     });
   });

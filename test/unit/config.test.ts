@@ -27,7 +27,10 @@ describe('configuration', () => {
   it('reads the file and lets PREVIEWD_* variables override it', () => {
     const cwd = dir('apiAddr: 127.0.0.1:9000\npreviewDomain: example.test\nimages:\n  node: my/node:1\n');
     const { config } = loadConfig({
-      env: { PREVIEWD_PREVIEW_DOMAIN: 'preview.example.com', PREVIEWD_API_KEYS: 'k1-0123456789abcdef, k2-0123456789abcdef' },
+      env: {
+        PREVIEWD_PREVIEW_DOMAIN: 'preview.example.com',
+        PREVIEWD_API_KEYS: 'k1-0123456789abcdef, k2-0123456789abcdef',
+      },
       cwd,
     });
     expect(config.apiAddr).toBe('127.0.0.1:9000');
@@ -49,8 +52,12 @@ describe('configuration', () => {
 
   it('stops on a bad value, naming the variable it came from', () => {
     const cwd = dir();
-    expect(() => loadConfig({ env: { PREVIEWD_API_ADDR: 'nonsense' }, cwd })).toThrowError(/apiAddr \(PREVIEWD_API_ADDR\)/);
-    expect(() => loadConfig({ env: { PREVIEWD_MAX_BODY_MB: 'lots' }, cwd })).toThrowError(/maxBodyMb \(PREVIEWD_MAX_BODY_MB\)/);
+    expect(() => loadConfig({ env: { PREVIEWD_API_ADDR: 'nonsense' }, cwd })).toThrowError(
+      /apiAddr \(PREVIEWD_API_ADDR\)/,
+    );
+    expect(() => loadConfig({ env: { PREVIEWD_MAX_BODY_MB: 'lots' }, cwd })).toThrowError(
+      /maxBodyMb \(PREVIEWD_MAX_BODY_MB\)/,
+    );
   });
 
   it('stops on a bad value in the file, naming the file', () => {

@@ -20,10 +20,14 @@ describe('sandbox ids', () => {
     expect(parseSandboxId(input)).toBe(expected);
   });
 
-  it.each(['', 'abc', '01hzx3j6q8k9m2n4p5r7s8t9v', '01hzx3j6q8k9m2n4p5r7s8t9vwx', '01hzx3j6q8k9m2n4p5r7s8t9vu', '../etc/passwd'])(
-    'refuses %j with invalid_id',
-    (input) => {
-      expect(() => parseSandboxId(input)).toThrowError(expect.objectContaining({ code: 'invalid_id' }));
-    },
-  );
+  it.each([
+    '',
+    'abc',
+    '01hzx3j6q8k9m2n4p5r7s8t9v',
+    '01hzx3j6q8k9m2n4p5r7s8t9vwx',
+    '01hzx3j6q8k9m2n4p5r7s8t9vu',
+    '../etc/passwd',
+  ])('refuses %j with invalid_id', (input) => {
+    expect(() => parseSandboxId(input)).toThrowError(expect.objectContaining({ code: 'invalid_id' }));
+  });
 });

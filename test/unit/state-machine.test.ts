@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { PreviewdError } from '../../src/domain/errors.js';
-import { assertTransition, canTransition, type SandboxState, sandboxStates } from '../../src/domain/state-machine.js';
+import {
+  assertTransition,
+  canTransition,
+  type SandboxState,
+  sandboxStates,
+} from '../../src/domain/state-machine.js';
 
 const legal: [SandboxState, SandboxState][] = [
   ['creating', 'starting'],

@@ -38,7 +38,10 @@ export const sandboxRoutes: FastifyPluginAsyncZod<{ service: SandboxService }> =
       },
     },
     async (request, reply) => {
-      const owner = typeof request.headers['x-previewd-owner'] === 'string' ? request.headers['x-previewd-owner'] : undefined;
+      const owner =
+        typeof request.headers['x-previewd-owner'] === 'string'
+          ? request.headers['x-previewd-owner']
+          : undefined;
       const record = await service.create(request.body, { owner });
       return reply.status(201).send(service.view(record));
     },
@@ -68,7 +71,12 @@ export const sandboxRoutes: FastifyPluginAsyncZod<{ service: SandboxService }> =
   app.get(
     '/v1/sandboxes/:id',
     {
-      schema: { tags: ['sandboxes'], summary: 'Get a sandbox', params: idParamsSchema, response: { 200: sandboxSchema, ...errors } },
+      schema: {
+        tags: ['sandboxes'],
+        summary: 'Get a sandbox',
+        params: idParamsSchema,
+        response: { 200: sandboxSchema, ...errors },
+      },
     },
     async (request) => service.view(await service.get(request.params.id)),
   );
@@ -89,9 +97,27 @@ export const sandboxRoutes: FastifyPluginAsyncZod<{ service: SandboxService }> =
   app.post(
     '/v1/sandboxes/:id/stop',
     {
-      schema: { tags: ['sandboxes'], summary: 'Stop a sandbox', params: idParamsSchema, response: { 200: sandboxSchema, ...errors } },
+      schema: {
+        tags: ['sandboxes'],
+        summary: 'Stop a sandbox',
+        params: idParamsSchema,
+        response: { 200: sandboxSchema, ...errors },
+      },
     },
     async (request) => service.view(await service.stop(request.params.id)),
+  );
+
+  app.post(
+    '/v1/sandboxes/:id/pause',
+    {
+      schema: {
+        tags: ['sandboxes'],
+        summary: 'Pause a running sandbox (CPU freed, memory kept; start resumes it)',
+        params: idParamsSchema,
+        response: { 200: sandboxSchema, ...errors },
+      },
+    },
+    async (request) => service.view(await service.pause(request.params.id)),
   );
 
   app.post(

@@ -6,13 +6,21 @@ import type { Metrics } from '../metrics.js';
 
 const checkSchema = z.object({ ok: z.boolean(), error: z.string().optional() });
 
-export const systemRoutes: FastifyPluginAsyncZod<{ store: Store; provider: SandboxProvider; metrics: Metrics; version: string }> = async (
-  app,
-  { store, provider, metrics, version },
-) => {
+export const systemRoutes: FastifyPluginAsyncZod<{
+  store: Store;
+  provider: SandboxProvider;
+  metrics: Metrics;
+  version: string;
+}> = async (app, { store, provider, metrics, version }) => {
   app.get(
     '/healthz',
-    { schema: { tags: ['system'], summary: 'Liveness', response: { 200: z.object({ ok: z.literal(true), version: z.string() }) } } },
+    {
+      schema: {
+        tags: ['system'],
+        summary: 'Liveness',
+        response: { 200: z.object({ ok: z.literal(true), version: z.string() }) },
+      },
+    },
     async () => ({ ok: true as const, version }),
   );
 
@@ -22,7 +30,10 @@ export const systemRoutes: FastifyPluginAsyncZod<{ store: Store; provider: Sandb
       schema: {
         tags: ['system'],
         summary: 'Readiness: store and engine answer',
-        response: { 200: z.object({ ok: z.boolean(), store: checkSchema, engine: checkSchema }), 503: z.object({ ok: z.boolean(), store: checkSchema, engine: checkSchema }) },
+        response: {
+          200: z.object({ ok: z.boolean(), store: checkSchema, engine: checkSchema }),
+          503: z.object({ ok: z.boolean(), store: checkSchema, engine: checkSchema }),
+        },
       },
     },
     async (_request, reply) => {
@@ -34,7 +45,10 @@ export const systemRoutes: FastifyPluginAsyncZod<{ store: Store; provider: Sandb
           return { ok: false, error: (err as Error).message };
         }
       };
-      const [storeCheck, engineCheck] = await Promise.all([check(() => store.ping()), check(() => provider.health())]);
+      const [storeCheck, engineCheck] = await Promise.all([
+        check(() => store.ping()),
+        check(() => provider.health()),
+      ]);
       const ok = storeCheck.ok && engineCheck.ok;
       return reply.status(ok ? 200 : 503).send({ ok, store: storeCheck, engine: engineCheck });
     },

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { createPreviewd } from '../../app.js';
+import { apiKeyFile } from '../../config/api-keys.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { createLogger } from '../../config/logger.js';
-import { apiKeyFile } from '../../config/api-keys.js';
 
 export function registerServeCommand(program: Command, load: () => LoadedConfig): void {
   program

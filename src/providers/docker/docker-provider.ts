@@ -1,5 +1,5 @@
-import { chown, mkdir, rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
+import { chown, mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import type Docker from 'dockerode';
@@ -53,7 +53,9 @@ export class DockerProvider implements SandboxProvider {
     this.config = opts.config;
     this.owner = parseUser(opts.config.docker.sandboxUser);
     this.caBundle = resolveCaBundle(opts.config.caBundle);
-    this.instance = opts.config.instanceId ?? createHash('sha256').update(resolve(opts.config.dataDir)).digest('hex').slice(0, 12);
+    this.instance =
+      opts.config.instanceId ??
+      createHash('sha256').update(resolve(opts.config.dataDir)).digest('hex').slice(0, 12);
   }
 
   get network(): string {
@@ -72,9 +74,13 @@ export class DockerProvider implements SandboxProvider {
     try {
       await this.docker.ping();
     } catch (err) {
-      throw new PreviewdError('engine_unavailable', `Docker engine does not answer: ${(err as Error).message}`, {
-        cause: err,
-      });
+      throw new PreviewdError(
+        'engine_unavailable',
+        `Docker engine does not answer: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
     }
   }
 
@@ -251,7 +257,9 @@ export class DockerProvider implements SandboxProvider {
 
   async list(): Promise<ManagedInstance[]> {
     try {
-      const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_INSTANCE}=${this.instance}`] },
+      const containers = await this.docker.listContainers({
+        all: true,
+        filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_INSTANCE}=${this.instance}`] },
       });
       return containers
         .filter((c) => c.Labels[LABEL_SANDBOX])
@@ -305,7 +313,10 @@ export class DockerProvider implements SandboxProvider {
       }
       throw fromEngineError(err, 'start a process in the sandbox');
     }
-    const stream = (await exec.start({ hijack: true, stdin: opts.stdin !== undefined })) as NodeJS.ReadWriteStream;
+    const stream = (await exec.start({
+      hijack: true,
+      stdin: opts.stdin !== undefined,
+    })) as NodeJS.ReadWriteStream;
     if (opts.stdin !== undefined) stream.end(opts.stdin);
     const output = stream.pipe(new DemuxStream());
     const exitCode = async (): Promise<number> => {
@@ -320,7 +331,12 @@ export class DockerProvider implements SandboxProvider {
   }
 
   async logs(sandboxId: string, opts: LogOptions = {}): Promise<Readable & AsyncIterable<OutputChunk>> {
-    const base = { stdout: true, stderr: true, since: opts.since, ...(opts.tail !== undefined ? { tail: opts.tail } : {}) };
+    const base = {
+      stdout: true,
+      stderr: true,
+      since: opts.since,
+      ...(opts.tail !== undefined ? { tail: opts.tail } : {}),
+    };
     try {
       const container = this.container(sandboxId);
       const demux = new DemuxStream();
@@ -340,7 +356,8 @@ export class DockerProvider implements SandboxProvider {
 
   async address(sandboxId: string, port: number): Promise<{ host: string; port: number }> {
     const info = await this.inspect(sandboxId);
-    if (!info.ip) throw new PreviewdError('sandbox_not_running', `sandbox ${sandboxId} has no address (is it running?)`);
+    if (!info.ip)
+      throw new PreviewdError('sandbox_not_running', `sandbox ${sandboxId} has no address (is it running?)`);
     return { host: info.ip, port };
   }
 }

@@ -17,9 +17,13 @@ export function fromEngineError(err: unknown, action: string): PreviewdError {
   const e = err as EngineError;
   const message = e?.json?.message ?? e?.message ?? String(err);
   if (e?.code === 'ECONNREFUSED' || e?.code === 'ENOENT' || e?.code === 'EACCES') {
-    return new PreviewdError('engine_unavailable', `Docker engine unreachable while trying to ${action}: ${message}`, {
-      cause: err,
-    });
+    return new PreviewdError(
+      'engine_unavailable',
+      `Docker engine unreachable while trying to ${action}: ${message}`,
+      {
+        cause: err,
+      },
+    );
   }
   if (e?.statusCode === 404 && /no such image/i.test(message)) {
     return new PreviewdError('image_not_found', message, { cause: err });

@@ -4,7 +4,11 @@ import { resolve } from 'node:path';
 /** Where the CA bundle appears inside every sandbox. */
 export const SANDBOX_CA_PATH = '/etc/previewd/ca-certificates.crt';
 
-const WELL_KNOWN_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem'];
+const WELL_KNOWN_BUNDLES = [
+  '/etc/ssl/certs/ca-certificates.crt',
+  '/etc/pki/tls/certs/ca-bundle.crt',
+  '/etc/ssl/cert.pem',
+];
 
 /**
  * The host CA bundle to mount into sandboxes (corporate networks intercept TLS: npm and pip only
@@ -15,7 +19,10 @@ export function resolveCaBundle(setting: string, env: NodeJS.ProcessEnv = proces
   if (setting === 'off') return undefined;
   if (setting !== 'auto') {
     const path = resolve(setting);
-    if (!existsSync(path)) throw new Error(`caBundle ${path} does not exist (PREVIEWD_CA_BUNDLE); set it to a PEM file, "auto" or "off"`);
+    if (!existsSync(path))
+      throw new Error(
+        `caBundle ${path} does not exist (PREVIEWD_CA_BUNDLE); set it to a PEM file, "auto" or "off"`,
+      );
     return path;
   }
   for (const candidate of [env.NODE_EXTRA_CA_CERTS, env.SSL_CERT_FILE, ...WELL_KNOWN_BUNDLES]) {

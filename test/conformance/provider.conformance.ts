@@ -1,0 +1,172 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newSandboxId } from '../../src/domain/ids.js';
+import type { OutputChunk, SandboxProvider, SpawnSpec } from '../../src/providers/provider.js';
+import { waitFor } from '../helpers/server.js';
+
+export interface ProviderFixture {
+  provider: SandboxProvider;
+  /** An image with sh, sleep, cat and id. */
+  image: string;
+  cleanup(): Promise<void>;
+}
+
+async function text(stream: AsyncIterable<OutputChunk>): Promise<string> {
+  let out = '';
+  for await (const chunk of stream) out += chunk.data.toString();
+  return out;
+}
+
+/** The provider contract, written once against the interface; every provider runs it. */
+export function providerConformance(name: string, make: () => Promise<ProviderFixture>): void {
+  describe(`SandboxProvider conformance: ${name}`, () => {
+    let fx: ProviderFixture;
+    const ids: string[] = [];
+    const spec = (overrides: Partial<SpawnSpec> = {}): SpawnSpec => {
+      const sandboxId = newSandboxId();
+      ids.push(sandboxId);
+      return {
+        sandboxId,
+        image: fx.image,
+        cmd: ['sh', '-c', 'echo app-started; echo app-err >&2; exec sleep infinity'],
+        env: { GREETING: 'hello' },
+        resources: { cpus: 0.5, memoryMb: 256, pids: 128 },
+        labels: {},
+        ports: [3000],
+        ...overrides,
+      };
+    };
+
+    beforeAll(async () => {
+      fx = await make();
+    });
+    afterAll(async () => {
+      for (const id of ids) await fx.provider.destroy(id).catch(() => undefined);
+      await fx.cleanup();
+    });
+
+    it('answers health', async () => {
+      await expect(fx.provider.health()).resolves.toBeUndefined();
+    });
+
+    it('runs a full life: spawn, start, exec, files, logs, stop, start, pause, destroy', async () => {
+      const s = spec();
+      const { provider } = fx;
+      const files = await provider.prepareWorkspace(s.sandboxId);
+      await files.write('hello.txt', 'from the host\n');
+      const first = await provider.spawn(s);
+      const again = await provider.spawn(s);
+      expect(again.instanceId).toBe(first.instanceId);
+      expect((await provider.inspect(s.sandboxId)).status).toBe('created');
+
+      await provider.start(s.sandboxId);
+      await provider.start(s.sandboxId); // idempotent
+      const info = await provider.inspect(s.sandboxId);
+      expect(info.status).toBe('running');
+      expect(info.ip).toBeTruthy();
+      expect((await provider.address(s.sandboxId, 3000)).port).toBe(3000);
+      expect((await provider.list()).map((i) => i.sandboxId)).toContain(s.sandboxId);
+
+      // exec: cwd, env, user, stdin, exit codes
+      const pwd = await provider.exec(s.sandboxId, {
+        cmd: ['sh', '-c', 'pwd; echo $GREETING; id -u; cat hello.txt'],
+      });
+      expect(pwd.exitCode).toBe(0);
+      expect(pwd.stdout.toString()).toBe('/workspace\nhello\n1000\nfrom the host\n');
+      const failing = await provider.exec(s.sandboxId, { cmd: ['sh', '-c', 'echo oops >&2; exit 7'] });
+      expect(failing.exitCode).toBe(7);
+      expect(failing.stderr.toString()).toBe('oops\n');
+      const piped = await provider.exec(s.sandboxId, { cmd: ['cat'], stdin: 'via stdin' });
+      expect(piped.stdout.toString()).toBe('via stdin');
+      const env = await provider.exec(s.sandboxId, {
+        cmd: ['sh', '-c', 'echo $X'],
+        env: { X: 'y' },
+        cwd: '/tmp',
+      });
+      expect(env.stdout.toString()).toBe('y\n');
+
+      // files written inside are visible outside, and the reverse
+      await provider.exec(s.sandboxId, {
+        cmd: ['sh', '-c', 'mkdir -p sub && echo inside > sub/made-in.txt'],
+      });
+      expect((await files.read('sub/made-in.txt')).toString()).toBe('inside\n');
+
+      const logs = await text(await provider.logs(s.sandboxId));
+      expect(logs).toContain('app-started');
+      expect(logs).toContain('app-err');
+
+      await provider.stop(s.sandboxId, { timeoutSec: 1 });
+      await provider.stop(s.sandboxId, { timeoutSec: 1 }); // idempotent
+      expect((await provider.inspect(s.sandboxId)).status).toBe('exited');
+      expect((await files.read('hello.txt')).toString()).toBe('from the host\n');
+
+      await provider.start(s.sandboxId);
+      expect((await provider.inspect(s.sandboxId)).status).toBe('running');
+      const survived = await provider.exec(s.sandboxId, { cmd: ['cat', 'sub/made-in.txt', 'hello.txt'] });
+      expect(survived.stdout.toString()).toBe('inside\nfrom the host\n');
+
+      await provider.pause(s.sandboxId);
+      expect((await provider.inspect(s.sandboxId)).status).toBe('paused');
+      await provider.unpause(s.sandboxId);
+      expect((await provider.inspect(s.sandboxId)).status).toBe('running');
+
+      await provider.destroy(s.sandboxId);
+      await provider.destroy(s.sandboxId); // idempotent
+      expect((await provider.inspect(s.sandboxId)).status).toBe('missing');
+      expect((await provider.list()).map((i) => i.sandboxId)).not.toContain(s.sandboxId);
+      expect(
+        await provider
+          .files(s.sandboxId)
+          .exists('hello.txt')
+          .catch(() => false),
+      ).toBe(false);
+    });
+
+    it('follows logs as the app writes them', async () => {
+      const s = spec({
+        cmd: ['sh', '-c', 'for i in 1 2 3; do echo line-$i; sleep 0.2; done; exec sleep infinity'],
+      });
+      await fx.provider.prepareWorkspace(s.sandboxId);
+      await fx.provider.spawn(s);
+      await fx.provider.start(s.sandboxId);
+      const stream = await fx.provider.logs(s.sandboxId, { follow: true });
+      let seen = '';
+      for await (const chunk of stream) {
+        seen += chunk.data.toString();
+        if (seen.includes('line-3')) break;
+      }
+      stream.destroy();
+      expect(seen).toMatch(/line-1\nline-2\nline-3/);
+      await fx.provider.destroy(s.sandboxId);
+    });
+
+    it('reports an app that exits', async () => {
+      const s = spec({ cmd: ['sh', '-c', 'exit 3'] });
+      await fx.provider.prepareWorkspace(s.sandboxId);
+      await fx.provider.spawn(s);
+      await fx.provider.start(s.sandboxId);
+      const info = await waitFor(async () => {
+        const i = await fx.provider.inspect(s.sandboxId);
+        return i.status === 'exited' ? i : undefined;
+      });
+      expect(info.exitCode).toBe(3);
+      await fx.provider.destroy(s.sandboxId);
+    });
+
+    it('exec on a stopped sandbox fails with sandbox_not_running', async () => {
+      const s = spec();
+      await fx.provider.prepareWorkspace(s.sandboxId);
+      await fx.provider.spawn(s);
+      await expect(fx.provider.exec(s.sandboxId, { cmd: ['true'] })).rejects.toMatchObject({
+        code: 'sandbox_not_running',
+      });
+      await fx.provider.destroy(s.sandboxId);
+    });
+
+    it('fails with image_not_found for an image the engine lacks', async () => {
+      const s = spec({ image: 'previewd/does-not-exist:0' });
+      await fx.provider.prepareWorkspace(s.sandboxId);
+      await expect(fx.provider.spawn(s)).rejects.toMatchObject({ code: 'image_not_found' });
+      await fx.provider.destroy(s.sandboxId);
+    });
+  });
+}

@@ -1,0 +1,165 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createDockerClient } from '../../src/providers/docker/client.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import { TEST_KEY, waitFor } from '../helpers/server.js';
+
+const docker = createDockerClient({ docker: { network: 'previewd' } as never });
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** `previewd serve` as a real child process, so it can be killed with SIGKILL. */
+class ServerProcess {
+  child?: ChildProcess;
+  constructor(
+    readonly dataDir: string,
+    readonly port: number,
+  ) {}
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+  async start(): Promise<void> {
+    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], {
+      env: {
+        ...process.env,
+        PREVIEWD_DATA_DIR: this.dataDir,
+        PREVIEWD_API_ADDR: `127.0.0.1:${this.port}`,
+        PREVIEWD_API_KEYS: TEST_KEY,
+        PREVIEWD_LOG_LEVEL: 'warn',
+        PREVIEWD_RECONCILE_INTERVAL_SEC: '1',
+        PREVIEWD_ORPHAN_GRACE_SEC: '2',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    await waitFor(
+      async () => ((await fetch(`${this.url}/healthz`)).ok ? true : undefined),
+      30_000,
+      'server up',
+    );
+  }
+  kill9(): void {
+    this.child?.kill('SIGKILL');
+  }
+  async call(method: string, path: string, body?: unknown): Promise<any> {
+    const res = await fetch(`${this.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${TEST_KEY}`,
+        ...(body ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return res.status === 204 ? undefined : res.json();
+  }
+}
+
+async function instanceContainers(dataDir: string) {
+  const all = await docker.listContainers({ all: true, filters: { label: ['previewd.managed=true'] } });
+  return all.filter((c) => c.Mounts.some((m) => m.Source.startsWith(dataDir)));
+}
+
+describe('crash safety: kill -9 in the middle of a create', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'previewd-crash-'));
+  let server: ServerProcess;
+
+  afterAll(async () => {
+    server?.kill9();
+    for (const c of await instanceContainers(dataDir))
+      await docker.getContainer(c.Id).remove({ force: true });
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('restarts with no orphan container and no sandbox stuck in creating or starting', async () => {
+    server = new ServerProcess(dataDir, await freePort());
+    await server.start();
+    // Fire several creates and kill the process while they are being provisioned.
+    const created: string[] = [];
+    const creates = Array.from({ length: 4 }, (_, i) =>
+      server
+        .call('POST', '/v1/sandboxes', {
+          files: { 'keep.txt': `file ${i}` },
+          runtime: { start: 'exec sleep infinity' },
+        })
+        .then((sb) => created.push(sb.id))
+        .catch(() => undefined),
+    );
+    await Promise.race([Promise.all(creates), new Promise((r) => setTimeout(r, 150))]);
+    await new Promise((r) => setTimeout(r, 50));
+    server.kill9();
+    await Promise.allSettled(creates);
+    // The kill really came mid-create: some rows were left half-way.
+    const db = new SqliteStore(join(dataDir, 'previewd.db'));
+    const halfway = await db.listSandboxes({ states: ['creating', 'starting'] });
+    await db.close();
+    expect(halfway.length).toBeGreaterThan(0);
+
+    server = new ServerProcess(dataDir, server.port);
+    await server.start();
+    const settled = await waitFor(
+      async () => {
+        const { sandboxes } = await server.call('GET', '/v1/sandboxes');
+        return sandboxes.every((s: { state: string }) => s.state === 'running') ? sandboxes : undefined;
+      },
+      30_000,
+      'every sandbox running after restart',
+    );
+    // Every create the client saw answered is there, running, with its files.
+    const ids = settled.map((s: { id: string }) => s.id);
+    for (const id of created) expect(ids).toContain(id);
+    for (const id of ids) {
+      const keep = readFileSync(join(dataDir, 'sandboxes', id, 'workspace', 'keep.txt'), 'utf8');
+      expect(keep).toMatch(/^file \d$/);
+    }
+    // No orphan: every container of this instance belongs to a live row, and each row has exactly one container.
+    await waitFor(
+      async () => {
+        const containers = await instanceContainers(dataDir);
+        const owners = containers.map((c) => c.Labels['previewd.sandbox']);
+        return owners.length === ids.length && owners.every((o) => ids.includes(o)) ? true : undefined;
+      },
+      15_000,
+      'no orphan containers',
+    );
+
+    // Delete everything, kill -9 again right away, and restart: nothing is left behind.
+    await Promise.all(ids.map((id: string) => server.call('DELETE', `/v1/sandboxes/${id}`)));
+    server.kill9();
+    server = new ServerProcess(dataDir, server.port);
+    await server.start();
+    await waitFor(
+      async () => ((await instanceContainers(dataDir)).length === 0 ? true : undefined),
+      15_000,
+      'no containers',
+    );
+    expect((await server.call('GET', '/v1/sandboxes')).sandboxes).toEqual([]);
+  });
+
+  it('adopts a container killed from outside: the row follows the engine', async () => {
+    const sb = await server.call('POST', '/v1/sandboxes', { runtime: { start: 'exec sleep infinity' } });
+    await waitFor(async () =>
+      (await server.call('GET', `/v1/sandboxes/${sb.id}`)).state === 'running' ? true : undefined,
+    );
+    await docker.getContainer(`previewd-${sb.id}`).kill();
+    const stopped = await waitFor(async () => {
+      const now = await server.call('GET', `/v1/sandboxes/${sb.id}`);
+      return now.state === 'stopped' ? now : undefined;
+    });
+    expect(stopped.error?.code).toBe('app_exited');
+    await docker.getContainer(`previewd-${sb.id}`).remove({ force: true });
+    const restarted = await server.call('POST', `/v1/sandboxes/${sb.id}/start`);
+    expect(restarted.state).toBe('running');
+    await server.call('DELETE', `/v1/sandboxes/${sb.id}`);
+  });
+});
