@@ -25,6 +25,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_hash" ]; then
   npm ci --no-fund --no-audit --loglevel=error
   echo "$lock_hash" >"$stamp"
 fi
+# The package's own bin, next to its dependencies' (npm does not link a root package's bin).
+ln -sf ../../bin/previewd.js node_modules/.bin/previewd
 
 # 2. Build
 if [ ! -f dist/.build-stamp ] || [ -n "$(find src package.json tsconfig.json tsconfig.build.json -newer dist/.build-stamp -print -quit)" ]; then
