@@ -24,7 +24,7 @@ export interface ReconcileReport {
 export class Reconciler {
   private timer?: NodeJS.Timeout;
   private running?: Promise<ReconcileReport>;
-  /** Sandbox ids in flight in this process at start-up time never exist; after that the lock tells. */
+  /** The first pass reports every live sandbox it found as adopted. */
   private firstRun = true;
 
   constructor(
@@ -86,7 +86,8 @@ export class Reconciler {
       await provider.destroy(instance.sandboxId).catch((err) => log.warn({ err }, 'orphan removal failed'));
       report.orphansRemoved.push(instance.sandboxId);
     }
-    await this.removeOrphanWorkspaces(known, graceMs, report);
+    const live = new Set(rows.filter((r) => r.state !== 'deleted').map((r) => r.id));
+    await this.removeOrphanWorkspaces(live, graceMs, report);
     if (Object.values(report).some((list) => list.length > 0)) log.info(report, 'reconciled');
     this.firstRun = false;
     return report;
