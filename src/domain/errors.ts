@@ -47,6 +47,10 @@ export const errorCodes = {
     status: 422,
     hint: 'Build the runtime images with "previewd images build", or pass an image the engine has.',
   },
+  runtime_unknown: {
+    status: 422,
+    hint: 'previewd could not tell how to run these files; pass runtime.start (and runtime.port), e.g. {"runtime":{"start":"node server.js","port":3000}}.',
+  },
   engine_unavailable: {
     status: 503,
     hint: 'The Docker engine does not answer; run "make setup" or check DOCKER_HOST.',

@@ -65,6 +65,8 @@ export const runtimePlanSchema = z.object({
   port: portSchema.optional(),
   env: z.record(z.string(), z.string()),
   source: z.enum(['overrides', 'detected', 'template', 'none']),
+  framework: z.string().optional().describe('What detection recognised, e.g. vite-react, nextjs, fastapi, static'),
+  packageManager: z.enum(['npm', 'pnpm', 'yarn', 'pip']).optional(),
 });
 export type RuntimePlan = z.infer<typeof runtimePlanSchema>;
 

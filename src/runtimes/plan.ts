@@ -1,27 +1,84 @@
+import type { z } from 'zod';
 import type { Config } from '../config/schema.js';
-import { PreviewdError } from '../domain/errors.js';
-import type { CreateSandboxInput, RuntimePlan } from '../domain/schemas.js';
+import { isPreviewdError, PreviewdError } from '../domain/errors.js';
+import type { CreateSandboxInput, RuntimePlan, runtimeOverridesSchema } from '../domain/schemas.js';
+import { detect, type RuntimeImages } from './detect.js';
+import { fileTreeFromFiles } from './file-tree.js';
+
+export type RuntimeOverrides = z.infer<typeof runtimeOverridesSchema>;
+
+/** Picks the image a start command needs when the user overrides `start` but not the image. */
+export function imageForCommand(command: string, images: RuntimeImages): string | undefined {
+  const node = /(?:^|[\s;&|(])(?:node|npm|npx|pnpm|yarn|corepack|vite|next)(?:\s|$)/.test(command);
+  const python = /(?:^|[\s;&|(])(?:python3?|pip3?|uvicorn|gunicorn|flask)(?:\s|$)/.test(command);
+  if (node === python) return undefined;
+  return node ? images.node : images.python;
+}
 
 /**
- * The effective runtime plan of a new sandbox. Detection from files comes with the runtimes
- * work; until then the user's overrides are the plan and `start` runs as given.
+ * Applies the user's overrides to a plan, field by field: image, install, start and port replace
+ * the detected ones (an empty install or start removes it); env entries are merged, the user's
+ * winning. `source` says where the start command came from.
  */
-export function planFromInput(input: CreateSandboxInput, config: Pick<Config, 'images'>): RuntimePlan {
+export function applyOverrides(
+  detected: RuntimePlan | undefined,
+  overrides: RuntimeOverrides,
+  images: RuntimeImages,
+): RuntimePlan {
+  const plan: RuntimePlan = detected
+    ? { ...detected, env: { ...detected.env } }
+    : { image: images.node, env: {}, source: 'none' };
+  if (overrides.install !== undefined) {
+    if (overrides.install.trim() === '') delete plan.install;
+    else plan.install = overrides.install;
+  }
+  if (overrides.start !== undefined) {
+    if (overrides.start.trim() === '') delete plan.start;
+    else plan.start = overrides.start;
+    plan.image = imageForCommand(overrides.start, images) ?? plan.image;
+    plan.source = 'overrides';
+  }
+  if (overrides.image !== undefined) plan.image = overrides.image;
+  if (overrides.port !== undefined) plan.port = overrides.port;
+  if (overrides.env) Object.assign(plan.env, overrides.env);
+  if (!detected && Object.keys(overrides).length > 0) plan.source = 'overrides';
+  return plan;
+}
+
+/**
+ * The effective runtime plan of a new sandbox: detection over the request's files, then the
+ * user's overrides. With `runtime.start` given, detection only fills missing fields and never
+ * fails; without files the plan is the overrides (no start: the container idles).
+ */
+export function planFromInput(
+  input: CreateSandboxInput,
+  config: Pick<Config, 'images' | 'previewDomain'>,
+): RuntimePlan {
   if (input.template !== undefined) {
     throw new PreviewdError('invalid_request', `unknown template "${input.template}"`, {
       hint: 'This server has no templates yet; pass files and runtime.start instead.',
     });
   }
   const overrides = input.runtime ?? {};
-  const plan: RuntimePlan = {
-    image: input.image ?? overrides.image ?? config.images.node,
-    env: overrides.env ?? {},
-    source: input.runtime ? 'overrides' : 'none',
-  };
-  if (overrides.install !== undefined) plan.install = overrides.install;
-  if (overrides.start !== undefined) plan.start = overrides.start;
-  if (overrides.port !== undefined) plan.port = overrides.port;
+  let detected: RuntimePlan | undefined;
+  if (input.files && Object.keys(input.files).length > 0) {
+    try {
+      detected = detect(fileTreeFromFiles(input.files), config.images);
+    } catch (err) {
+      if (overrides.start === undefined || !isPreviewdError(err)) throw err;
+    }
+  }
+  if (detected && isViteFramework(detected.framework)) {
+    // Vite answers only to the hosts it knows; preview hosts live under the preview domain.
+    detected.env.__VITE_ADDITIONAL_SERVER_ALLOWED_HOSTS = `.${config.previewDomain}`;
+  }
+  const plan = applyOverrides(detected, overrides, config.images);
+  if (input.image !== undefined) plan.image = input.image;
   return plan;
+}
+
+function isViteFramework(framework: string | undefined): boolean {
+  return framework === 'sveltekit' || (framework?.startsWith('vite') ?? false);
 }
 
 /** The container's main process for a plan: install (if any), then the start command, through sh. */

@@ -1,0 +1,170 @@
+import type { RuntimePlan } from '../domain/schemas.js';
+import type { FileTree } from './file-tree.js';
+
+/** The Python side of detection: Django (manage.py), FastAPI, Flask, and plain scripts. */
+
+export const PYTHON_DEFAULT_PORTS = { fastapi: 8000, flask: 5000, django: 8000, python: 8000 } as const;
+
+/**
+ * pip installs into the user's site (~/.local): Debian's Python is "externally managed", and
+ * packages the image already has (fastapi, flask, django, uvicorn) stay satisfied without a download.
+ */
+const PIP_INSTALL = 'python3 -m pip install --user --break-system-packages --disable-pip-version-check';
+
+/** Entry modules tried, in order, for FastAPI/Flask apps and plain scripts. */
+const PYTHON_ENTRIES = [
+  'main.py',
+  'app.py',
+  'server.py',
+  'api.py',
+  'application.py',
+  'app/main.py',
+  'app/app.py',
+  'src/main.py',
+  'src/app.py',
+];
+
+function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_.,:=@%+/-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Lowercased, normalised (PEP 503) project names from requirements.txt lines. */
+export function requirementNames(requirements: string): string[] {
+  const names: string[] = [];
+  for (const line of requirements.split(/\r?\n/)) {
+    const match = /^\s*([A-Za-z0-9][A-Za-z0-9._-]*)/.exec(line.replace(/#.*/, ''));
+    if (match && !line.trim().startsWith('-')) names.push(normalizeName(match[1]!));
+  }
+  return names;
+}
+
+function normalizeName(name: string): string {
+  return name.toLowerCase().replace(/[-_.]+/g, '-');
+}
+
+/**
+ * Dependency specifiers from pyproject.toml: PEP 621 `[project] dependencies = [...]`, or the keys of
+ * Poetry's `[tool.poetry.dependencies]` table (python itself excluded). A small reader, not a TOML parser.
+ */
+export function pyprojectDependencies(source: string): string[] {
+  const sections = new Map<string, string>();
+  let current = '';
+  for (const line of source.split(/\r?\n/)) {
+    const header = /^\s*\[([^\]]+)\]\s*(?:#.*)?$/.exec(line);
+    if (header) {
+      current = header[1]!.trim();
+      continue;
+    }
+    sections.set(current, `${sections.get(current) ?? ''}${line}\n`);
+  }
+  const project = sections.get('project') ?? '';
+  const list = /^\s*dependencies\s*=\s*\[/m.exec(project);
+  if (list) return quotedListItems(project.slice(list.index + list[0].length));
+  const poetry = sections.get('tool.poetry.dependencies');
+  if (!poetry) return [];
+  return [...poetry.matchAll(/^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*=/gm)]
+    .map((m) => m[1]!)
+    .filter((name) => name.toLowerCase() !== 'python');
+}
+
+/** The quoted strings of a TOML array, up to its closing bracket (brackets inside strings are content). */
+function quotedListItems(rest: string): string[] {
+  const items: string[] = [];
+  for (const m of rest.matchAll(/"((?:[^"\\]|\\.)*)"|'([^']*)'|(\])|#[^\n]*/g)) {
+    if (m[3]) break;
+    const item = (m[1] ?? m[2])?.trim();
+    if (item) items.push(item);
+  }
+  return items;
+}
+
+interface PythonApp {
+  kind: 'fastapi' | 'flask';
+  entry: string;
+  /** Module-level variable holding the app, when one is assigned. */
+  variable?: string;
+}
+
+function findApp(tree: FileTree, deps: Set<string>): PythonApp | undefined {
+  const entries = PYTHON_ENTRIES.filter((p) => tree.paths.includes(p));
+  for (const entry of entries) {
+    const source = tree.read(entry) ?? '';
+    const fastapi = /^([A-Za-z_]\w*)\s*(?::[^=]+)?=\s*FastAPI\(/m.exec(source);
+    if (fastapi) return { kind: 'fastapi', entry, variable: fastapi[1] };
+    const flask = /^([A-Za-z_]\w*)\s*(?::[^=]+)?=\s*Flask\(/m.exec(source);
+    if (flask) return { kind: 'flask', entry, variable: flask[1] };
+    if (/\bdef\s+create_app\s*\(/.test(source) && /\bflask\b/i.test(source)) return { kind: 'flask', entry };
+  }
+  // Declared but not found in an entry's source: assume the conventional `main:app` / `app:app`.
+  const first = entries[0];
+  if (first && deps.has('fastapi')) return { kind: 'fastapi', entry: first, variable: 'app' };
+  if (first && deps.has('flask')) return { kind: 'flask', entry: first, variable: 'app' };
+  return undefined;
+}
+
+/** `app/main.py` → `app.main`. */
+function moduleName(entry: string): string {
+  return entry.replace(/\.py$/, '').replace(/\//g, '.');
+}
+
+/**
+ * Plans a Python project, or returns undefined when nothing marks the files as one
+ * (no manage.py, requirements.txt, pyproject.toml or entry module).
+ */
+export function detectPython(tree: FileTree, image: string): RuntimePlan | undefined {
+  const has = (path: string) => tree.paths.includes(path);
+  const requirements = tree.read('requirements.txt');
+  const pyproject = tree.read('pyproject.toml');
+  const pyDeps = pyproject !== undefined ? pyprojectDependencies(pyproject) : [];
+  const deps = new Set([
+    ...(requirements !== undefined ? requirementNames(requirements) : []),
+    ...requirementNames(pyDeps.join('\n')),
+  ]);
+  let install: string | undefined;
+  if (has('requirements.txt')) install = `${PIP_INSTALL} -r requirements.txt`;
+  else if (pyDeps.length > 0) install = `${PIP_INSTALL} ${pyDeps.map(shellQuote).join(' ')}`;
+  const base = {
+    image,
+    source: 'detected' as const,
+    env: { PYTHONUNBUFFERED: '1' } as Record<string, string>,
+    ...(install ? { install, packageManager: 'pip' as const } : {}),
+  };
+
+  if (has('manage.py')) {
+    const port = PYTHON_DEFAULT_PORTS.django;
+    return { ...base, start: `python3 manage.py runserver 0.0.0.0:${port}`, port, framework: 'django' };
+  }
+
+  const app = findApp(tree, deps);
+  if (app?.kind === 'fastapi') {
+    const port = PYTHON_DEFAULT_PORTS.fastapi;
+    const target = `${moduleName(app.entry)}:${app.variable ?? 'app'}`;
+    return {
+      ...base,
+      start: `python3 -m uvicorn ${target} --host 0.0.0.0 --port ${port} --reload`,
+      port,
+      framework: 'fastapi',
+    };
+  }
+  if (app?.kind === 'flask') {
+    const port = PYTHON_DEFAULT_PORTS.flask;
+    const target = app.variable ? `${moduleName(app.entry)}:${app.variable}` : moduleName(app.entry);
+    return {
+      ...base,
+      start: `python3 -m flask --app ${target} run --host=0.0.0.0 --port=${port} --reload`,
+      port,
+      framework: 'flask',
+    };
+  }
+
+  const entry = PYTHON_ENTRIES.find(has);
+  if (!entry) return undefined;
+  const port = PYTHON_DEFAULT_PORTS.python;
+  return {
+    ...base,
+    env: { ...base.env, HOST: '0.0.0.0', PORT: String(port) },
+    start: `python3 ${entry}`,
+    port,
+    framework: 'python',
+  };
+}
