@@ -6,6 +6,7 @@ import { buildApi } from './api/server.js';
 import { ensureApiKeys } from './config/api-keys.js';
 import { splitHostPort } from './config/load.js';
 import type { Config } from './config/schema.js';
+import { Edge } from './edge/edge-server.js';
 import { EventBus } from './events/bus.js';
 import { createDockerClient } from './providers/docker/client.js';
 import { DockerProvider } from './providers/docker/docker-provider.js';
@@ -13,6 +14,7 @@ import type { SandboxProvider } from './providers/provider.js';
 import { Reconciler } from './sandboxes/reconciler.js';
 import { SandboxService } from './sandboxes/service.js';
 import { SqliteStore } from './store/sqlite.js';
+import { TraefikMode } from './traefik/mode.js';
 import type { Store } from './store/store.js';
 import { version } from './version.js';
 
@@ -24,6 +26,9 @@ export interface Previewd {
   service: SandboxService;
   reconciler: Reconciler;
   api: FastifyInstance;
+  edge: Edge;
+  /** Base URL of the edge's plain-HTTP listener, once started. */
+  edgeUrl?: string;
   /** The key generated on this first start, if any (to print once). */
   generatedKey?: string;
   keys: string[];
@@ -56,7 +61,39 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
     log: log.child({ component: 'reconciler' }),
   });
   const metrics = new Metrics(store);
-  const api = await buildApi({ config, keys, service, store, provider, metrics, log, version });
+  const edge = new Edge({
+    config,
+    store,
+    provider,
+    bus,
+    service,
+    registry: metrics.registry,
+    log: log.child({ component: 'edge' }),
+  });
+  // Traefik mode: Traefik routes to running sandboxes; the edge above still wakes and authorises.
+  const traefik =
+    config.edgeMode === 'traefik'
+      ? new TraefikMode({
+          config,
+          store,
+          provider,
+          bus,
+          log: log.child({ component: 'traefik' }),
+          touch: (id) => edge.activity.touch(id),
+        })
+      : undefined;
+  const api = await buildApi({
+    config,
+    keys,
+    service,
+    store,
+    provider,
+    metrics,
+    log,
+    version,
+    edge,
+    traefikDynamicConfig: traefik?.dynamicConfig,
+  });
 
   const app: Previewd = {
     config,
@@ -66,6 +103,7 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
     service,
     reconciler,
     api,
+    edge,
     keys,
     generatedKey: generated,
     async start() {
@@ -77,9 +115,18 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
       const addr = api.server.address();
       const boundPort = typeof addr === 'object' && addr ? addr.port : port;
       app.apiUrl = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+      await edge.start();
+      await traefik?.start();
+      app.edgeUrl = edge.url;
+      // A random edge port (tests): preview URLs carry the port actually bound.
+      if (splitHostPort(config.edgeAddr).port === 0 && config.edge.publicPort === undefined) {
+        config.edge.publicPort = edge.port;
+      }
     },
     async stop() {
       await reconciler.stop();
+      await traefik?.stop();
+      await edge.stop();
       await api.close();
       await service.idle();
       await store.close();

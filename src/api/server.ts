@@ -8,14 +8,20 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import type { Edge } from '../edge/edge-server.js';
 import type { SandboxProvider } from '../providers/provider.js';
 import type { SandboxService } from '../sandboxes/service.js';
 import type { Store } from '../store/store.js';
+import type { DynamicConfigSource } from '../traefik/dynamic-config-source.js';
 import { installAuth } from './auth.js';
 import { installErrorHandling } from './error-handler.js';
 import type { Metrics } from './metrics.js';
+import { accessLogRoutes } from './routes/access-log.js';
+import { portRoutes } from './routes/ports.js';
+import { previewTokenRoutes } from './routes/preview-tokens.js';
 import { sandboxRoutes } from './routes/sandboxes.js';
 import { systemRoutes } from './routes/system.js';
+import { traefikRoutes } from './routes/traefik.js';
 
 export interface ApiDeps {
   config: Config;
@@ -26,6 +32,10 @@ export interface ApiDeps {
   metrics: Metrics;
   log: Logger;
   version: string;
+  /** The preview edge (ports, preview tokens and access-log routes need it). */
+  edge?: Edge;
+  /** Present in edgeMode traefik: serves GET /v1/traefik/dynamic. */
+  traefikDynamicConfig?: DynamicConfigSource;
 }
 
 /** The control-plane HTTP API: JSON under /v1, bearer keys, OpenAPI from the same zod schemas. */
@@ -64,5 +74,15 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     version: deps.version,
   });
   await app.register(sandboxRoutes, { service: deps.service });
+  await app.register(portRoutes, { service: deps.service });
+  await app.register(traefikRoutes, { dynamicConfig: deps.traefikDynamicConfig });
+  if (deps.edge) {
+    await app.register(previewTokenRoutes, {
+      service: deps.service,
+      tokens: deps.edge.tokens,
+      config: deps.config,
+    });
+    await app.register(accessLogRoutes, { service: deps.service, accessLog: deps.edge.accessLog });
+  }
   return app;
 }

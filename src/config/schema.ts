@@ -59,6 +59,76 @@ export const configSchema = z.strictObject({
     .regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/)
     .optional()
     .describe('Names this control plane on a shared engine; default: derived from dataDir'),
+  edge: z
+    .strictObject({
+      hostTemplate: z
+        .string()
+        .regex(/^[a-z0-9{}-]+$/, 'one DNS label: letters, digits, "-" and the {port} and {id} placeholders')
+        .refine((t) => t.includes('{port}') && t.includes('{id}'), 'must contain {port} and {id}')
+        .default('{port}-{id}'),
+      tls: z
+        .strictObject({
+          certFile: z.string().min(1),
+          keyFile: z.string().min(1),
+          addr: hostPort.default('0.0.0.0:8443'),
+        })
+        .optional()
+        .describe('TLS listener with a (wildcard) certificate for the preview domain'),
+      httpsRedirect: z.boolean().default(false).describe('Redirect plain-HTTP preview requests to https'),
+      publicScheme: z.enum(['http', 'https']).optional().describe('Scheme of preview URLs; default from tls'),
+      publicPort: z
+        .number()
+        .int()
+        .min(1)
+        .max(65535)
+        .optional()
+        .describe('Port of preview URLs when the edge sits behind another listener'),
+      tokenSecretFile: z
+        .string()
+        .optional()
+        .describe('Preview-token keys, one "kid secret" a line, first signs; default <dataDir>/preview-token-keys'),
+      loginUrl: z.string().url().optional().describe('Where browsers without a preview token are sent'),
+      wakeTimeoutSec: z.number().positive().max(600).default(30),
+      useLoopbackPorts: z
+        .boolean()
+        .default(false)
+        .describe('Reach sandboxes through ports published on 127.0.0.1 (Docker Desktop)'),
+      accessLogSize: z.number().int().min(0).max(100_000).default(500),
+    })
+    .prefault({}),
+  edgeMode: z
+    .enum(['builtin', 'traefik'])
+    .default('builtin')
+    .describe('"traefik": Traefik routes to running sandboxes; the built-in edge still wakes and authorises'),
+  traefik: z
+    .strictObject({
+      /** Entrypoints of the sandbox routers (and of the plain-HTTP wake catch-all). */
+      entrypoints: z.array(z.string().min(1)).min(1).default(['web']),
+      /** TLS entrypoints: the wake catch-all also listens there; with `tls` the sandbox routers move there. */
+      tlsEntrypoints: z.array(z.string().min(1)).default(['websecure']),
+      tls: z.boolean().default(false),
+      certResolver: z.string().min(1).optional(),
+      routerTemplate: z
+        .string()
+        .regex(/^[A-Za-z0-9_{}-]*\{id\}[A-Za-z0-9_{}-]*$/, 'must contain {id} (and usually {port}); letters, digits, - and _')
+        .refine((t) => t.includes('{port}'), 'must contain {port}: one router per exposed port')
+        .default('{id}-{port}'),
+      /** Traefik's JSON access log, tailed for activity. */
+      accessLog: z.string().min(1).optional(),
+      /** Where Traefik reaches previewd's forward-auth endpoint. */
+      forwardAuthUrl: z.string().url().default('http://127.0.0.1:7070/v1/traefik/forward-auth'),
+      /** Where Traefik sends the wake catch-all: previewd's built-in edge. */
+      wakeUrl: z.string().url().default('http://127.0.0.1:8080'),
+    })
+    .prefault({}),
+  io: z
+    .strictObject({
+      execTimeoutSec: z.number().int().min(1).max(86_400).default(300),
+      portScanIntervalMs: z.number().int().min(100).max(60_000).default(1000),
+      filesDebounceMs: z.number().int().min(10).max(60_000).default(250),
+      processLogKb: z.number().int().min(4).max(65_536).default(1024),
+    })
+    .prefault({}),
   reconcileIntervalSec: z.number().positive().max(3600).default(5),
   orphanGraceSec: z.number().min(0).max(86_400).default(30),
 });
@@ -69,6 +139,8 @@ export type ConfigInput = z.input<typeof configSchema>;
 type EnvParser = (raw: string) => unknown;
 const str: EnvParser = (raw) => raw;
 const num: EnvParser = (raw) => (raw.trim() === '' || Number.isNaN(Number(raw)) ? raw : Number(raw));
+const bool: EnvParser = (raw) =>
+  /^(1|true|yes|on)$/i.test(raw.trim()) ? true : /^(0|false|no|off)$/i.test(raw.trim()) ? false : raw;
 const list: EnvParser = (raw) =>
   raw
     .split(',')
@@ -93,6 +165,31 @@ export const envVars: Record<string, { path: string[]; parse: EnvParser }> = {
   PREVIEWD_DOCKER_NETWORK: { path: ['docker', 'network'], parse: str },
   PREVIEWD_DOCKER_SOCKET: { path: ['docker', 'socketPath'], parse: str },
   PREVIEWD_INSTANCE_ID: { path: ['instanceId'], parse: str },
+  PREVIEWD_EDGE_HOST_TEMPLATE: { path: ['edge', 'hostTemplate'], parse: str },
+  PREVIEWD_EDGE_TLS_CERT: { path: ['edge', 'tls', 'certFile'], parse: str },
+  PREVIEWD_EDGE_TLS_KEY: { path: ['edge', 'tls', 'keyFile'], parse: str },
+  PREVIEWD_EDGE_TLS_ADDR: { path: ['edge', 'tls', 'addr'], parse: str },
+  PREVIEWD_EDGE_HTTPS_REDIRECT: { path: ['edge', 'httpsRedirect'], parse: bool },
+  PREVIEWD_EDGE_PUBLIC_SCHEME: { path: ['edge', 'publicScheme'], parse: str },
+  PREVIEWD_EDGE_PUBLIC_PORT: { path: ['edge', 'publicPort'], parse: num },
+  PREVIEWD_EDGE_TOKEN_SECRET_FILE: { path: ['edge', 'tokenSecretFile'], parse: str },
+  PREVIEWD_EDGE_LOGIN_URL: { path: ['edge', 'loginUrl'], parse: str },
+  PREVIEWD_EDGE_WAKE_TIMEOUT_SEC: { path: ['edge', 'wakeTimeoutSec'], parse: num },
+  PREVIEWD_EDGE_USE_LOOPBACK_PORTS: { path: ['edge', 'useLoopbackPorts'], parse: bool },
+  PREVIEWD_EDGE_ACCESS_LOG_SIZE: { path: ['edge', 'accessLogSize'], parse: num },
+  PREVIEWD_EDGE_MODE: { path: ['edgeMode'], parse: str },
+  PREVIEWD_TRAEFIK_ENTRYPOINTS: { path: ['traefik', 'entrypoints'], parse: list },
+  PREVIEWD_TRAEFIK_TLS_ENTRYPOINTS: { path: ['traefik', 'tlsEntrypoints'], parse: list },
+  PREVIEWD_TRAEFIK_TLS: { path: ['traefik', 'tls'], parse: bool },
+  PREVIEWD_TRAEFIK_CERT_RESOLVER: { path: ['traefik', 'certResolver'], parse: str },
+  PREVIEWD_TRAEFIK_ROUTER_TEMPLATE: { path: ['traefik', 'routerTemplate'], parse: str },
+  PREVIEWD_TRAEFIK_ACCESS_LOG: { path: ['traefik', 'accessLog'], parse: str },
+  PREVIEWD_TRAEFIK_FORWARD_AUTH_URL: { path: ['traefik', 'forwardAuthUrl'], parse: str },
+  PREVIEWD_TRAEFIK_WAKE_URL: { path: ['traefik', 'wakeUrl'], parse: str },
+  PREVIEWD_EXEC_TIMEOUT_SEC: { path: ['io', 'execTimeoutSec'], parse: num },
+  PREVIEWD_PORT_SCAN_INTERVAL_MS: { path: ['io', 'portScanIntervalMs'], parse: num },
+  PREVIEWD_FILES_DEBOUNCE_MS: { path: ['io', 'filesDebounceMs'], parse: num },
+  PREVIEWD_PROCESS_LOG_KB: { path: ['io', 'processLogKb'], parse: num },
   PREVIEWD_RECONCILE_INTERVAL_SEC: { path: ['reconcileIntervalSec'], parse: num },
   PREVIEWD_ORPHAN_GRACE_SEC: { path: ['orphanGraceSec'], parse: num },
   PREVIEWD_IDLE_TIMEOUT_SEC: { path: ['defaults', 'idleTimeoutSec'], parse: num },

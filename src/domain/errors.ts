@@ -57,11 +57,45 @@ export const errorCodes = {
   },
   engine_error: { status: 502, hint: 'The Docker engine refused the operation; the message has its words.' },
   exec_timeout: { status: 408, hint: 'Raise timeoutSec, or run long work as a background process.' },
+  process_not_found: {
+    status: 404,
+    hint: 'List the background processes with GET /v1/sandboxes/{id}/processes.',
+  },
   capacity_exhausted: {
     status: 503,
     hint: 'The host is at its running budget; retry after the Retry-After delay.',
   },
   quota_exceeded: { status: 429, hint: 'Stop or delete some of your sandboxes.' },
+  app_crashed: {
+    status: 502,
+    hint: 'The app exited; read its logs (GET /v1/sandboxes/{id}/logs), fix it and reload to restart it.',
+  },
+  app_not_ready: {
+    status: 503,
+    hint: 'The app did not open its port in time; check that it listens on 0.0.0.0 and the exposed port.',
+  },
+  wake_failed: { status: 503, hint: 'The sandbox could not be started; retry after the Retry-After delay.' },
+  sandbox_error: {
+    status: 503,
+    hint: 'The sandbox is in state error; start it again with POST /v1/sandboxes/{id}/start.',
+  },
+  upstream_error: { status: 502, hint: 'The app closed the connection or answered badly; see its logs.' },
+  preview_token_required: {
+    status: 401,
+    hint: 'This preview is private: mint a token with POST /v1/sandboxes/{id}/preview-tokens.',
+  },
+  preview_token_invalid: {
+    status: 401,
+    hint: 'The preview token is expired, revoked, or for another sandbox or port; mint a new one.',
+  },
+  not_a_preview_host: {
+    status: 404,
+    hint: 'Preview hosts look like {port}-{id}.<previewDomain>; use the url from the sandbox\'s previews.',
+  },
+  traefik_mode_off: {
+    status: 404,
+    hint: 'Traefik endpoints answer only with edgeMode: traefik (PREVIEWD_EDGE_MODE=traefik).',
+  },
   internal: { status: 500, hint: 'This is a previewd bug; the server log has the details.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 

@@ -9,6 +9,17 @@ export interface EventPayloads {
   'sandbox.state': { from: SandboxState; to: SandboxState; error?: { code: string; message: string } };
   'sandbox.deleted': Record<string, never>;
   'sandbox.lost': { reason: string };
+  /** A TCP port started listening inside the sandbox (declared: one of the sandbox's ports). */
+  'port.open': { port: number; declared: boolean };
+  'port.closed': { port: number; declared: boolean };
+  /** A background process (POST …/processes) ended. */
+  'process.exit': { pid: number; exitCode: number; lastLines: string[] };
+  /** The app (the sandbox's main process) exited while the sandbox was meant to run. */
+  'app.crashed': { exitCode: number; oomKilled: boolean; lastLines: string[] };
+  /** Files changed in the workspace (debounced; paths are workspace-relative, capped). */
+  'files.changed': { paths: string[]; truncated: boolean };
+  'sandbox.ports': { ports: number[] };
+  'sandbox.preview_tokens_revoked': { validAfter: string };
 }
 
 export type EventType = keyof EventPayloads;
@@ -18,6 +29,13 @@ export const eventTypes: readonly EventType[] = [
   'sandbox.state',
   'sandbox.deleted',
   'sandbox.lost',
+  'port.open',
+  'port.closed',
+  'process.exit',
+  'app.crashed',
+  'files.changed',
+  'sandbox.ports',
+  'sandbox.preview_tokens_revoked',
 ];
 
 export interface PreviewdEvent<T extends EventType = EventType> {

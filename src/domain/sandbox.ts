@@ -29,6 +29,8 @@ export interface SandboxRecord {
   keepAliveUntil?: string;
   expiresAt?: string;
   deletedAt?: string;
+  /** Preview tokens issued before this instant are revoked. */
+  previewTokensValidAfter?: string;
 }
 
 export type SandboxPatch = Partial<Omit<SandboxRecord, 'id' | 'createdAt'>>;

@@ -10,6 +10,8 @@ export const TEST_KEY = 'test-key-0123456789abcdef';
 export interface TestServer {
   app: Previewd;
   url: string;
+  /** Base URL of the preview edge (send preview requests here with the preview Host header). */
+  edgeUrl: string;
   dataDir: string;
   /** JSON request with the test key; returns status, headers and parsed body. */
   call<T = any>(
@@ -30,6 +32,7 @@ export async function startTestServer(overrides: Record<string, unknown> = {}): 
     overrides: {
       dataDir,
       apiAddr: '127.0.0.1:0',
+      edgeAddr: '127.0.0.1:0',
       apiKeys: [TEST_KEY],
       logLevel: 'silent',
       reconcileIntervalSec: 1,
@@ -62,6 +65,7 @@ export async function startTestServer(overrides: Record<string, unknown> = {}): 
   return {
     app,
     url,
+    edgeUrl: app.edgeUrl!,
     dataDir,
     call,
     async close() {

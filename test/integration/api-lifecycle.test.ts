@@ -38,7 +38,8 @@ describe('sandbox lifecycle over the HTTP API (real engine)', () => {
     expect(sb.id).toMatch(/^[0-9a-z]{26}$/);
     expect(['creating', 'starting', 'running']).toContain(sb.state);
     expect(sb.ports).toEqual([3000]);
-    expect(sb.previews).toEqual([{ port: 3000, url: `http://3000-${sb.id}.preview.localhost:8080` }]);
+    const edgePort = new URL(server.edgeUrl).port;
+    expect(sb.previews).toEqual([{ port: 3000, url: `http://3000-${sb.id}.preview.localhost:${edgePort}` }]);
     expect(sb.runtime).toMatchObject({
       start: expect.stringContaining('boots.log'),
       port: 3000,

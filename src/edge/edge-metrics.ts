@@ -1,0 +1,49 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** Prometheus metrics of the edge, registered on the control plane's registry (served at /metrics). */
+export class EdgeMetrics {
+  readonly requests: Counter<'sandbox' | 'port' | 'status'>;
+  readonly duration: Histogram<'sandbox' | 'port'>;
+  readonly wakes: Counter<'result'>;
+  readonly wakeDuration: Histogram;
+  readonly websockets: Gauge;
+
+  constructor(registry: Registry) {
+    this.requests = new Counter({
+      name: 'previewd_edge_requests_total',
+      help: 'Preview requests by sandbox, port and status',
+      labelNames: ['sandbox', 'port', 'status'],
+      registers: [registry],
+    });
+    this.duration = new Histogram({
+      name: 'previewd_edge_request_duration_seconds',
+      help: 'Preview request duration until the response ended, by sandbox and port',
+      labelNames: ['sandbox', 'port'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers: [registry],
+    });
+    this.wakes = new Counter({
+      name: 'previewd_edge_wakes_total',
+      help: 'Sandboxes woken by a preview request, by result',
+      labelNames: ['result'],
+      registers: [registry],
+    });
+    this.wakeDuration = new Histogram({
+      name: 'previewd_edge_wake_duration_seconds',
+      help: 'From the first request for a sleeping sandbox until it was started',
+      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers: [registry],
+    });
+    this.websockets = new Gauge({
+      name: 'previewd_edge_open_websockets',
+      help: 'WebSockets open through the edge',
+      registers: [registry],
+    });
+  }
+
+  /** Drops the series of a deleted sandbox. */
+  forget(sandboxId: string): void {
+    this.requests.remove({ sandbox: sandboxId } as never);
+    this.duration.remove({ sandbox: sandboxId } as never);
+  }
+}

@@ -1,0 +1,616 @@
+import { readFileSync } from 'node:fs';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { splitHostPort } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { isPreviewdError, PreviewdError } from '../domain/errors.js';
+import type { EventBus } from '../events/bus.js';
+import type { SandboxProvider } from '../providers/provider.js';
+import type { SandboxService } from '../sandboxes/service.js';
+import type { Store } from '../store/store.js';
+import { AccessLog } from './access-log.js';
+import { ActivityTracker } from './activity.js';
+import { lastLogLines } from './app-logs.js';
+import { EdgeMetrics } from './edge-metrics.js';
+import { isNavigation, STATUS_PATH, sendError, sendJson, sendStartingPage } from './pages.js';
+import { probePort } from './port-probe.js';
+import { PreviewHostParser, type PreviewTarget } from './preview-host.js';
+import { defaultKeyFile, loadSigningKeys, PreviewTokens } from './preview-tokens.js';
+import { previewOrigin } from './preview-urls.js';
+import { UpstreamProxy } from './proxy.js';
+import type { Route } from './route-table.js';
+import { RouteTable } from './route-table.js';
+import { crashedError, sandboxError, Waker } from './wake.js';
+
+export interface EdgeDeps {
+  config: Config;
+  store: Store;
+  provider: SandboxProvider;
+  bus: EventBus;
+  service: SandboxService;
+  registry: Registry;
+  log: Logger;
+}
+
+export const TOKEN_PARAM = 'previewd_token';
+export const TOKEN_COOKIE = 'previewd_token';
+export const TOKEN_HEADER = 'x-previewd-token';
+
+const SLEEPING = new Set(['stopped', 'paused', 'stopping']);
+const HOP_BY_HOP = [
+  'keep-alive',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'proxy-connection',
+  'te',
+  'trailer',
+];
+
+function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+function withoutCookie(header: string, name: string): string {
+  return header
+    .split(';')
+    .filter((part) => part.slice(0, part.indexOf('=')).trim() !== name)
+    .join(';')
+    .trim();
+}
+
+/** The request URL without the token parameter (for redirects, the app and the access log). */
+export function stripTokenParam(url: string): string {
+  const q = url.indexOf('?');
+  if (q === -1 || !url.includes(`${TOKEN_PARAM}=`, q)) return url;
+  const params = new URLSearchParams(url.slice(q + 1));
+  params.delete(TOKEN_PARAM);
+  const rest = params.toString();
+  return `${url.slice(0, q)}${rest ? `?${rest}` : ''}`;
+}
+
+/**
+ * The preview edge: a plain node:http server (and optionally an https one) that routes
+ * `{port}-{id}.{previewDomain}` to the sandbox, checks private-preview tokens, wakes sleeping
+ * sandboxes and proxies HTTP, streams and WebSockets.
+ */
+export class Edge {
+  readonly routes: RouteTable;
+  readonly accessLog: AccessLog;
+  readonly activity: ActivityTracker;
+  readonly metrics: EdgeMetrics;
+  readonly tokens: PreviewTokens;
+  readonly waker: Waker;
+  private readonly proxy = new UpstreamProxy();
+  private readonly hosts: PreviewHostParser;
+  private readonly servers: Server[] = [];
+  private readonly unsubscribe: () => void;
+  /** Base URL of the plain-HTTP listener, once started. */
+  url?: string;
+  /** Base URL of the TLS listener, once started (when configured). */
+  tlsUrl?: string;
+
+  constructor(private readonly deps: EdgeDeps) {
+    const { config } = deps;
+    this.hosts = new PreviewHostParser(config);
+    this.routes = new RouteTable(deps.store, deps.provider, deps.bus);
+    this.accessLog = new AccessLog(config.edge.accessLogSize);
+    this.activity = new ActivityTracker(deps.store, deps.log);
+    this.metrics = new EdgeMetrics(deps.registry);
+    this.tokens = new PreviewTokens(
+      loadSigningKeys(config.edge.tokenSecretFile ?? defaultKeyFile(config.dataDir)),
+    );
+    this.waker = new Waker({
+      service: deps.service,
+      routes: this.routes,
+      provider: deps.provider,
+      metrics: this.metrics,
+      log: deps.log,
+      timeoutMs: config.edge.wakeTimeoutSec * 1000,
+    });
+    this.unsubscribe = deps.bus.subscribe((event) => {
+      if (event.type === 'sandbox.deleted') {
+        this.accessLog.forget(event.sandboxId);
+        this.metrics.forget(event.sandboxId);
+      }
+    });
+  }
+
+  async start(): Promise<void> {
+    const { config } = this.deps;
+    const plain = createHttpServer((req, res) => this.onRequest(req, res, false));
+    plain.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head, false));
+    this.url = await this.listen(plain, config.edgeAddr, 'http');
+    if (config.edge.tls) {
+      const secure = createHttpsServer(
+        { cert: readFileSync(config.edge.tls.certFile), key: readFileSync(config.edge.tls.keyFile) },
+        (req, res) => this.onRequest(req, res, true),
+      );
+      secure.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head, true));
+      this.tlsUrl = await this.listen(secure, config.edge.tls.addr, 'https');
+    }
+    this.activity.start();
+  }
+
+  private async listen(server: Server, addr: string, scheme: string): Promise<string> {
+    server.keepAliveTimeout = 65_000;
+    server.requestTimeout = 0; // long uploads are fine; the app decides
+    server.headersTimeout = 60_000;
+    server.on('clientError', (_err, socket) => socket.destroy());
+    const { host, port } = splitHostPort(addr);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.servers.push(server);
+    const bound = (server.address() as AddressInfo).port;
+    return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${bound}`;
+  }
+
+  /** The port the plain-HTTP listener is bound to. */
+  get port(): number | undefined {
+    return this.url ? Number(new URL(this.url).port) : undefined;
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe();
+    await Promise.all(
+      this.servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeAllConnections();
+          }),
+      ),
+    );
+    this.servers.length = 0;
+    this.proxy.close();
+    this.routes.close();
+    await this.activity.stop();
+  }
+
+  // ---- HTTP -------------------------------------------------------------------------------
+
+  private onRequest(req: IncomingMessage, res: ServerResponse, secure: boolean): void {
+    const started = performance.now();
+    const target = this.hosts.parse(req.headers.host);
+    if (!target) {
+      sendError(
+        req,
+        res,
+        new PreviewdError('not_a_preview_host', `"${req.headers.host ?? ''}" is not a preview host`),
+      );
+      return;
+    }
+    const tls = this.deps.config.edge.tls;
+    if (!secure && tls && this.deps.config.edge.httpsRedirect) {
+      this.redirectToHttps(req, res);
+      return;
+    }
+    const route = this.routes.get(target.sandboxId);
+    if (route instanceof Promise) {
+      route.then(
+        (r) => this.serve(req, res, target, r, secure, started),
+        (err) => this.fail(req, res, err),
+      );
+    } else {
+      this.serve(req, res, target, route, secure, started);
+    }
+  }
+
+  private redirectToHttps(req: IncomingMessage, res: ServerResponse): void {
+    const host = (req.headers.host ?? '').replace(/:\d+$/, '');
+    const { scheme, port } = previewOrigin(this.deps.config);
+    const httpsPort = scheme === 'https' ? port : splitHostPort(this.deps.config.edge.tls!.addr).port;
+    res.writeHead(308, {
+      location: `https://${host}${httpsPort === 443 ? '' : `:${httpsPort}`}${req.url ?? '/'}`,
+    });
+    res.end();
+  }
+
+  private serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: PreviewTarget,
+    route: Route | undefined,
+    secure: boolean,
+    started: number,
+  ): void {
+    if (!route) {
+      sendError(
+        req,
+        res,
+        new PreviewdError('sandbox_not_found', `sandbox ${target.sandboxId} does not exist`),
+      );
+      return;
+    }
+    if (!route.ports.has(target.port)) {
+      sendError(
+        req,
+        res,
+        new PreviewdError('port_not_exposed', `port ${target.port} of sandbox ${route.id} is not exposed`, {
+          details: { exposed: [...route.ports] },
+        }),
+      );
+      return;
+    }
+    this.observe(req, res, target, started);
+    if (route.visibility === 'private' && !this.authorize(req, res, route, target, secure)) return;
+    this.activity.touch(route.id);
+    if (req.url === STATUS_PATH || req.url?.startsWith(`${STATUS_PATH}?`)) {
+      void this.status(req, res, route, target);
+      return;
+    }
+    this.prepareHeaders(req, secure, false);
+    if (route.state === 'running' && route.ready.has(target.port)) {
+      const addr = route.addresses.get(target.port);
+      if (addr) {
+        this.proxy.web(req, res, addr, (err) => this.upstreamFailed(req, res, route, target, err));
+        return;
+      }
+    }
+    void this.serveSlow(req, res, route, target);
+  }
+
+  /** The sandbox sleeps, starts, or its port has not answered yet. */
+  private async serveSlow(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: Route,
+    target: PreviewTarget,
+  ): Promise<void> {
+    try {
+      if (route.state === 'error') throw sandboxError(route);
+      if (isNavigation(req)) {
+        if (SLEEPING.has(route.state)) {
+          this.waker.wake(route.id).catch(() => undefined);
+        } else if (route.state === 'running') {
+          const addr = await this.routes.address(route, target.port).catch(() => undefined);
+          if (addr && (await probePort(addr.host, addr.port, 250))) {
+            route.ready.add(target.port);
+            this.proxy.web(req, res, addr, (err) => this.upstreamFailed(req, res, route, target, err));
+            return;
+          }
+        }
+        sendStartingPage(res, {
+          sandboxId: route.id,
+          port: target.port,
+          logs: await lastLogLines(this.deps.provider, route.id),
+        });
+        return;
+      }
+      const addr = await this.waker.ready(route.id, target.port);
+      if (req.destroyed) return;
+      const fresh = this.routes.peek(route.id) ?? route;
+      this.proxy.web(req, res, addr, (err) => this.upstreamFailed(req, res, fresh, target, err));
+    } catch (err) {
+      this.fail(req, res, err);
+    }
+  }
+
+  private upstreamFailed(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: Route,
+    target: PreviewTarget,
+    err: Error & { code?: string },
+  ): void {
+    route.ready.delete(target.port);
+    const addr = route.addresses.get(target.port);
+    if (addr && (err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH')) this.proxy.forget(addr);
+    if (res.headersSent || req.destroyed) {
+      res.destroy();
+      return;
+    }
+    void (async () => {
+      const info = await this.deps.provider.inspect(route.id).catch(() => undefined);
+      if (info && (info.status === 'exited' || info.status === 'dead')) {
+        this.routes.invalidate(route.id);
+        this.fail(req, res, await crashedError(this.deps.provider, route.id, info.exitCode));
+        return;
+      }
+      this.fail(
+        req,
+        res,
+        new PreviewdError(
+          'upstream_error',
+          `port ${target.port} of sandbox ${route.id}: ${err.code ?? err.message}`,
+        ),
+      );
+    })();
+  }
+
+  private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    if (isPreviewdError(err)) {
+      sendError(req, res, err);
+      return;
+    }
+    this.deps.log.error({ err }, 'edge request failed');
+    sendError(req, res, new PreviewdError('internal', (err as Error)?.message ?? String(err)));
+  }
+
+  /** `/__previewd/status` on a preview host: what the starting page polls. */
+  private async status(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: Route,
+    target: PreviewTarget,
+  ): Promise<void> {
+    try {
+      const fresh = (await this.routes.get(route.id)) ?? route;
+      let ready = false;
+      let crashed: { exitCode?: number } | undefined;
+      let message = '';
+      if (fresh.state === 'running') {
+        const addr = await this.routes.address(fresh, target.port).catch(() => undefined);
+        ready = addr ? await probePort(addr.host, addr.port, 250) : false;
+        if (ready) fresh.ready.add(target.port);
+      }
+      if (!ready && (fresh.state === 'running' || fresh.error?.code === 'app_exited')) {
+        const info = await this.deps.provider.inspect(fresh.id);
+        if (info.status === 'exited' || info.status === 'dead') {
+          crashed = { exitCode: info.exitCode };
+          message = `The app exited with code ${info.exitCode}.`;
+        }
+      }
+      if (fresh.state === 'error') message = fresh.error?.message ?? 'The sandbox is in error.';
+      const logs = ready ? [] : await lastLogLines(this.deps.provider, fresh.id);
+      sendJson(res, 200, {
+        sandboxId: fresh.id,
+        port: target.port,
+        state: fresh.state,
+        ready,
+        crashed,
+        message,
+        logs,
+      });
+    } catch (err) {
+      this.fail(req, res, err);
+    }
+  }
+
+  private observe(req: IncomingMessage, res: ServerResponse, target: PreviewTarget, started: number): void {
+    const socket = req.socket;
+    const bytesBefore = socket.bytesWritten;
+    res.once('close', () => {
+      const durationMs = performance.now() - started;
+      const labels = { sandbox: target.sandboxId, port: String(target.port) };
+      this.metrics.requests.inc({ ...labels, status: String(res.statusCode) });
+      this.metrics.duration.observe(labels, durationMs / 1000);
+      this.accessLog.record(target.sandboxId, {
+        time: new Date(Date.now() - durationMs).toISOString(),
+        method: req.method ?? 'GET',
+        path: stripTokenParam(req.url ?? '/'),
+        port: target.port,
+        status: res.statusCode,
+        bytes: Math.max(0, socket.bytesWritten - bytesBefore),
+        durationMs: Math.round(durationMs * 1000) / 1000,
+        websocket: false,
+      });
+    });
+  }
+
+  /** Strips hop-by-hop and client-supplied internal headers; sets X-Forwarded-*. Host is kept. */
+  private prepareHeaders(req: IncomingMessage, secure: boolean, upgrade: boolean): void {
+    const h = req.headers;
+    const connection = h.connection;
+    if (typeof connection === 'string') {
+      for (const token of connection.split(',')) {
+        const name = token.trim().toLowerCase();
+        if (name && name !== 'upgrade' && name !== 'host') delete h[name];
+      }
+    }
+    for (const name of HOP_BY_HOP) delete h[name];
+    if (!upgrade) {
+      delete h.connection;
+      delete h.upgrade;
+    }
+    for (const name of Object.keys(h)) {
+      if (
+        name.startsWith('x-forwarded-') ||
+        name.startsWith('x-previewd-') ||
+        name === 'forwarded' ||
+        name === 'x-real-ip'
+      ) {
+        delete h[name];
+      }
+    }
+    if (h.host) h['x-forwarded-host'] = h.host;
+    h['x-forwarded-proto'] = secure ? 'https' : 'http';
+    const remote = req.socket.remoteAddress;
+    if (remote) h['x-forwarded-for'] = remote.startsWith('::ffff:') ? remote.slice(7) : remote;
+  }
+
+  // ---- private previews -------------------------------------------------------------------
+
+  /**
+   * Checks the preview token of a private sandbox. Returns true when the request may go on; when
+   * it has answered (redirect or 401) returns false. The token never reaches the app.
+   */
+  private authorize(
+    req: IncomingMessage,
+    res: ServerResponse | undefined,
+    route: Route,
+    target: PreviewTarget,
+    secure: boolean,
+  ): boolean {
+    const url = req.url ?? '/';
+    let fromParam: string | undefined;
+    const q = url.indexOf('?');
+    if (q !== -1 && url.includes(`${TOKEN_PARAM}=`, q)) {
+      fromParam = new URLSearchParams(url.slice(q + 1)).get(TOKEN_PARAM) ?? undefined;
+    }
+    const header = req.headers[TOKEN_HEADER];
+    const fromHeader = typeof header === 'string' ? header : undefined;
+    const auth = req.headers.authorization;
+    const fromBearer = auth?.startsWith('Bearer pvt1.') ? auth.slice(7).trim() : undefined;
+    const fromCookie = readCookie(req.headers.cookie, TOKEN_COOKIE);
+    const token = fromParam ?? fromHeader ?? fromBearer ?? fromCookie;
+
+    // The token is ours, never the app's.
+    if (fromBearer) delete req.headers.authorization;
+    if (fromCookie && req.headers.cookie) {
+      const rest = withoutCookie(req.headers.cookie, TOKEN_COOKIE);
+      if (rest) req.headers.cookie = rest;
+      else delete req.headers.cookie;
+    }
+    if (fromParam) req.url = stripTokenParam(url);
+
+    const check = token
+      ? this.tokens.verify(token, route.id, target.port, route.tokensValidAfter)
+      : undefined;
+    if (check?.ok) {
+      if (fromParam && res && (req.method === 'GET' || req.method === 'HEAD')) {
+        const useSecure = secure || this.deps.config.edge.publicScheme === 'https';
+        const maxAge = Math.max(1, Math.floor((check.claims.exp - Date.now()) / 1000));
+        const cookie = `${TOKEN_COOKIE}=${token}; Path=/; HttpOnly; Max-Age=${maxAge}; ${useSecure ? 'SameSite=None; Secure' : 'SameSite=Lax'}`;
+        res.writeHead(303, { location: req.url ?? '/', 'set-cookie': cookie, 'cache-control': 'no-store' });
+        res.end();
+        return false;
+      }
+      return true;
+    }
+    if (!res) return false;
+    const loginUrl = this.deps.config.edge.loginUrl;
+    if (loginUrl && isNavigation(req)) {
+      const back = `${secure ? 'https' : 'http'}://${req.headers.host}${req.url ?? '/'}`;
+      const location = new URL(loginUrl);
+      location.searchParams.set('return_to', back);
+      location.searchParams.set('sandbox', route.id);
+      location.searchParams.set('port', String(target.port));
+      res.writeHead(302, { location: location.toString(), 'cache-control': 'no-store' });
+      res.end();
+      return false;
+    }
+    sendError(req, res, this.tokenError(route, target, check));
+    return false;
+  }
+
+  private tokenError(
+    route: Route,
+    target: PreviewTarget,
+    check: ReturnType<PreviewTokens['verify']> | undefined,
+  ): PreviewdError {
+    if (!check) {
+      return new PreviewdError('preview_token_required', `the preview of sandbox ${route.id} is private`);
+    }
+    const reason = check.ok ? 'ok' : check.reason;
+    const words: Record<string, string> = {
+      expired: 'has expired',
+      revoked: 'was revoked',
+      wrong_port: `is not valid for port ${target.port}`,
+      wrong_sandbox: `is for another sandbox`,
+    };
+    return new PreviewdError(
+      'preview_token_invalid',
+      `the preview token ${words[reason] ?? 'is not valid'}`,
+      { details: { reason } },
+    );
+  }
+
+  // ---- WebSockets -------------------------------------------------------------------------
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, secure: boolean): void {
+    socket.on('error', () => undefined);
+    const started = performance.now();
+    const target = this.hosts.parse(req.headers.host);
+    if (!target) {
+      this.rejectUpgrade(
+        socket,
+        new PreviewdError('not_a_preview_host', `"${req.headers.host ?? ''}" is not a preview host`),
+      );
+      return;
+    }
+    void (async () => {
+      try {
+        const route = await this.routes.get(target.sandboxId);
+        if (!route)
+          throw new PreviewdError('sandbox_not_found', `sandbox ${target.sandboxId} does not exist`);
+        if (!route.ports.has(target.port)) {
+          throw new PreviewdError(
+            'port_not_exposed',
+            `port ${target.port} of sandbox ${route.id} is not exposed`,
+          );
+        }
+        if (route.visibility === 'private' && !this.authorize(req, undefined, route, target, secure)) {
+          const token = req.headers[TOKEN_HEADER] ?? req.headers.cookie;
+          throw token
+            ? new PreviewdError('preview_token_invalid', 'the preview token is not valid for this preview')
+            : new PreviewdError('preview_token_required', `the preview of sandbox ${route.id} is private`);
+        }
+        this.prepareHeaders(req, secure, true);
+        let addr =
+          route.state === 'running' && route.ready.has(target.port)
+            ? route.addresses.get(target.port)
+            : undefined;
+        if (!addr) {
+          if (route.state === 'error') throw sandboxError(route);
+          addr = await this.waker.ready(route.id, target.port);
+        }
+        if (socket.destroyed) return;
+        this.activity.socketOpened(route.id);
+        this.metrics.websockets.inc();
+        const bytesBefore = (socket as { bytesWritten?: number }).bytesWritten ?? 0;
+        socket.once('close', () => {
+          this.activity.socketClosed(route.id);
+          this.metrics.websockets.dec();
+          this.accessLog.record(route.id, {
+            time: new Date(Date.now() - (performance.now() - started)).toISOString(),
+            method: req.method ?? 'GET',
+            path: stripTokenParam(req.url ?? '/'),
+            port: target.port,
+            status: 101,
+            bytes: Math.max(0, ((socket as { bytesWritten?: number }).bytesWritten ?? 0) - bytesBefore),
+            durationMs: Math.round(performance.now() - started),
+            websocket: true,
+          });
+        });
+        this.proxy.ws(req, socket, head, addr, (err) => {
+          route.ready.delete(target.port);
+          if (!socket.destroyed) {
+            this.rejectUpgrade(
+              socket,
+              new PreviewdError(
+                'upstream_error',
+                `WebSocket to port ${target.port}: ${err.code ?? err.message}`,
+              ),
+            );
+          }
+        });
+      } catch (err) {
+        this.rejectUpgrade(
+          socket,
+          isPreviewdError(err) ? err : new PreviewdError('internal', (err as Error)?.message ?? String(err)),
+        );
+      }
+    })();
+  }
+
+  private rejectUpgrade(socket: Duplex, err: PreviewdError): void {
+    if (socket.destroyed) return;
+    const body = JSON.stringify(err.toBody());
+    const extra = Object.entries(err.headers ?? {})
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
+    socket.end(
+      `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-previewd-error: ${err.code}\r\n${extra}connection: close\r\n\r\n${body}`,
+    );
+  }
+}

@@ -1,0 +1,137 @@
+import type { Logger } from 'pino';
+import { isPreviewdError, PreviewdError } from '../domain/errors.js';
+import type { SandboxProvider } from '../providers/provider.js';
+import type { SandboxService } from '../sandboxes/service.js';
+import { lastLogLines } from './app-logs.js';
+import type { EdgeMetrics } from './edge-metrics.js';
+import { probePort } from './port-probe.js';
+import type { Route, RouteTable } from './route-table.js';
+
+export interface WakerDeps {
+  service: SandboxService;
+  routes: RouteTable;
+  provider: SandboxProvider;
+  metrics: EdgeMetrics;
+  log: Logger;
+  /** How long a held request waits for the port (ms). */
+  timeoutMs: number;
+}
+
+const SLEEPING = new Set(['stopped', 'paused', 'stopping']);
+const RETRY_AFTER = { 'Retry-After': '5' };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The app_crashed error for a sandbox whose app exited, with its exit code and last log lines. */
+export async function crashedError(
+  provider: SandboxProvider,
+  sandboxId: string,
+  exitCode: number | undefined,
+): Promise<PreviewdError> {
+  const logs = await lastLogLines(provider, sandboxId);
+  return new PreviewdError(
+    'app_crashed',
+    `the app of sandbox ${sandboxId} exited${exitCode === undefined ? '' : ` with code ${exitCode}`}`,
+    { details: { exitCode, logs } },
+  );
+}
+
+/**
+ * Wakes sleeping sandboxes for the edge: one start per sandbox however many requests ask (single
+ * flight), then waits until the requested port accepts connections, bounded by the timeout.
+ */
+export class Waker {
+  private readonly wakes = new Map<string, Promise<void>>();
+  private readonly readiness = new Map<string, Promise<{ host: string; port: number }>>();
+
+  constructor(private readonly deps: WakerDeps) {}
+
+  /** Starts the sandbox (stopped or paused); concurrent callers share one start. */
+  wake(sandboxId: string): Promise<void> {
+    const pending = this.wakes.get(sandboxId);
+    if (pending) return pending;
+    const started = performance.now();
+    const work = this.deps.service
+      .start(sandboxId)
+      .then(() => {
+        this.deps.metrics.wakes.inc({ result: 'ok' });
+        this.deps.metrics.wakeDuration.observe((performance.now() - started) / 1000);
+      })
+      .catch((err: unknown) => {
+        this.deps.metrics.wakes.inc({ result: 'failed' });
+        this.deps.log.warn({ err, sandboxId }, 'wake failed');
+        if (isPreviewdError(err) && err.code === 'sandbox_not_found') throw err;
+        throw new PreviewdError(
+          'wake_failed',
+          `sandbox ${sandboxId} could not be started: ${(err as Error).message}`,
+          { cause: err, headers: RETRY_AFTER },
+        );
+      })
+      .finally(() => this.wakes.delete(sandboxId));
+    this.wakes.set(sandboxId, work);
+    return work;
+  }
+
+  /**
+   * Wakes the sandbox if needed and resolves with the address of `port` once it accepts
+   * connections. Throws app_crashed when the app exits meanwhile, app_not_ready on timeout.
+   */
+  ready(sandboxId: string, port: number): Promise<{ host: string; port: number }> {
+    const key = `${sandboxId}:${port}`;
+    const pending = this.readiness.get(key);
+    if (pending) return pending;
+    const work = this.waitReady(sandboxId, port).finally(() => this.readiness.delete(key));
+    this.readiness.set(key, work);
+    return work;
+  }
+
+  private async waitReady(sandboxId: string, port: number): Promise<{ host: string; port: number }> {
+    const { routes, provider } = this.deps;
+    const deadline = Date.now() + this.deps.timeoutMs;
+    let woke = false;
+    let lastInspect = 0;
+    while (Date.now() < deadline) {
+      const route: Route | undefined = await routes.get(sandboxId);
+      if (!route) throw new PreviewdError('sandbox_not_found', `sandbox ${sandboxId} does not exist`);
+      if (route.state === 'error') throw sandboxError(route);
+      if (SLEEPING.has(route.state)) {
+        if (woke && route.error?.code === 'app_exited') {
+          const info = await provider.inspect(sandboxId);
+          throw await crashedError(provider, sandboxId, info.exitCode);
+        }
+        woke = true;
+        await this.wake(sandboxId);
+        continue;
+      }
+      if (route.state === 'running') {
+        const addr = await routes.address(route, port).catch(() => undefined);
+        if (addr && (await probePort(addr.host, addr.port, 250))) {
+          route.ready.add(port);
+          return addr;
+        }
+        if (Date.now() - lastInspect > 300) {
+          lastInspect = Date.now();
+          const info = await provider.inspect(sandboxId);
+          if (info.status === 'exited' || info.status === 'dead') {
+            throw await crashedError(provider, sandboxId, info.exitCode);
+          }
+          if (!addr && info.ip) route.addresses.clear();
+        }
+      }
+      await sleep(50);
+    }
+    throw new PreviewdError(
+      'app_not_ready',
+      `port ${port} of sandbox ${sandboxId} did not answer within ${Math.round(this.deps.timeoutMs / 1000)} s`,
+      { headers: RETRY_AFTER },
+    );
+  }
+}
+
+export function sandboxError(route: Route): PreviewdError {
+  return new PreviewdError(
+    'sandbox_error',
+    `sandbox ${route.id} is in state error${route.error ? `: ${route.error.message}` : ''}`,
+    { details: { error: route.error }, headers: RETRY_AFTER },
+  );
+}
