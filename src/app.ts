@@ -14,8 +14,8 @@ import type { SandboxProvider } from './providers/provider.js';
 import { Reconciler } from './sandboxes/reconciler.js';
 import { SandboxService } from './sandboxes/service.js';
 import { SqliteStore } from './store/sqlite.js';
-import { TraefikMode } from './traefik/mode.js';
 import type { Store } from './store/store.js';
+import { TraefikMode } from './traefik/mode.js';
 import { version } from './version.js';
 
 export interface Previewd {
@@ -119,8 +119,12 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
       await traefik?.start();
       app.edgeUrl = edge.url;
       // A random edge port (tests): preview URLs carry the port actually bound.
-      if (splitHostPort(config.edgeAddr).port === 0 && config.edge.publicPort === undefined) {
-        config.edge.publicPort = edge.port;
+      if (config.edge.publicPort === undefined) {
+        if (config.edge.tls && edge.tlsUrl && splitHostPort(config.edge.tls.addr).port === 0) {
+          config.edge.publicPort = Number(new URL(edge.tlsUrl).port);
+        } else if (!config.edge.tls && splitHostPort(config.edgeAddr).port === 0) {
+          config.edge.publicPort = edge.port;
+        }
       }
     },
     async stop() {

@@ -218,7 +218,7 @@ export class Edge {
   private redirectToHttps(req: IncomingMessage, res: ServerResponse): void {
     const host = (req.headers.host ?? '').replace(/:\d+$/, '');
     const { scheme, port } = previewOrigin(this.deps.config);
-    const httpsPort = scheme === 'https' ? port : splitHostPort(this.deps.config.edge.tls!.addr).port;
+    const httpsPort = scheme === 'https' ? port : Number(new URL(this.tlsUrl ?? 'https://x:443').port || 443);
     res.writeHead(308, {
       location: `https://${host}${httpsPort === 443 ? '' : `:${httpsPort}`}${req.url ?? '/'}`,
     });
