@@ -9,10 +9,17 @@ function bearer(request: FastifyRequest): string | undefined {
   return match?.[1]?.trim();
 }
 
-/** Every /v1 route needs a bearer API key. */
+/**
+ * Called by Traefik's forwardAuth middleware, which cannot carry a key: it decides from the
+ * preview token alone and grants nothing but access to one preview.
+ */
+const keyFreePaths = new Set(['/v1/traefik/forward-auth']);
+
+/** Every /v1 route (but the key-free ones above) needs a bearer API key. */
 export function installAuth(app: FastifyInstance, keys: readonly string[]): void {
   app.addHook('onRequest', async (request) => {
     if (!request.url.startsWith('/v1/') && request.url !== '/v1') return;
+    if (keyFreePaths.has(request.url.split('?', 1)[0]!)) return;
     const key = bearer(request);
     if (!key) throw new PreviewdError('unauthorized', 'missing API key');
     if (!keyMatches(key, keys)) throw new PreviewdError('unauthorized', 'wrong API key');

@@ -10,6 +10,7 @@ import type { EventBus } from '../events/bus.js';
 import type { SandboxProvider } from '../providers/provider.js';
 import { commandFor, planFromInput } from '../runtimes/plan.js';
 import type { SandboxFilter, Store } from '../store/store.js';
+import { traefikLabels } from '../traefik/labels.js';
 import { KeyedLock } from './keyed-lock.js';
 
 export interface SandboxServiceDeps {
@@ -142,7 +143,7 @@ export class SandboxService {
         cmd: commandFor(record.runtime),
         env: { ...record.runtime.env, ...record.env },
         resources: record.resources,
-        labels: {},
+        labels: this.config.edgeMode === 'traefik' ? traefikLabels(this.config, record) : {},
         ports: record.ports,
       });
       if (record.state === 'creating') {
