@@ -33,6 +33,10 @@ export const configSchema = z.strictObject({
     .string()
     .default('auto')
     .describe('"auto" (mount the host bundle when one exists), "off", or a path to a PEM bundle'),
+  dependencyCache: z
+    .boolean()
+    .default(true)
+    .describe('Share npm and pip download caches (<dataDir>/cache) between sandboxes on this host'),
   docker: z
     .strictObject({
       network: z.string().min(1).default('previewd'),
@@ -162,6 +166,7 @@ export const envVars: Record<string, { path: string[]; parse: EnvParser }> = {
   PREVIEWD_IMAGE_BASE: { path: ['images', 'base'], parse: str },
   PREVIEWD_DEBIAN_MIRROR: { path: ['images', 'debianMirror'], parse: str },
   PREVIEWD_CA_BUNDLE: { path: ['caBundle'], parse: str },
+  PREVIEWD_DEPENDENCY_CACHE: { path: ['dependencyCache'], parse: bool },
   PREVIEWD_DOCKER_NETWORK: { path: ['docker', 'network'], parse: str },
   PREVIEWD_DOCKER_SOCKET: { path: ['docker', 'socketPath'], parse: str },
   PREVIEWD_INSTANCE_ID: { path: ['instanceId'], parse: str },

@@ -125,6 +125,8 @@ export class SandboxService {
     if (opts.owner) record.owner = opts.owner;
     await this.store.insertSandbox(record);
     await this.bus.publish({ type: 'sandbox.created', sandboxId: id, data: { image: record.image } });
+    // Env values may be secrets: log their names only.
+    this.log.info({ sandboxId: id, runtime: { ...plan, env: Object.keys(plan.env) } }, 'runtime plan');
     this.inBackground(this.lock.run(id, () => this.provision(id)));
     return record;
   }

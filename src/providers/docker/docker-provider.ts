@@ -23,10 +23,12 @@ import { containerName, LABEL_INSTANCE, LABEL_MANAGED, LABEL_SANDBOX, managedLab
 import { DemuxStream } from './multiplex.js';
 
 export const WORKSPACE_MOUNT = '/workspace';
+export const SANDBOX_HOME = '/home/user';
 
 export interface DockerProviderOptions {
   docker: Docker;
-  config: Pick<Config, 'dataDir' | 'docker' | 'caBundle' | 'instanceId'>;
+  config: Pick<Config, 'dataDir' | 'docker' | 'caBundle' | 'instanceId'> &
+    Partial<Pick<Config, 'dependencyCache'>>;
 }
 
 function parseUser(user: string): { uid: number; gid: number } {
@@ -120,7 +122,11 @@ export class DockerProvider implements SandboxProvider {
 
   private env(spec: SpawnSpec): string[] {
     const env: Record<string, string> = {
-      HOME: '/home/user',
+      HOME: SANDBOX_HOME,
+      // npm writes debug logs into its cache; keep them out of the cache other sandboxes share.
+      ...(this.config.dependencyCache !== false
+        ? { npm_config_logs_dir: `${SANDBOX_HOME}/.cache/npm-logs` }
+        : {}),
       PREVIEWD_SANDBOX_ID: spec.sandboxId,
       ...proxyEnv(),
       ...(this.caBundle ? caEnv() : {}),
@@ -141,6 +147,8 @@ export class DockerProvider implements SandboxProvider {
 
     const binds = [`${this.workspaceDir(spec.sandboxId)}:${WORKSPACE_MOUNT}`];
     if (this.caBundle) binds.push(`${this.caBundle}:${SANDBOX_CA_PATH}:ro`);
+    if (this.config.dependencyCache !== false)
+      binds.push(...(await this.dependencyCacheBinds(spec.sandboxId)));
     const memory = spec.resources.memoryMb * 1024 * 1024;
     const exposed: Record<string, object> = {};
     for (const port of spec.ports) exposed[`${port}/tcp`] = {};
@@ -179,6 +187,26 @@ export class DockerProvider implements SandboxProvider {
       }
       throw fromEngineError(err, `create the container from image ${spec.image}`);
     }
+  }
+
+  /**
+   * The host's shared download caches: `<dataDir>/cache/npm` → ~/.npm and `<dataDir>/cache/pip` →
+   * ~/.cache/pip. ~/.cache itself is the sandbox's own directory (beside its workspace), so the
+   * engine does not create it root-owned and other tools (corepack, vite) can still write there.
+   */
+  private async dependencyCacheBinds(sandboxId: string): Promise<string[]> {
+    const home = resolve(this.config.dataDir, 'sandboxes', sandboxId, 'home-cache');
+    const npm = resolve(this.config.dataDir, 'cache', 'npm');
+    const pip = resolve(this.config.dataDir, 'cache', 'pip');
+    for (const dir of [npm, pip, home, join(home, 'pip')]) {
+      await mkdir(dir, { recursive: true, mode: 0o755 });
+      await chown(dir, this.owner.uid, this.owner.gid);
+    }
+    return [
+      `${home}:${SANDBOX_HOME}/.cache`,
+      `${pip}:${SANDBOX_HOME}/.cache/pip`,
+      `${npm}:${SANDBOX_HOME}/.npm`,
+    ];
   }
 
   async start(sandboxId: string): Promise<void> {
