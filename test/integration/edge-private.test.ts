@@ -1,0 +1,168 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAppSandbox, edgeJson, previewHostOf, wsConnect } from '../helpers/edge.js';
+import { startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+
+describe('private previews (real engine)', () => {
+  let server: TestServer;
+  let id: string;
+  let host: string;
+
+  async function mint(body: Record<string, unknown> = {}) {
+    const res = await server.call('POST', `/v1/sandboxes/${id}/preview-tokens`, body);
+    expect(res.status).toBe(201);
+    return res.body as { token: string; url: string; expiresAt: string };
+  }
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    ({ id } = await createAppSandbox(server, { visibility: 'private', ports: [3000, 4000] }));
+    host = previewHostOf(id);
+    const { token } = await mint();
+    await waitFor(async () =>
+      (await edgeJson(server, host, '/echo', { headers: { 'x-previewd-token': token } })).status === 200
+        ? true
+        : undefined,
+    );
+  }, 60_000);
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('refuses requests without a token: JSON for programs, a 401 page for browsers', async () => {
+    const json = await edgeJson(server, host, '/echo');
+    expect(json.status).toBe(401);
+    expect(json.body.error.code).toBe('preview_token_required');
+    const html = await edgeJson(server, host, '/', { headers: { accept: 'text/html' } });
+    expect(html.status).toBe(401);
+    expect(html.headers['content-type']).toContain('text/html');
+    await expect(wsConnect(server, host, '/ws')).rejects.toThrow(/401/);
+  });
+
+  it('exchanges ?previewd_token= for an HttpOnly cookie on that host, then redirects without it', async () => {
+    const minted = await mint({ port: 3000, ttlSec: 600 });
+    const port = new URL(server.edgeUrl).port;
+    expect(minted.url).toBe(`http://${host}:${port}/?previewd_token=${encodeURIComponent(minted.token)}`);
+    expect(Date.parse(minted.expiresAt) - Date.now()).toBeGreaterThan(590_000);
+
+    const first = await edgeJson(server, host, `/echo?a=1&previewd_token=${minted.token}&b=2`, {
+      headers: { accept: 'text/html' },
+    });
+    expect(first.status).toBe(303);
+    expect(first.headers.location).toBe('/echo?a=1&b=2');
+    const cookie = String(first.headers['set-cookie']);
+    expect(cookie).toContain(`previewd_token=${minted.token}`);
+    expect(cookie).toContain('HttpOnly');
+    expect(cookie).toContain('SameSite=Lax');
+    expect(cookie).not.toContain('Domain=');
+    expect(cookie).not.toContain('Secure');
+
+    const withCookie = await edgeJson(server, host, '/echo?a=1&b=2', {
+      headers: { cookie: `theme=dark; previewd_token=${minted.token}` },
+    });
+    expect(withCookie.status).toBe(200);
+    // The app never sees the token, only its own cookies.
+    expect(withCookie.body.headers.cookie).toBe('theme=dark');
+    const ws = await wsConnect(server, host, '/ws', { cookie: `previewd_token=${minted.token}` });
+    ws.ws.close();
+  });
+
+  it('accepts the X-Previewd-Token header and a bearer token, and strips them', async () => {
+    const { token } = await mint();
+    const header = await edgeJson(server, host, '/echo', { headers: { 'x-previewd-token': token } });
+    expect(header.status).toBe(200);
+    expect(header.body.headers['x-previewd-token']).toBeUndefined();
+    const bearer = await edgeJson(server, host, '/echo', { headers: { authorization: `Bearer ${token}` } });
+    expect(bearer.status).toBe(200);
+    expect(bearer.body.headers.authorization).toBeUndefined();
+    // A POST with the parameter is authorized in place, never redirected, body intact.
+    const post = await edgeJson(server, host, `/echo?previewd_token=${token}`, {
+      method: 'POST',
+      body: 'kept',
+    });
+    expect(post.status).toBe(200);
+    expect(post.body).toMatchObject({ body: 'kept', url: '/echo' });
+  });
+
+  it('never opens port 4000 with a token for port 3000', async () => {
+    const { token } = await mint({ port: 3000 });
+    const res = await edgeJson(server, previewHostOf(id, 4000), '/echo', {
+      headers: { 'x-previewd-token': token },
+    });
+    expect(res.status).toBe(401);
+    expect(res.body.error).toMatchObject({
+      code: 'preview_token_invalid',
+      details: { reason: 'wrong_port' },
+    });
+    const cookie = await edgeJson(server, previewHostOf(id, 4000), '/echo', {
+      headers: { cookie: `previewd_token=${token}` },
+    });
+    expect(cookie.status).toBe(401);
+    const unscoped = await mint();
+    const ok = await edgeJson(server, previewHostOf(id, 4000), '/echo', {
+      headers: { 'x-previewd-token': unscoped.token },
+    });
+    expect(ok.status).toBe(200);
+    expect(ok.body.port).toBe(4000);
+  });
+
+  it('refuses expired tokens, tokens of other sandboxes and forged ones', async () => {
+    const { token } = await mint({ ttlSec: 1 });
+    await new Promise((r) => setTimeout(r, 1100));
+    const expired = await edgeJson(server, host, '/echo', { headers: { 'x-previewd-token': token } });
+    expect(expired.status).toBe(401);
+    expect(expired.body.error.details.reason).toBe('expired');
+
+    const other = await createAppSandbox(server, { visibility: 'private' });
+    const foreign = await server.call('POST', `/v1/sandboxes/${other.id}/preview-tokens`, {});
+    const wrong = await edgeJson(server, host, '/echo', {
+      headers: { 'x-previewd-token': foreign.body.token },
+    });
+    expect(wrong.body.error.details.reason).toBe('wrong_sandbox');
+
+    const good = (await mint()).token;
+    const forged = `${good.slice(0, -4)}AAAA`;
+    const bad = await edgeJson(server, host, '/echo', { headers: { 'x-previewd-token': forged } });
+    expect(bad.status).toBe(401);
+    expect(bad.body.error.code).toBe('preview_token_invalid');
+  });
+
+  it('revokes every token at once; tokens minted afterwards work', async () => {
+    const a = await mint();
+    const b = await mint({ port: 3000 });
+    expect((await server.call('DELETE', `/v1/sandboxes/${id}/preview-tokens`)).status).toBe(204);
+    for (const t of [a.token, b.token]) {
+      const res = await edgeJson(server, host, '/echo', { headers: { 'x-previewd-token': t } });
+      expect(res.status).toBe(401);
+      expect(res.body.error.details.reason).toBe('revoked');
+    }
+    const fresh = await mint();
+    expect(
+      (await edgeJson(server, host, '/echo', { headers: { 'x-previewd-token': fresh.token } })).status,
+    ).toBe(200);
+  });
+
+  it('sends browsers without a token to the configured login URL', async () => {
+    server.app.config.edge.loginUrl = 'https://login.example/preview';
+    try {
+      const res = await edgeJson(server, host, '/page?x=1', { headers: { accept: 'text/html' } });
+      expect(res.status).toBe(302);
+      const location = new URL(String(res.headers.location));
+      expect(location.origin + location.pathname).toBe('https://login.example/preview');
+      expect(location.searchParams.get('return_to')).toBe(`http://${host}/page?x=1`);
+      expect(location.searchParams.get('sandbox')).toBe(id);
+      // Programs still get the JSON 401.
+      expect((await edgeJson(server, host, '/echo')).status).toBe(401);
+    } finally {
+      server.app.config.edge.loginUrl = undefined;
+    }
+  });
+
+  it('keeps public sandboxes public', async () => {
+    const pub = await createAppSandbox(server);
+    const res = await waitFor(async () => {
+      const r = await edgeJson(server, previewHostOf(pub.id), '/echo');
+      return r.status === 200 ? r : undefined;
+    });
+    expect(res.status).toBe(200);
+  });
+});
