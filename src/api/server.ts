@@ -75,7 +75,11 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
   await app.register(sandboxRoutes, { service: deps.service });
   await app.register(portRoutes, { service: deps.service });
-  await app.register(traefikRoutes, { dynamicConfig: deps.traefikDynamicConfig });
+  await app.register(traefikRoutes, {
+    config: deps.config,
+    dynamicConfig: deps.traefikDynamicConfig,
+    edge: deps.edge,
+  });
   if (deps.edge) {
     await app.register(previewTokenRoutes, {
       service: deps.service,

@@ -443,8 +443,9 @@ export class Edge {
   /**
    * Checks the preview token of a private sandbox. Returns true when the request may go on; when
    * it has answered (redirect or 401) returns false. The token never reaches the app.
+   * Also Traefik's forward-auth (src/traefik/forward-auth.ts): one set of token and cookie rules.
    */
-  private authorize(
+  authorize(
     req: IncomingMessage,
     res: ServerResponse | undefined,
     route: Route,

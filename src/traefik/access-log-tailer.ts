@@ -43,7 +43,7 @@ export function parseAccessLogLine(line: string): AccessLogEntry | undefined {
   } catch {
     return undefined;
   }
-  const host = record.RequestHost ?? record['request_Host'];
+  const host = record.RequestHost ?? record.request_Host;
   if (typeof host !== 'string' || host === '') return undefined;
   const started = typeof record.StartUTC === 'string' ? Date.parse(record.StartUTC) : Number.NaN;
   const entry: AccessLogEntry = { host, at: Number.isNaN(started) ? new Date() : new Date(started) };
@@ -65,6 +65,7 @@ export class AccessLogTailer {
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private savedJson = '';
+  private waitedForFile = false;
   private readonly chunk: Buffer;
 
   constructor(private readonly opts: AccessLogTailerOptions) {
@@ -126,7 +127,11 @@ export class AccessLogTailer {
   private async follow(): Promise<void> {
     if (this.fd === undefined) {
       const opened = this.open();
-      if (!opened) return;
+      if (opened === undefined) {
+        // Created after we started looking: everything in it will be new.
+        this.waitedForFile = true;
+        return;
+      }
       const saved = this.position ?? (await this.loadSaved());
       const stat = fstatSync(opened);
       this.fd = opened;
@@ -137,7 +142,7 @@ export class AccessLogTailer {
           ino: stat.ino,
           offset: saved.offset <= stat.size ? saved.offset : 0,
         };
-      } else if (saved || this.position) {
+      } else if (saved || this.waitedForFile) {
         // A different file than the one we read last: it is new since then, read it all.
         this.position = { dev: stat.dev, ino: stat.ino, offset: 0 };
       } else {

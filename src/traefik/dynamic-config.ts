@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import { formatPreviewHost } from '../edge/preview-host.js';
 import {
   AUTH_MIDDLEWARE,
+  FORWARDED_AUTH_HEADERS,
   routerName,
   SANDBOX_PRIORITY,
   sandboxEntrypoints,
@@ -45,9 +46,6 @@ export interface TraefikDynamicConfig {
     middlewares: Record<string, TraefikMiddleware>;
   };
 }
-
-/** Headers forward-auth answers with that Traefik copies onto the forwarded request (and so overwrites any a client sent). */
-export const AUTH_RESPONSE_HEADERS = ['X-Previewd-Sandbox'];
 
 function escapeGoRegexp(text: string): string {
   return text.replace(/[\\.+*?()|[\]{}^$]/g, '\\$&');
@@ -133,7 +131,7 @@ export function buildDynamicConfig(
           forwardAuth: {
             address: config.traefik.forwardAuthUrl,
             trustForwardHeader: true,
-            authResponseHeaders: [...AUTH_RESPONSE_HEADERS],
+            authResponseHeaders: [...FORWARDED_AUTH_HEADERS],
           },
         },
       },

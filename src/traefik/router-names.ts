@@ -18,3 +18,11 @@ export function routerName(config: Pick<Config, 'traefik'>, sandboxId: string, p
 export function sandboxEntrypoints(config: Pick<Config, 'traefik'>): string[] {
   return config.traefik.tls ? config.traefik.tlsEntrypoints : config.traefik.entrypoints;
 }
+
+/**
+ * Request headers that forward-auth answers with and Traefik then copies onto the forwarded
+ * request (`authResponseHeaders`): Traefik deletes each one and copies it back only when the
+ * answer carries it. That is how the token cookie, a `Bearer pvt1.` Authorization and the
+ * X-Previewd-Token header are kept from the app, exactly as the built-in edge strips them.
+ */
+export const FORWARDED_AUTH_HEADERS = ['X-Previewd-Sandbox', 'X-Previewd-Token', 'Authorization', 'Cookie'];
