@@ -5,11 +5,17 @@ import type { FileTree } from './file-tree.js';
 
 export const PYTHON_DEFAULT_PORTS = { fastapi: 8000, flask: 5000, django: 8000, python: 8000 } as const;
 
-/**
- * pip installs into the user's site (~/.local): Debian's Python is "externally managed", and
- * packages the image already has (fastapi, flask, django, uvicorn) stay satisfied without a download.
- */
 const PIP_INSTALL = 'python3 -m pip install --user --break-system-packages --disable-pip-version-check';
+
+/**
+ * pip installs into the user's site (~/.local): Debian's Python is "externally managed". An offline
+ * check first (`--no-deps --no-index`): when the image already has every listed package (fastapi,
+ * flask, django, uvicorn come from Debian) nothing is downloaded, and pip does not try to "repair"
+ * the dependency pins of Debian's own packages. Otherwise a normal install.
+ */
+export function pipInstall(args: string): string {
+  return `${PIP_INSTALL} --no-deps --no-index ${args} >/dev/null 2>&1 || ${PIP_INSTALL} ${args}`;
+}
 
 /** Entry modules tried, in order, for FastAPI/Flask apps and plain scripts. */
 const PYTHON_ENTRIES = [
@@ -121,8 +127,8 @@ export function detectPython(tree: FileTree, image: string): RuntimePlan | undef
     ...requirementNames(pyDeps.join('\n')),
   ]);
   let install: string | undefined;
-  if (has('requirements.txt')) install = `${PIP_INSTALL} -r requirements.txt`;
-  else if (pyDeps.length > 0) install = `${PIP_INSTALL} ${pyDeps.map(shellQuote).join(' ')}`;
+  if (has('requirements.txt')) install = pipInstall('-r requirements.txt');
+  else if (pyDeps.length > 0) install = pipInstall(pyDeps.map(shellQuote).join(' '));
   const base = {
     image,
     source: 'detected' as const,

@@ -3,7 +3,7 @@ import type { Config } from '../config/schema.js';
 import { PreviewdError } from '../domain/errors.js';
 import { newSandboxId } from '../domain/ids.js';
 import { nowIso, type SandboxPatch, type SandboxRecord } from '../domain/sandbox.js';
-import type { CreateSandboxInput, Resources, SandboxView } from '../domain/schemas.js';
+import type { CreateSandboxInput, Resources, RuntimePlan, SandboxView } from '../domain/schemas.js';
 import { assertTransition, type SandboxState } from '../domain/state-machine.js';
 import { previewUrl } from '../edge/preview-urls.js';
 import type { EventBus } from '../events/bus.js';
@@ -88,12 +88,14 @@ export class SandboxService {
    * so a crash never leaves a row whose files are half written.
    */
   async create(input: CreateSandboxInput, opts: { owner?: string } = {}): Promise<SandboxRecord> {
-    const plan = planFromInput(input, this.config);
     const resources = this.resources(input.resources);
     const id = newSandboxId();
     const files = await this.provider.prepareWorkspace(id);
+    let plan: RuntimePlan;
     try {
       for (const [path, content] of Object.entries(input.files ?? {})) await files.write(path, content);
+      // After the writes: a bad path is reported as invalid_path before detection reads the files.
+      plan = planFromInput(input, this.config);
     } catch (err) {
       await this.provider.destroy(id).catch(() => undefined);
       throw err;

@@ -3,14 +3,13 @@ import { PreviewdError } from '../../src/domain/errors.js';
 import type { RuntimePlan } from '../../src/domain/schemas.js';
 import { detect } from '../../src/runtimes/detect.js';
 import { portFromCommand, serverPortFromSource, vitePortFromConfig } from '../../src/runtimes/detect-node.js';
-import { pyprojectDependencies, requirementNames } from '../../src/runtimes/detect-python.js';
+import { pipInstall, pyprojectDependencies, requirementNames } from '../../src/runtimes/detect-python.js';
 import { fileTreeFromFiles, wantedForDetection } from '../../src/runtimes/file-tree.js';
 import { applyOverrides, imageForCommand, planFromInput } from '../../src/runtimes/plan.js';
 import { fixtureProjectNames, readFixtureProject } from '../helpers/fixture-projects.js';
 
 const images = { node: 'img/node', python: 'img/python' };
 const config = { images: { ...images, base: 'img/base' }, previewDomain: 'preview.localhost' };
-const PIP = 'python3 -m pip install --user --break-system-packages --disable-pip-version-check';
 const COREPACK = { COREPACK_ENABLE_DOWNLOAD_PROMPT: '0', COREPACK_ENABLE_AUTO_PIN: '0' };
 
 function detectFixture(name: string): RuntimePlan {
@@ -181,7 +180,7 @@ const expected: Record<string, RuntimePlan> = {
   },
   'fastapi-requirements': {
     image: 'img/python',
-    install: `${PIP} -r requirements.txt`,
+    install: pipInstall('-r requirements.txt'),
     start: 'python3 -m uvicorn main:app --host 0.0.0.0 --port 8000 --reload',
     port: 8000,
     env: { PYTHONUNBUFFERED: '1' },
@@ -191,7 +190,7 @@ const expected: Record<string, RuntimePlan> = {
   },
   'fastapi-pyproject-package': {
     image: 'img/python',
-    install: `${PIP} 'fastapi>=0.100' 'uvicorn[standard]'`,
+    install: pipInstall(`'fastapi>=0.100' 'uvicorn[standard]'`),
     start: 'python3 -m uvicorn app.main:api --host 0.0.0.0 --port 8000 --reload',
     port: 8000,
     env: { PYTHONUNBUFFERED: '1' },
@@ -201,7 +200,7 @@ const expected: Record<string, RuntimePlan> = {
   },
   'flask-requirements': {
     image: 'img/python',
-    install: `${PIP} -r requirements.txt`,
+    install: pipInstall('-r requirements.txt'),
     start: 'python3 -m flask --app app:app run --host=0.0.0.0 --port=5000 --reload',
     port: 5000,
     env: { PYTHONUNBUFFERED: '1' },
@@ -211,7 +210,7 @@ const expected: Record<string, RuntimePlan> = {
   },
   'flask-factory-poetry': {
     image: 'img/python',
-    install: `${PIP} flask`,
+    install: pipInstall('flask'),
     start: 'python3 -m flask --app main run --host=0.0.0.0 --port=5000 --reload',
     port: 5000,
     env: { PYTHONUNBUFFERED: '1' },
@@ -221,7 +220,7 @@ const expected: Record<string, RuntimePlan> = {
   },
   django: {
     image: 'img/python',
-    install: `${PIP} -r requirements.txt`,
+    install: pipInstall('-r requirements.txt'),
     start: 'python3 manage.py runserver 0.0.0.0:8000',
     port: 8000,
     env: { PYTHONUNBUFFERED: '1' },
@@ -295,6 +294,13 @@ describe('detection details', () => {
     ['app.listen(port)', undefined],
   ])('serverPortFromSource(%j) = %j', (source, port) => {
     expect(serverPortFromSource(source)).toBe(port);
+  });
+
+  it('pip tries the packages the image has before downloading', () => {
+    expect(pipInstall('-r requirements.txt')).toBe(
+      'python3 -m pip install --user --break-system-packages --disable-pip-version-check --no-deps --no-index -r requirements.txt >/dev/null 2>&1' +
+        ' || python3 -m pip install --user --break-system-packages --disable-pip-version-check -r requirements.txt',
+    );
   });
 
   it('reads requirement names and pyproject dependencies', () => {
