@@ -5,6 +5,7 @@ import { newSandboxId } from '../domain/ids.js';
 import { nowIso, type SandboxPatch, type SandboxRecord } from '../domain/sandbox.js';
 import type { CreateSandboxInput, Resources, RuntimePlan, SandboxView } from '../domain/schemas.js';
 import { assertTransition, type SandboxState } from '../domain/state-machine.js';
+import { devServerEnv } from '../edge/dev-server-env.js';
 import { previewUrl } from '../edge/preview-urls.js';
 import type { EventBus } from '../events/bus.js';
 import type { SandboxProvider } from '../providers/provider.js';
@@ -145,7 +146,7 @@ export class SandboxService {
         sandboxId: id,
         image: record.image,
         cmd: commandFor(record.runtime),
-        env: { ...record.runtime.env, ...record.env },
+        env: { ...devServerEnv(this.config), ...record.runtime.env, ...record.env },
         resources: record.resources,
         labels: this.config.edgeMode === 'traefik' ? traefikLabels(this.config, record) : {},
         ports: record.ports,
@@ -207,6 +208,56 @@ export class SandboxService {
   private async resume(record: SandboxRecord): Promise<SandboxRecord> {
     await this.provider.unpause(record.id);
     return this.transition(record, 'running');
+  }
+
+  /**
+   * Makes a sandbox ready for exec: running stays, paused is resumed (a state change like any
+   * other), anything else answers sandbox_not_running with a hint that fits the state.
+   */
+  async ensureRunningForExec(id: string): Promise<SandboxRecord> {
+    const record = await this.get(id);
+    if (record.state === 'running') return record;
+    if (record.state === 'paused') return this.start(id);
+    const hint =
+      record.state === 'creating' || record.state === 'starting'
+        ? 'The sandbox is starting; wait for state "running" (follow GET /v1/sandboxes/{id}/events).'
+        : `Start it first: POST /v1/sandboxes/${id}/start.`;
+    throw new PreviewdError('sandbox_not_running', `sandbox ${id} is ${record.state}, not running`, { hint });
+  }
+
+  /** Adds a port to the sandbox's previews; no restart (the edge reaches any port of the sandbox). */
+  async exposePort(id: string, port: number): Promise<SandboxRecord> {
+    return this.lock.run(id, async () => {
+      const record = await this.get(id);
+      if (record.ports.includes(port)) return record;
+      const ports = [...record.ports, port];
+      const next = (await this.store.updateSandbox(id, { ports })) ?? record;
+      await this.bus.publish({ type: 'sandbox.ports', sandboxId: id, data: { ports } });
+      return next;
+    });
+  }
+
+  async unexposePort(id: string, port: number): Promise<SandboxRecord> {
+    return this.lock.run(id, async () => {
+      const record = await this.get(id);
+      if (!record.ports.includes(port)) {
+        throw new PreviewdError('port_not_exposed', `port ${port} of sandbox ${id} is not exposed`);
+      }
+      const ports = record.ports.filter((p) => p !== port);
+      const next = (await this.store.updateSandbox(id, { ports })) ?? record;
+      await this.bus.publish({ type: 'sandbox.ports', sandboxId: id, data: { ports } });
+      return next;
+    });
+  }
+
+  /** Revokes every preview token issued for the sandbox until now. */
+  async revokePreviewTokens(id: string): Promise<SandboxRecord> {
+    await this.get(id);
+    const validAfter = nowIso();
+    const next = await this.store.updateSandbox(id, { previewTokensValidAfter: validAfter });
+    if (!next) throw new PreviewdError('sandbox_not_found', `sandbox ${id} does not exist`);
+    await this.bus.publish({ type: 'sandbox.preview_tokens_revoked', sandboxId: id, data: { validAfter } });
+    return next;
   }
 
   async keepalive(id: string, untilSec?: number): Promise<SandboxRecord> {
