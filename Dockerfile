@@ -1,0 +1,47 @@
+# previewd itself, as a container (Traefik mode: deploy/traefik/docker-compose.yml builds this).
+#
+#   docker build -t previewd .
+#   # no registry? any Debian-based image with Node >= 20.18 and npm works as the base:
+#   docker build --build-arg NODE_IMAGE=previewd/runtime-node:22 -t previewd .
+#
+# At run time previewd drives the host's Docker engine through its socket, so:
+#   - mount /var/run/docker.sock and add the socket's group:  --group-add "$(stat -c %g /var/run/docker.sock)"
+#     (the group id differs between hosts: 999, 998, 133...; without it: "permission denied ... docker.sock");
+#   - mount the data directory at the SAME path as on the host (the engine resolves the sandboxes'
+#     workspace bind mounts on the host): -v /var/lib/previewd:/var/lib/previewd;
+#   - anyone who can reach the Docker socket is root on the host: this container is as privileged.
+ARG NODE_IMAGE=node:22-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+# better-sqlite3 compiles when no prebuilt binary can be downloaded.
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends python3 make g++ ca-certificates \
+  && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev --no-audit --no-fund
+
+FROM ${NODE_IMAGE}
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends ca-certificates tini \
+  && rm -rf /var/lib/apt/lists/* \
+  && (getent group previewd || groupadd --system --gid 10001 previewd) \
+  && useradd --system --uid 10001 --gid previewd --home-dir /var/lib/previewd --shell /usr/sbin/nologin previewd \
+  && mkdir -p /var/lib/previewd && chown previewd:previewd /var/lib/previewd
+WORKDIR /opt/previewd
+COPY --from=build /src/package.json ./package.json
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY bin ./bin
+ENV NODE_ENV=production \
+  PREVIEWD_DATA_DIR=/var/lib/previewd \
+  PREVIEWD_API_ADDR=0.0.0.0:7070 \
+  PREVIEWD_EDGE_ADDR=0.0.0.0:8080 \
+  PREVIEWD_LOG_FORMAT=json
+USER previewd
+EXPOSE 7070 8080
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "/opt/previewd/bin/previewd.js"]
+CMD ["serve"]
