@@ -11,6 +11,8 @@ import { EventBus } from './events/bus.js';
 import { createDockerClient } from './providers/docker/client.js';
 import { DockerProvider } from './providers/docker/docker-provider.js';
 import type { SandboxProvider } from './providers/provider.js';
+import { IoWatchers } from './sandboxes/io-watchers.js';
+import { ProcessRegistry } from './sandboxes/processes.js';
 import { Reconciler } from './sandboxes/reconciler.js';
 import { SandboxService } from './sandboxes/service.js';
 import { SqliteStore } from './store/sqlite.js';
@@ -25,6 +27,8 @@ export interface Previewd {
   bus: EventBus;
   service: SandboxService;
   reconciler: Reconciler;
+  processes: ProcessRegistry;
+  watchers: IoWatchers;
   api: FastifyInstance;
   edge: Edge;
   /** Base URL of the edge's plain-HTTP listener, once started. */
@@ -82,6 +86,21 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
           touch: (id) => edge.activity.touch(id),
         })
       : undefined;
+  const processes = new ProcessRegistry({
+    provider,
+    bus,
+    log: log.child({ component: 'processes' }),
+    logBytes: config.io.processLogKb * 1024,
+  });
+  const watchers = new IoWatchers({
+    config,
+    provider,
+    store,
+    bus,
+    processes,
+    log: log.child({ component: 'watchers' }),
+    onCrash: () => void reconciler.runOnce().catch(() => undefined),
+  });
   const api = await buildApi({
     config,
     keys,
@@ -92,6 +111,7 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
     log,
     version,
     edge,
+    io: { bus, processes, activity: edge.activity },
     traefikDynamicConfig: traefik?.dynamicConfig,
   });
 
@@ -102,6 +122,8 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
     bus,
     service,
     reconciler,
+    processes,
+    watchers,
     api,
     edge,
     keys,
@@ -110,6 +132,7 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
       await provider.health();
       await reconciler.runOnce();
       reconciler.start();
+      await watchers.start();
       const { host, port } = splitHostPort(config.apiAddr);
       await api.listen({ host, port });
       const addr = api.server.address();
@@ -129,6 +152,7 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
     },
     async stop() {
       await reconciler.stop();
+      watchers.stop();
       await traefik?.stop();
       await edge.stop();
       await api.close();

@@ -17,8 +17,14 @@ import { installAuth } from './auth.js';
 import { installErrorHandling } from './error-handler.js';
 import type { Metrics } from './metrics.js';
 import { accessLogRoutes } from './routes/access-log.js';
+import { eventRoutes } from './routes/events.js';
+import { execRoutes } from './routes/exec.js';
+import { fileRoutes } from './routes/files.js';
+import type { IoRouteDeps } from './routes/io-context.js';
+import { logRoutes } from './routes/logs.js';
 import { portRoutes } from './routes/ports.js';
 import { previewTokenRoutes } from './routes/preview-tokens.js';
+import { processRoutes } from './routes/processes.js';
 import { sandboxRoutes } from './routes/sandboxes.js';
 import { systemRoutes } from './routes/system.js';
 import { traefikRoutes } from './routes/traefik.js';
@@ -36,6 +42,8 @@ export interface ApiDeps {
   edge?: Edge;
   /** Present in edgeMode traefik: serves GET /v1/traefik/dynamic. */
   traefikDynamicConfig?: DynamicConfigSource;
+  /** Sandbox I/O (files, exec, processes, logs, events); the routes are left out without it. */
+  io?: Pick<IoRouteDeps, 'bus' | 'processes' | 'activity'>;
 }
 
 /** The control-plane HTTP API: JSON under /v1, bearer keys, OpenAPI from the same zod schemas. */
@@ -74,6 +82,21 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     version: deps.version,
   });
   await app.register(sandboxRoutes, { service: deps.service });
+  if (deps.io) {
+    const io: IoRouteDeps = {
+      ...deps.io,
+      config: deps.config,
+      service: deps.service,
+      provider: deps.provider,
+      store: deps.store,
+      keys: deps.keys,
+    };
+    await app.register(fileRoutes, io);
+    await app.register(execRoutes, io);
+    await app.register(processRoutes, io);
+    await app.register(logRoutes, io);
+    await app.register(eventRoutes, io);
+  }
   await app.register(portRoutes, { service: deps.service });
   await app.register(traefikRoutes, {
     config: deps.config,

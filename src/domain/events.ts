@@ -9,8 +9,11 @@ export interface EventPayloads {
   'sandbox.state': { from: SandboxState; to: SandboxState; error?: { code: string; message: string } };
   'sandbox.deleted': Record<string, never>;
   'sandbox.lost': { reason: string };
-  /** A TCP port started listening inside the sandbox (declared: one of the sandbox's ports). */
-  'port.open': { port: number; declared: boolean };
+  /**
+   * A TCP port started listening inside the sandbox. declared: one of the sandbox's ports;
+   * loopback: it listens on 127.0.0.1/::1 only, so previews cannot reach it.
+   */
+  'port.open': { port: number; declared: boolean; loopback: boolean };
   'port.closed': { port: number; declared: boolean };
   /** A background process (POST …/processes) ended. */
   'process.exit': { pid: number; exitCode: number; lastLines: string[] };

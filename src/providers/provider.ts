@@ -48,6 +48,33 @@ export interface ExecOptions {
   cwd?: string;
   env?: Record<string, string>;
   stdin?: Buffer | string;
+  /** Kills every process of the exec after this many seconds (buffered exec: throws exec_timeout). */
+  timeoutSec?: number;
+}
+
+export interface ExecStartOptions {
+  cmd: string[];
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Keep stdin open as a writable stream (interactive sessions). */
+  stdin?: boolean;
+  /** Allocate a pseudo-terminal (stdout and stderr then arrive merged as stdout). */
+  tty?: { cols: number; rows: number };
+}
+
+/** A process started in a sandbox, with its output as it comes. */
+export interface ExecSession {
+  /** Marker shared by every process of this exec (used to signal them all). */
+  readonly id: string;
+  /** OutputChunk objects in order; ends when the process and its children closed their output. */
+  readonly output: Readable & AsyncIterable<OutputChunk>;
+  /** Present when started with `stdin: true`. */
+  readonly stdin?: NodeJS.WritableStream;
+  /** Resolves with the exit code once the process has ended (after `output` ended). */
+  exitCode(): Promise<number>;
+  /** Sends a signal to every process of this exec (children included). */
+  signal(signal: string): Promise<void>;
+  resize(cols: number, rows: number): Promise<void>;
 }
 
 export interface ExecResult {
@@ -90,8 +117,15 @@ export interface SandboxProvider {
   /** Every instance this previewd manages, whatever its state. */
   list(): Promise<ManagedInstance[]>;
   exec(sandboxId: string, opts: ExecOptions): Promise<ExecResult>;
+  /** Starts a process and streams its output; the caller reads `output` and may signal it. */
+  startExec(sandboxId: string, opts: ExecStartOptions): Promise<ExecSession>;
   /** The app's output (stdout/stderr of the instance's main process). */
   logs(sandboxId: string, opts?: LogOptions): Promise<Readable & AsyncIterable<OutputChunk>>;
+  /**
+   * Calls `listener` within moments when an instance's main process exits (the app crashed or was
+   * stopped). Returns the function that stops watching. Optional: without it the reconciler notices.
+   */
+  watchExits?(listener: (exit: { sandboxId: string; exitCode: number }) => void): () => void;
   /** Where the edge reaches `port` of the sandbox. */
   address(sandboxId: string, port: number): Promise<{ host: string; port: number }>;
   /** The sandbox's workspace files; usable whatever the instance's state. */

@@ -1,7 +1,9 @@
 import { constants, type Stats } from 'node:fs';
 import { chown, lstat, mkdir, open, readdir, readlink, realpath, rename, rm } from 'node:fs/promises';
 import { join, posix, sep } from 'node:path';
+import type { Readable } from 'node:stream';
 import { PreviewdError } from '../domain/errors.js';
+import { globBase, globToRegExp } from './glob-pattern.js';
 
 export interface FileEntry {
   /** Workspace-relative path. */
@@ -265,7 +267,10 @@ export class WorkspaceFiles {
     }
   }
 
-  async list(userPath = '', opts: { recursive?: boolean; limit?: number } = {}): Promise<FileEntry[]> {
+  async list(
+    userPath = '',
+    opts: { recursive?: boolean; limit?: number; skipDirs?: readonly string[] } = {},
+  ): Promise<FileEntry[]> {
     const { host, rel } = await this.resolve(userPath);
     const st = await lstat(host).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT')
@@ -286,11 +291,59 @@ export class WorkspaceFiles {
         const entry = this.entry(childRel, cst);
         if (cst.isSymbolicLink()) entry.target = await readlink(childHost).catch(() => undefined);
         out.push(entry);
-        if (opts.recursive && cst.isDirectory()) await walk(childHost, childRel);
+        if (opts.recursive && cst.isDirectory() && !opts.skipDirs?.includes(name)) {
+          await walk(childHost, childRel);
+        }
       }
     };
     await walk(host, rel.join('/'));
     return out;
+  }
+
+  /**
+   * Entries whose workspace-relative path matches a glob pattern (see glob-pattern.ts).
+   * node_modules and .git are not descended into unless the pattern names them.
+   */
+  async glob(pattern: string, opts: { limit?: number } = {}): Promise<FileEntry[]> {
+    if (pattern.includes('\0')) throw invalid('pattern contains a NUL byte');
+    if (pattern.startsWith('/') || pattern.split('/').includes('..')) {
+      throw invalid(`pattern ${pattern} leaves the workspace`, 'forbidden');
+    }
+    const base = globBase(pattern);
+    const matcher = globToRegExp(pattern);
+    const skipDirs = ['node_modules', '.git'].filter((d) => !pattern.includes(d));
+    let entries: FileEntry[];
+    try {
+      entries = await this.list(base, { recursive: true, skipDirs, limit: 100_000 });
+    } catch (err) {
+      if (err instanceof PreviewdError && err.code === 'file_not_found') return [];
+      throw err;
+    }
+    const limit = opts.limit ?? 10_000;
+    return entries.filter((e) => matcher.test(e.path)).slice(0, limit);
+  }
+
+  /** Opens a regular file for streaming, checked like `read`. */
+  async openRead(userPath: string): Promise<{ stream: Readable; entry: FileEntry }> {
+    const { host, rel } = await this.resolve(userPath);
+    const handle = await open(host, constants.O_RDONLY | constants.O_NOFOLLOW).catch(
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') throw new PreviewdError('file_not_found', `${userPath} does not exist`);
+        if (err.code === 'ELOOP')
+          throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
+        throw err;
+      },
+    );
+    try {
+      await this.assertFdInside(handle.fd, userPath);
+      const st = await handle.stat();
+      if (st.isDirectory()) throw invalid(`${userPath} is a directory; list it with files/list`);
+      if (!st.isFile()) throw invalid(`${userPath} is not a regular file`);
+      return { stream: handle.createReadStream({ autoClose: true }), entry: this.entry(rel.join('/'), st) };
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
   }
 
   async mkdir(userPath: string): Promise<FileEntry> {

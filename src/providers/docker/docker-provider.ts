@@ -1,13 +1,15 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chown, mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Transform } from 'node:stream';
 import type Docker from 'dockerode';
 import type { Config } from '../../config/schema.js';
 import { PreviewdError } from '../../domain/errors.js';
 import type {
   ExecOptions,
   ExecResult,
+  ExecSession,
+  ExecStartOptions,
   InstanceInfo,
   InstanceStatus,
   LogOptions,
@@ -24,6 +26,8 @@ import { DemuxStream } from './multiplex.js';
 
 export const WORKSPACE_MOUNT = '/workspace';
 export const SANDBOX_HOME = '/home/user';
+/** Environment marker every exec (and its children) carries, so all of them can be signalled. */
+export const EXEC_MARKER = 'PREVIEWD_EXEC_ID';
 
 export interface DockerProviderOptions {
   docker: Docker;
@@ -306,34 +310,71 @@ export class DockerProvider implements SandboxProvider {
     const started = performance.now();
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
-    const { output, exitCode } = await this.execAttached(sandboxId, opts);
-    for await (const chunk of output as AsyncIterable<OutputChunk>) {
-      (chunk.stream === 'stderr' ? stderr : stdout).push(chunk.data);
+    const session = await this.startExec(sandboxId, {
+      cmd: opts.cmd,
+      cwd: opts.cwd,
+      env: opts.env,
+      stdin: opts.stdin !== undefined,
+    });
+    if (opts.stdin !== undefined) session.stdin?.end(opts.stdin);
+    let timedOut = false;
+    const timer =
+      opts.timeoutSec !== undefined
+        ? setTimeout(() => {
+            timedOut = true;
+            void session.signal('KILL').catch(() => undefined);
+          }, opts.timeoutSec * 1000)
+        : undefined;
+    try {
+      for await (const chunk of session.output) {
+        (chunk.stream === 'stderr' ? stderr : stdout).push(chunk.data);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    const durationMs = Math.round(performance.now() - started);
+    if (timedOut) {
+      throw new PreviewdError(
+        'exec_timeout',
+        `the command ran longer than ${opts.timeoutSec}s and was killed`,
+        {
+          details: {
+            stdout: Buffer.concat(stdout).toString('utf8'),
+            stderr: Buffer.concat(stderr).toString('utf8'),
+            durationMs,
+          },
+        },
+      );
     }
     return {
-      exitCode: await exitCode(),
+      exitCode: await session.exitCode(),
       stdout: Buffer.concat(stdout),
       stderr: Buffer.concat(stderr),
-      durationMs: Math.round(performance.now() - started),
+      durationMs,
     };
   }
 
-  /** Starts a process in the sandbox and returns its demultiplexed output and a way to read its exit code. */
-  async execAttached(
-    sandboxId: string,
-    opts: ExecOptions,
-  ): Promise<{ output: Readable; exitCode: () => Promise<number> }> {
+  /**
+   * Starts a process in the sandbox. Every exec carries an environment marker
+   * (PREVIEWD_EXEC_ID=<token>) that its children inherit; `signal` finds the marked processes
+   * through /proc inside the container and signals each of them. The engine has no API to kill an
+   * exec, and this works with a remote engine too (no host PIDs involved).
+   */
+  async startExec(sandboxId: string, opts: ExecStartOptions): Promise<ExecSession> {
     const container = this.container(sandboxId);
+    const token = randomBytes(9).toString('hex');
+    const env = { ...(opts.env ?? {}), [EXEC_MARKER]: token };
     let exec: Docker.Exec;
     try {
       exec = await container.exec({
         Cmd: opts.cmd,
         AttachStdout: true,
         AttachStderr: true,
-        AttachStdin: opts.stdin !== undefined,
+        AttachStdin: opts.stdin === true,
+        Tty: opts.tty !== undefined,
         User: this.config.docker.sandboxUser,
         WorkingDir: opts.cwd ?? WORKSPACE_MOUNT,
-        Env: Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`),
+        Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       });
     } catch (err) {
       if (engineStatus(err) === 409) {
@@ -341,21 +382,71 @@ export class DockerProvider implements SandboxProvider {
       }
       throw fromEngineError(err, 'start a process in the sandbox');
     }
-    const stream = (await exec.start({
-      hijack: true,
-      stdin: opts.stdin !== undefined,
-    })) as NodeJS.ReadWriteStream;
-    if (opts.stdin !== undefined) stream.end(opts.stdin);
-    const output = stream.pipe(new DemuxStream());
+    let stream: NodeJS.ReadWriteStream;
+    try {
+      stream = (await exec.start({
+        hijack: true,
+        stdin: opts.stdin === true,
+        Tty: opts.tty !== undefined,
+      })) as NodeJS.ReadWriteStream;
+    } catch (err) {
+      if (engineStatus(err) === 409) {
+        throw new PreviewdError('sandbox_not_running', `sandbox ${sandboxId} is not running`, { cause: err });
+      }
+      throw fromEngineError(err, 'start a process in the sandbox');
+    }
+    if (opts.tty) await exec.resize({ w: opts.tty.cols, h: opts.tty.rows }).catch(() => undefined);
+    const output = opts.tty
+      ? stream.pipe(
+          new Transform({
+            readableObjectMode: true,
+            transform(data: Buffer, _enc, done) {
+              done(null, { stream: 'stdout', data } satisfies OutputChunk);
+            },
+          }),
+        )
+      : stream.pipe(new DemuxStream());
+    // The hijacked socket may end without 'end' on the demuxer when the engine drops it.
+    (stream as unknown as Readable).on('close', () => output.end());
+    (stream as unknown as Readable).on('error', (err) => output.destroy(err));
     const exitCode = async (): Promise<number> => {
-      for (let i = 0; i < 100; i++) {
+      for (let i = 0; i < 200; i++) {
         const info = await exec.inspect();
         if (!info.Running && info.ExitCode !== null) return info.ExitCode;
-        await new Promise((r) => setTimeout(r, 10));
+        await new Promise((r) => setTimeout(r, i < 20 ? 5 : 25));
       }
       return -1;
     };
-    return { output, exitCode };
+    return {
+      id: token,
+      output: output as Readable & AsyncIterable<OutputChunk>,
+      stdin: opts.stdin ? stream : undefined,
+      exitCode,
+      signal: (signal) => this.signalExec(sandboxId, token, signal),
+      resize: async (cols, rows) => {
+        await exec.resize({ w: cols, h: rows }).catch(() => undefined);
+      },
+    };
+  }
+
+  /** Signals every process in the sandbox that carries the marker of one exec. */
+  private async signalExec(sandboxId: string, token: string, signal: string): Promise<void> {
+    if (!/^[A-Z0-9]+$/.test(signal)) throw new PreviewdError('invalid_request', `unknown signal ${signal}`);
+    const script =
+      'for p in /proc/[0-9]*; do grep -qsxz "$1=$2" "$p/environ" && kill -s "$3" "${p#/proc/}" 2>/dev/null; done; exit 0';
+    const exec = await this.container(sandboxId).exec({
+      Cmd: ['sh', '-c', script, 'sh', EXEC_MARKER, token, signal],
+      AttachStdout: true,
+      AttachStderr: true,
+      User: this.config.docker.sandboxUser,
+    });
+    const stream = (await exec.start({ hijack: true, stdin: false })) as NodeJS.ReadableStream;
+    stream.resume();
+    await new Promise<void>((resolve) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', () => resolve());
+    });
   }
 
   async logs(sandboxId: string, opts: LogOptions = {}): Promise<Readable & AsyncIterable<OutputChunk>> {
@@ -380,6 +471,69 @@ export class DockerProvider implements SandboxProvider {
       if (engineStatus(err) === 404) return Readable.from([]).pipe(new PassThrough({ objectMode: true }));
       throw fromEngineError(err, 'read the sandbox logs');
     }
+  }
+
+  /**
+   * Follows the engine's `die` events of this previewd's containers (reconnecting after errors)
+   * and reports each exit within milliseconds.
+   */
+  watchExits(listener: (exit: { sandboxId: string; exitCode: number }) => void): () => void {
+    let stopped = false;
+    let current: NodeJS.ReadableStream | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    const connect = async (): Promise<void> => {
+      if (stopped) return;
+      try {
+        const stream = (await this.docker.getEvents({
+          filters: {
+            type: ['container'],
+            event: ['die'],
+            label: [`${LABEL_MANAGED}=true`, `${LABEL_INSTANCE}=${this.instance}`],
+          },
+        })) as NodeJS.ReadableStream;
+        if (stopped) {
+          (stream as unknown as Readable).destroy();
+          return;
+        }
+        current = stream;
+        let buffered = '';
+        stream.on('data', (data: Buffer) => {
+          buffered += data.toString('utf8');
+          let nl = buffered.indexOf('\n');
+          while (nl !== -1) {
+            const line = buffered.slice(0, nl).trim();
+            buffered = buffered.slice(nl + 1);
+            nl = buffered.indexOf('\n');
+            if (!line) continue;
+            try {
+              const event = JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } };
+              const attrs = event.Actor?.Attributes ?? {};
+              const sandboxId = attrs[LABEL_SANDBOX];
+              if (sandboxId) listener({ sandboxId, exitCode: Number(attrs.exitCode ?? -1) });
+            } catch {
+              // not an event line
+            }
+          }
+        });
+        const again = () => {
+          if (current !== stream) return;
+          current = undefined;
+          if (!stopped) retry = setTimeout(() => void connect(), 1000);
+        };
+        stream.on('end', again);
+        stream.on('close', again);
+        stream.on('error', again);
+      } catch {
+        if (!stopped) retry = setTimeout(() => void connect(), 1000);
+      }
+    };
+    void connect();
+    return () => {
+      stopped = true;
+      if (retry) clearTimeout(retry);
+      (current as unknown as Readable | undefined)?.destroy();
+      current = undefined;
+    };
   }
 
   async address(sandboxId: string, port: number): Promise<{ host: string; port: number }> {

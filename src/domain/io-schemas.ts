@@ -1,0 +1,127 @@
+/** Schemas of the sandbox I/O API (files, exec, processes, logs, events). */
+import { z } from 'zod';
+import { sandboxIdSchema } from './schemas.js';
+
+export const pathSchema = z.string().max(4096).describe('Path relative to /workspace (or absolute under it)');
+
+/** Permission bits as an octal string ("755", "0644") or a number. */
+export const modeSchema = z
+  .union([
+    z.string().regex(/^0?[0-7]{3,4}$/, 'mode is octal, e.g. "0644"'),
+    z.number().int().min(0).max(0o7777),
+  ])
+  .transform((m) => (typeof m === 'number' ? m : Number.parseInt(m, 8)));
+
+const boolish = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0', ''])])
+  .transform((v) => v === true || v === 'true' || v === '1' || v === '');
+
+export const fileEntrySchema = z.object({
+  path: z.string(),
+  name: z.string(),
+  type: z.enum(['file', 'directory', 'symlink', 'other']),
+  size: z.number(),
+  mode: z.string(),
+  mtime: z.string(),
+  target: z.string().optional(),
+});
+
+export const fileEntriesSchema = z.object({ entries: z.array(fileEntrySchema), truncated: z.boolean() });
+
+export const filePathQuerySchema = z.strictObject({ path: pathSchema });
+export const filePutQuerySchema = z.strictObject({ path: pathSchema, mode: modeSchema.optional() });
+export const fileDeleteQuerySchema = z.strictObject({ path: pathSchema, recursive: boolish.optional() });
+export const fileListQuerySchema = z.strictObject({
+  path: pathSchema.default(''),
+  recursive: boolish.optional(),
+  limit: z.coerce.number().int().min(1).max(100_000).default(10_000),
+});
+export const fileGlobQuerySchema = z.strictObject({
+  pattern: z.string().min(1).max(4096),
+  limit: z.coerce.number().int().min(1).max(100_000).default(10_000),
+});
+export const fileArchiveQuerySchema = z.strictObject({ path: pathSchema.default('') });
+export const fileMoveSchema = z.strictObject({ from: pathSchema, to: pathSchema });
+export const fileChmodSchema = z.strictObject({ path: pathSchema, mode: modeSchema });
+export const fileMkdirSchema = z.strictObject({ path: pathSchema });
+export const fileBatchSchema = z.strictObject({
+  files: z.record(pathSchema, z.string()).describe('Path → content'),
+  encoding: z.enum(['utf8', 'base64']).default('utf8'),
+});
+export const fileBatchQuerySchema = z.strictObject({
+  path: pathSchema.default('').describe('Tar bodies: extract here'),
+});
+export const fileBatchResultSchema = z.object({
+  written: z.array(fileEntrySchema),
+  skipped: z.array(z.object({ path: z.string(), reason: z.string() })),
+});
+
+const envSchema = z.record(
+  z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are shell identifiers'),
+  z.string(),
+);
+
+export const commandSchema = z
+  .union([z.string().min(1).max(131_072), z.array(z.string().max(131_072)).min(1).max(4096)])
+  .describe('A string runs through `sh -c`; an array runs as argv');
+
+export const execSchema = z.strictObject({
+  cmd: commandSchema,
+  cwd: z.string().max(4096).optional().describe('Default /workspace; relative paths are under it'),
+  env: envSchema.optional(),
+  timeoutSec: z.number().int().min(1).max(86_400).optional(),
+  stdin: z
+    .string()
+    .max(64 * 1024 * 1024)
+    .optional(),
+});
+export type ExecInput = z.infer<typeof execSchema>;
+
+export const execResultSchema = z.object({
+  exitCode: z.number().int(),
+  stdout: z.string(),
+  stderr: z.string(),
+  durationMs: z.number(),
+});
+
+export const processStartSchema = z.strictObject({
+  cmd: commandSchema,
+  cwd: z.string().max(4096).optional(),
+  env: envSchema.optional(),
+});
+
+export const processSchema = z.object({
+  pid: z.number().int(),
+  cmd: z.array(z.string()),
+  cwd: z.string().optional(),
+  startedAt: z.string(),
+  running: z.boolean(),
+  exitCode: z.number().int().optional(),
+  endedAt: z.string().optional(),
+});
+
+export const processParamsSchema = z.strictObject({
+  id: sandboxIdSchema,
+  pid: z.coerce.number().int().min(1),
+});
+export const processKillSchema = z
+  .strictObject({
+    signal: z
+      .string()
+      .regex(/^(SIG)?[A-Z0-9]+$/)
+      .default('TERM'),
+  })
+  .optional();
+export const followQuerySchema = z.strictObject({ follow: boolish.optional() });
+
+export const logsQuerySchema = z.strictObject({
+  follow: boolish.optional(),
+  since: z.coerce.number().int().min(0).optional().describe('Unix seconds'),
+  tail: z.coerce.number().int().min(0).max(100_000).optional(),
+});
+
+export const eventsQuerySchema = z.strictObject({
+  sandboxId: sandboxIdSchema.optional(),
+  lastEventId: z.coerce.number().int().min(0).optional().describe('Resume after this id (or Last-Event-ID)'),
+  types: z.string().max(1024).optional().describe('Comma-separated event types to keep'),
+});

@@ -1,0 +1,117 @@
+import { type FSWatcher, watch } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import type { Logger } from 'pino';
+import type { EventBus } from '../events/bus.js';
+import type { SandboxProvider } from '../providers/provider.js';
+
+/** Directories not watched: dependency trees and VCS data change in bulk and are not "the code". */
+export const UNWATCHED_DIRS = new Set(['node_modules', '.git', '__pycache__', '.venv']);
+const MAX_DIRS = 4096;
+const MAX_PATHS = 200;
+
+interface Watched {
+  root: string;
+  watchers: Map<string, FSWatcher>;
+  pending: Set<string>;
+  truncated: boolean;
+  timer?: NodeJS.Timeout;
+  firstAt?: number;
+}
+
+/**
+ * Watches running sandboxes' workspaces on the host (the bind mount is the same directory, so
+ * inotify sees what any process inside does) and publishes debounced `files.changed` events.
+ * One inotify watch per directory, node_modules/.git excepted; new directories are added as they
+ * appear. Links are never followed.
+ */
+export class FilesWatch {
+  private readonly watched = new Map<string, Watched>();
+
+  constructor(
+    private readonly deps: { provider: SandboxProvider; bus: EventBus; log: Logger; debounceMs: number },
+  ) {}
+
+  async watch(sandboxId: string): Promise<void> {
+    if (this.watched.has(sandboxId)) return;
+    const root = this.deps.provider.files(sandboxId).root;
+    const w: Watched = { root, watchers: new Map(), pending: new Set(), truncated: false };
+    this.watched.set(sandboxId, w);
+    await this.addTree(sandboxId, w, root);
+  }
+
+  unwatch(sandboxId: string): void {
+    const w = this.watched.get(sandboxId);
+    if (!w) return;
+    this.watched.delete(sandboxId);
+    if (w.timer) clearTimeout(w.timer);
+    for (const watcher of w.watchers.values()) watcher.close();
+  }
+
+  stop(): void {
+    for (const id of [...this.watched.keys()]) this.unwatch(id);
+  }
+
+  private async addTree(sandboxId: string, w: Watched, dir: string): Promise<void> {
+    if (this.watched.get(sandboxId) !== w || w.watchers.has(dir) || w.watchers.size >= MAX_DIRS) return;
+    let watcher: FSWatcher;
+    try {
+      watcher = watch(dir, { persistent: false }, (_event, name) => {
+        if (name) this.changed(sandboxId, w, join(dir, name.toString()));
+      });
+    } catch {
+      return;
+    }
+    watcher.on('error', () => {
+      watcher.close();
+      w.watchers.delete(dir);
+    });
+    w.watchers.set(dir, watcher);
+    const names = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const entry of names) {
+      if (entry.isDirectory() && !UNWATCHED_DIRS.has(entry.name))
+        await this.addTree(sandboxId, w, join(dir, entry.name));
+    }
+  }
+
+  private changed(sandboxId: string, w: Watched, hostPath: string): void {
+    if (this.watched.get(sandboxId) !== w) return;
+    const rel = relative(w.root, hostPath).split(sep).join('/');
+    if (rel.split('/').some((seg) => UNWATCHED_DIRS.has(seg))) return;
+    if (w.pending.size < MAX_PATHS) w.pending.add(rel);
+    else if (!w.pending.has(rel)) w.truncated = true;
+    // A new directory gets its own watch (and its content counts as changed).
+    void lstat(hostPath)
+      .then((st) => {
+        if (st.isDirectory() && !w.watchers.has(hostPath)) return this.addTree(sandboxId, w, hostPath);
+        return undefined;
+      })
+      .catch(() => {
+        const gone = w.watchers.get(hostPath);
+        if (gone) {
+          gone.close();
+          w.watchers.delete(hostPath);
+        }
+      });
+    // Debounce: publish once things are quiet, or after 4× the delay under a steady stream.
+    const now = Date.now();
+    w.firstAt ??= now;
+    if (w.timer) clearTimeout(w.timer);
+    const wait = Math.max(0, Math.min(this.deps.debounceMs, w.firstAt + 4 * this.deps.debounceMs - now));
+    w.timer = setTimeout(() => void this.flush(sandboxId, w), wait);
+    w.timer.unref();
+  }
+
+  private async flush(sandboxId: string, w: Watched): Promise<void> {
+    const paths = [...w.pending].sort();
+    const truncated = w.truncated;
+    w.pending.clear();
+    w.truncated = false;
+    w.firstAt = undefined;
+    w.timer = undefined;
+    if (paths.length === 0) return;
+    await this.deps.bus
+      .publish({ type: 'files.changed', sandboxId, data: { paths, truncated } })
+      .catch((err) => this.deps.log.warn({ err, sandboxId }, 'could not publish files.changed'));
+  }
+}
