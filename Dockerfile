@@ -17,6 +17,14 @@ FROM ${NODE_IMAGE} AS build
 RUN apt-get update \
   && apt-get install -y --no-install-recommends python3 make g++ ca-certificates \
   && rm -rf /var/lib/apt/lists/*
+# Extra CA certificates (a TLS-intercepting proxy in front of the npm registry): any *.crt file
+# put in deploy/ca/ before building is trusted by the build (npm) and by previewd.
+COPY deploy/ca/ /usr/local/share/ca-certificates/previewd/
+RUN update-ca-certificates
+ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+# Node's own headers, when the base image ships them (official node images do): better-sqlite3
+# then compiles without downloading them from nodejs.org.
+RUN if [ -f /usr/local/include/node/node.h ]; then npm config set --location=global nodedir /usr/local; fi
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -27,7 +35,9 @@ RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev --no-audit --no-fund
 FROM ${NODE_IMAGE}
 RUN apt-get update \
   && apt-get install -y --no-install-recommends ca-certificates tini \
-  && rm -rf /var/lib/apt/lists/* \
+  && rm -rf /var/lib/apt/lists/*
+COPY deploy/ca/ /usr/local/share/ca-certificates/previewd/
+RUN update-ca-certificates \
   && (getent group previewd || groupadd --system --gid 10001 previewd) \
   && useradd --system --uid 10001 --gid previewd --home-dir /var/lib/previewd --shell /usr/sbin/nologin previewd \
   && mkdir -p /var/lib/previewd && chown previewd:previewd /var/lib/previewd
@@ -37,6 +47,7 @@ COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY bin ./bin
 ENV NODE_ENV=production \
+  NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt \
   PREVIEWD_DATA_DIR=/var/lib/previewd \
   PREVIEWD_API_ADDR=0.0.0.0:7070 \
   PREVIEWD_EDGE_ADDR=0.0.0.0:8080 \

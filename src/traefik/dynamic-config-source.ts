@@ -9,6 +9,16 @@ import {
   type RoutableSandbox,
 } from './dynamic-config.js';
 
+/** Events that never change what Traefik routes (frequent ones among them): no rebuild. */
+const ROUTING_NEUTRAL = new Set<string>([
+  'files.changed',
+  'process.exit',
+  'port.open',
+  'port.closed',
+  'app.crashed',
+  'sandbox.preview_tokens_revoked',
+]);
+
 export interface DynamicConfigSnapshot {
   body: string;
   etag: string;
@@ -16,7 +26,7 @@ export interface DynamicConfigSnapshot {
 
 /**
  * Serves the dynamic configuration for Traefik's HTTP provider. Built from the store (running
- * sandboxes) and the provider (their addresses), cached until an event names any sandbox, so
+ * sandboxes) and the provider (their addresses), cached until an event may change routing, so
  * Traefik polling every few seconds costs a string compare.
  */
 export class DynamicConfigSource {
@@ -34,7 +44,9 @@ export class DynamicConfigSource {
       log: Logger;
     },
   ) {
-    this.unsubscribe = deps.bus.subscribe(() => this.invalidate());
+    this.unsubscribe = deps.bus.subscribe((event) => {
+      if (!ROUTING_NEUTRAL.has(event.type)) this.invalidate();
+    });
   }
 
   invalidate(): void {

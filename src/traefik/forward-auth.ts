@@ -7,6 +7,25 @@ import type { PreviewHostParser } from '../edge/preview-host.js';
 /** Set on an allowed request (through `authResponseHeaders`), overwriting any copy a client sent. */
 export const SANDBOX_HEADER = 'x-previewd-sandbox';
 
+/**
+ * Traefik resolves a relative Location of the auth answer against the auth server's address
+ * (Go's Response.Location), which would send the browser to previewd's API port: redirects the
+ * edge writes as paths are made absolute on the preview origin.
+ */
+function absoluteRedirects(res: ServerResponse, origin: string): void {
+  const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
+  res.writeHead = ((...args: unknown[]) => {
+    const headers = args.find((a, i) => i > 0 && typeof a === 'object' && a !== null) as
+      | Record<string, unknown>
+      | undefined;
+    const location = headers?.location;
+    if (typeof location === 'string' && location.startsWith('/') && !location.startsWith('//')) {
+      headers!.location = `${origin}${location}`;
+    }
+    return writeHead(...args);
+  }) as ServerResponse['writeHead'];
+}
+
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
@@ -71,7 +90,10 @@ export async function forwardAuth(
     );
     return;
   }
-  if (route.visibility === 'private' && !edge.authorize(original, res, route, target, secure)) return;
+  if (route.visibility === 'private') {
+    absoluteRedirects(res, `${secure ? 'https' : 'http'}://${host}`);
+    if (!edge.authorize(original, res, route, target, secure)) return;
+  }
 
   edge.activity.touch(route.id);
   const allow: Record<string, string> = { [SANDBOX_HEADER]: route.id, 'cache-control': 'no-store' };

@@ -193,7 +193,8 @@ describe('Traefik mode (real engine, real HTTP)', () => {
       headers: { accept: 'text/html' },
     });
     expect(exchange.status).toBe(303);
-    expect(exchange.headers.location).toBe('/page?a=1');
+    // Absolute: Traefik would resolve a relative one against previewd's own address.
+    expect(exchange.headers.location).toBe(`https://${previewHostOf(priv)}/page?a=1`);
     const cookie = String(exchange.headers['set-cookie']);
     expect(cookie).toContain(`previewd_token=${token}`);
     expect(cookie).toMatch(/HttpOnly/);
