@@ -119,6 +119,13 @@ describe('Traefik mode (real engine, real HTTP)', () => {
     expect(after.body.http.routers[`${priv}-3000`]).toBeDefined();
   });
 
+  it('documents both endpoints in OpenAPI, forward-auth without the API key', async () => {
+    const doc = await server.call('GET', '/openapi.json');
+    expect(doc.status).toBe(200);
+    expect(doc.body.paths['/v1/traefik/dynamic'].get).toBeDefined();
+    expect(doc.body.paths['/v1/traefik/forward-auth'].get.security).toEqual([]);
+  });
+
   it('wakes a stopped sandbox behind the catch-all, with Traefik forwarded headers', async () => {
     const traefikHeaders = {
       'x-forwarded-proto': 'https',
