@@ -10,13 +10,25 @@ export interface AccessEntry {
   websocket: boolean;
 }
 
+/** As recorded on the hot path: the time stays a number until someone reads the log. */
+export interface AccessRecord {
+  timeMs: number;
+  method: string;
+  path: string;
+  port: number;
+  status: number;
+  bytes: number;
+  durationMs: number;
+  websocket: boolean;
+}
+
 /** A bounded ring buffer per sandbox: recent requests, oldest dropped first. Memory only. */
 export class AccessLog {
-  private readonly rings = new Map<string, { entries: AccessEntry[]; next: number }>();
+  private readonly rings = new Map<string, { entries: AccessRecord[]; next: number }>();
 
   constructor(private readonly size: number) {}
 
-  record(sandboxId: string, entry: AccessEntry): void {
+  record(sandboxId: string, entry: AccessRecord): void {
     if (this.size === 0) return;
     let ring = this.rings.get(sandboxId);
     if (!ring) {
@@ -34,7 +46,10 @@ export class AccessLog {
     if (!ring) return [];
     const out: AccessEntry[] = [];
     const n = ring.entries.length;
-    for (let i = 1; i <= Math.min(limit, n); i++) out.push(ring.entries[(ring.next - i + n) % n]!);
+    for (let i = 1; i <= Math.min(limit, n); i++) {
+      const { timeMs, ...rest } = ring.entries[(ring.next - i + n) % n]!;
+      out.push({ time: new Date(timeMs).toISOString(), ...rest });
+    }
     return out;
   }
 

@@ -41,8 +41,25 @@ export class EdgeMetrics {
     });
   }
 
+  private readonly children = new Map<string, { inc(): void; observe(v: number): void }>();
+
+  /** Counts one request; labelled children are cached so the hot path does no label hashing. */
+  observe(sandbox: string, port: number, status: number, seconds: number): void {
+    const key = `${sandbox}:${port}:${status}`;
+    let child = this.children.get(key);
+    if (!child) {
+      const counter = this.requests.labels({ sandbox, port: String(port), status: String(status) });
+      const histogram = this.duration.labels({ sandbox, port: String(port) });
+      child = { inc: () => counter.inc(), observe: (v) => histogram.observe(v) };
+      this.children.set(key, child);
+    }
+    child.inc();
+    child.observe(seconds);
+  }
+
   /** Drops the series of a deleted sandbox. */
   forget(sandboxId: string): void {
+    for (const key of this.children.keys()) if (key.startsWith(`${sandboxId}:`)) this.children.delete(key);
     this.requests.remove({ sandbox: sandboxId } as never);
     this.duration.remove({ sandbox: sandboxId } as never);
   }

@@ -391,11 +391,9 @@ export class Edge {
     const bytesBefore = socket.bytesWritten;
     res.once('close', () => {
       const durationMs = performance.now() - started;
-      const labels = { sandbox: target.sandboxId, port: String(target.port) };
-      this.metrics.requests.inc({ ...labels, status: String(res.statusCode) });
-      this.metrics.duration.observe(labels, durationMs / 1000);
+      this.metrics.observe(target.sandboxId, target.port, res.statusCode, durationMs / 1000);
       this.accessLog.record(target.sandboxId, {
-        time: new Date(Date.now() - durationMs).toISOString(),
+        timeMs: Date.now() - durationMs,
         method: req.method ?? 'GET',
         path: stripTokenParam(req.url ?? '/'),
         port: target.port,
@@ -573,7 +571,7 @@ export class Edge {
           this.activity.socketClosed(route.id);
           this.metrics.websockets.dec();
           this.accessLog.record(route.id, {
-            time: new Date(Date.now() - (performance.now() - started)).toISOString(),
+            timeMs: Date.now() - (performance.now() - started),
             method: req.method ?? 'GET',
             path: stripTokenParam(req.url ?? '/'),
             port: target.port,

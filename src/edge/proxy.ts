@@ -1,6 +1,7 @@
-import { Agent, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
+import { Pool } from 'undici';
 
 export interface Upstream {
   host: string;
@@ -9,36 +10,71 @@ export interface Upstream {
 
 export type ProxyErrorHandler = (err: Error & { code?: string }) => void;
 
+/** Response headers that describe the upstream connection, not the response. */
+const HOP_BY_HOP_RESPONSE = [
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'proxy-connection',
+  'upgrade',
+  'trailer',
+];
+
 /**
- * The proxying itself, done by http-proxy-3: HTTP/1.1 with one keep-alive agent per upstream,
- * bodies streamed both ways, WebSocket upgrades piped. The Host header is passed through
- * unchanged (changeOrigin off); X-Forwarded-* are set by the edge before calling in.
+ * The proxying itself, done by kept libraries: HTTP through undici (one keep-alive pool per
+ * upstream, bodies streamed both ways with backpressure), WebSocket upgrades through
+ * http-proxy-3. The Host header is passed through unchanged; X-Forwarded-* and request hop-by-hop
+ * headers are handled by the edge before calling in.
  */
 export class UpstreamProxy {
   private readonly proxy = createProxyServer({ xfwd: false, ws: true, changeOrigin: false });
-  private readonly agents = new Map<string, Agent>();
+  private readonly pools = new Map<string, Pool>();
 
   constructor() {
     // Errors are handled per call; this keeps a stray one from becoming an uncaught exception.
     this.proxy.on('error', () => undefined);
   }
 
-  private agent(upstream: Upstream): Agent {
+  private pool(upstream: Upstream): Pool {
     const key = `${upstream.host}:${upstream.port}`;
-    let agent = this.agents.get(key);
-    if (!agent) {
-      agent = new Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 128, scheduling: 'lifo' });
-      this.agents.set(key, agent);
+    let pool = this.pools.get(key);
+    if (!pool) {
+      pool = new Pool(`http://${key}`, {
+        connections: 256,
+        pipelining: 1,
+        keepAliveTimeout: 30_000,
+        // Streams (SSE, long downloads, slow uploads) may idle for as long as the app likes.
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      });
+      this.pools.set(key, pool);
     }
-    return agent;
+    return pool;
   }
 
   web(req: IncomingMessage, res: ServerResponse, upstream: Upstream, onError: ProxyErrorHandler): void {
-    this.proxy.web(
-      req,
-      res,
-      { target: { host: upstream.host, port: upstream.port }, agent: this.agent(upstream) },
-      onError as never,
+    const headers = req.headers;
+    const hasBody = headers['content-length'] !== undefined || headers['transfer-encoding'] !== undefined;
+    delete headers['transfer-encoding']; // undici frames the body itself
+    delete headers.expect; // node:http has already answered 100-continue
+    this.pool(upstream).stream(
+      {
+        path: req.url ?? '/',
+        method: (req.method ?? 'GET') as 'GET',
+        headers: headers as Record<string, string>,
+        body: hasBody ? req : null,
+      },
+      ({ statusCode, headers: upstreamHeaders }) => {
+        const out = upstreamHeaders as OutgoingHttpHeaders;
+        for (const name of HOP_BY_HOP_RESPONSE) delete out[name];
+        res.writeHead(statusCode, out);
+        return res;
+      },
+      (err) => {
+        if (!err) return;
+        if (res.headersSent) res.destroy();
+        else onError(err as Error & { code?: string });
+      },
     );
   }
 
@@ -61,12 +97,12 @@ export class UpstreamProxy {
   /** Drops the pooled connections to an upstream (its sandbox stopped or moved). */
   forget(upstream: Upstream): void {
     const key = `${upstream.host}:${upstream.port}`;
-    this.agents.get(key)?.destroy();
-    this.agents.delete(key);
+    void this.pools.get(key)?.destroy();
+    this.pools.delete(key);
   }
 
   close(): void {
-    for (const agent of this.agents.values()) agent.destroy();
-    this.agents.clear();
+    for (const pool of this.pools.values()) void pool.destroy();
+    this.pools.clear();
   }
 }

@@ -118,7 +118,7 @@ export class Waker {
           if (!addr && info.ip) route.addresses.clear();
         }
       }
-      await sleep(50);
+      await sleep(route.state === 'running' ? 15 : 50);
     }
     throw new PreviewdError(
       'app_not_ready',

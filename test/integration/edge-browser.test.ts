@@ -103,20 +103,18 @@ describe('a real Vite dev server behind the edge (real engine, real browser)', (
     const page = await browser.newPage();
     const res = await page.goto(created.body.previews[0].url);
     expect(res?.status()).toBe(200);
-    await page.waitForFunction(() => document.getElementById('msg')?.textContent === 'first version');
-    await page.evaluate(() => {
-      (window as unknown as { marker: number }).marker = 42;
-    });
+    await page.waitForFunction(`document.getElementById('msg')?.textContent === 'first version'`);
+    await page.evaluate('window.marker = 42');
     await server.app.provider.files(id).write('msg.js', "export const msg = 'second version';\n");
     await page.waitForFunction(
-      () => document.getElementById('msg')?.textContent === 'second version',
+      `document.getElementById('msg')?.textContent === 'second version'`,
       undefined,
       {
         timeout: 30_000,
       },
     );
     // Hot update, not a reload: the page's state survived.
-    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42);
+    expect(await page.evaluate('window.marker')).toBe(42);
     // The HMR socket is open through the edge and counts as activity for the idle reaper.
     expect(server.app.edge.activity.openSockets(id)).toBeGreaterThanOrEqual(1);
     await page.close();

@@ -114,7 +114,7 @@ describe('edge TLS listener with a wildcard certificate (real engine)', () => {
       ca,
       servername: host,
       headers: { host, 'x-previewd-token': minted.body.token },
-    });
+    } as WebSocket.ClientOptions);
     const first = await new Promise<string>((resolve, reject) => {
       ws.once('message', (d) => resolve(d.toString()));
       ws.once('error', reject);
