@@ -96,6 +96,7 @@ export class Edge {
   readonly tokens: PreviewTokens;
   readonly waker: Waker;
   private readonly proxy = new UpstreamProxy();
+  private readonly probeOpts: { http: boolean };
   private readonly hosts: PreviewHostParser;
   private readonly servers: Server[] = [];
   private readonly unsubscribe: () => void;
@@ -107,7 +108,11 @@ export class Edge {
   constructor(private readonly deps: EdgeDeps) {
     const { config } = deps;
     this.hosts = new PreviewHostParser(config);
-    this.routes = new RouteTable(deps.store, deps.provider, deps.bus);
+    this.probeOpts = { http: config.edge.useLoopbackPorts };
+    this.routes = new RouteTable(deps.store, deps.provider, deps.bus, 1000, (old) => {
+      // The sandbox changed: a kept connection to its old address is of no more use.
+      if (old.state === 'running') for (const addr of old.addresses.values()) this.proxy.forget(addr);
+    });
     this.accessLog = new AccessLog(config.edge.accessLogSize);
     this.activity = new ActivityTracker(deps.store, deps.log);
     this.metrics = new EdgeMetrics(deps.registry);
@@ -121,6 +126,7 @@ export class Edge {
       metrics: this.metrics,
       log: deps.log,
       timeoutMs: config.edge.wakeTimeoutSec * 1000,
+      httpProbe: config.edge.useLoopbackPorts,
     });
     this.unsubscribe = deps.bus.subscribe((event) => {
       if (event.type === 'sandbox.deleted') {
@@ -283,7 +289,7 @@ export class Edge {
           this.waker.wake(route.id).catch(() => undefined);
         } else if (route.state === 'running') {
           const addr = await this.routes.address(route, target.port).catch(() => undefined);
-          if (addr && (await probePort(addr.host, addr.port, 250))) {
+          if (addr && (await probePort(addr.host, addr.port, 250, this.probeOpts))) {
             route.ready.add(target.port);
             this.proxy.web(req, res, addr, (err) => this.upstreamFailed(req, res, route, target, err));
             return;
@@ -360,7 +366,7 @@ export class Edge {
       let message = '';
       if (fresh.state === 'running') {
         const addr = await this.routes.address(fresh, target.port).catch(() => undefined);
-        ready = addr ? await probePort(addr.host, addr.port, 250) : false;
+        ready = addr ? await probePort(addr.host, addr.port, 250, this.probeOpts) : false;
         if (ready) fresh.ready.add(target.port);
       }
       if (!ready && (fresh.state === 'running' || fresh.error?.code === 'app_exited')) {

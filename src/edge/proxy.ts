@@ -94,11 +94,15 @@ export class UpstreamProxy {
     );
   }
 
-  /** Drops the pooled connections to an upstream (its sandbox stopped or moved). */
+  /**
+   * Retires the pool of an upstream (its sandbox changed state or moved): requests in flight
+   * finish, idle connections close, the next request opens a new pool.
+   */
   forget(upstream: Upstream): void {
     const key = `${upstream.host}:${upstream.port}`;
-    void this.pools.get(key)?.destroy();
+    const pool = this.pools.get(key);
     this.pools.delete(key);
+    pool?.close().catch(() => undefined);
   }
 
   close(): void {

@@ -50,12 +50,16 @@ export class RouteTable {
     private readonly provider: SandboxProvider,
     bus: EventBus,
     private readonly missTtlMs = 1000,
+    /** Told about each route dropped from the cache (to release its upstream connections). */
+    private readonly onDrop: (route: Route) => void = () => undefined,
   ) {
     this.unsubscribe = bus.subscribe((event) => this.invalidate(event.sandboxId));
   }
 
   invalidate(id: string): void {
+    const old = this.routes.get(id);
     this.routes.delete(id);
+    if (old) this.onDrop(old);
     this.missing.delete(id);
     this.generations.set(id, (this.generations.get(id) ?? 0) + 1);
   }

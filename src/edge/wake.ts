@@ -15,6 +15,8 @@ export interface WakerDeps {
   log: Logger;
   /** How long a held request waits for the port (ms). */
   timeoutMs: number;
+  /** Probe with an HTTP request instead of a TCP connect (published loopback ports). */
+  httpProbe?: boolean;
 }
 
 const SLEEPING = new Set(['stopped', 'paused', 'stopping']);
@@ -104,8 +106,12 @@ export class Waker {
         continue;
       }
       if (route.state === 'running') {
-        const addr = await routes.address(route, port).catch(() => undefined);
-        if (addr && (await probePort(addr.host, addr.port, 250))) {
+        const addr = await routes.address(route, port).catch((err: unknown) => {
+          // Only "no address yet" is worth waiting for; a port that can never answer is not.
+          if (isPreviewdError(err) && err.code === 'port_not_exposed') throw err;
+          return undefined;
+        });
+        if (addr && (await probePort(addr.host, addr.port, 250, { http: this.deps.httpProbe ?? false }))) {
           route.ready.add(port);
           return addr;
         }

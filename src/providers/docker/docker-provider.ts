@@ -32,7 +32,14 @@ export const EXEC_MARKER = 'PREVIEWD_EXEC_ID';
 export interface DockerProviderOptions {
   docker: Docker;
   config: Pick<Config, 'dataDir' | 'docker' | 'caBundle' | 'instanceId'> &
-    Partial<Pick<Config, 'dependencyCache'>>;
+    Partial<Pick<Config, 'dependencyCache' | 'edge'>>;
+}
+
+/** Docker Desktop: publish each declared port on a random loopback port of the host. */
+function loopbackPortBindings(ports: number[]): Record<string, { HostIp: string; HostPort: string }[]> {
+  const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const port of ports) bindings[`${port}/tcp`] = [{ HostIp: '127.0.0.1', HostPort: '' }];
+  return bindings;
 }
 
 function parseUser(user: string): { uid: number; gid: number } {
@@ -169,6 +176,7 @@ export class DockerProvider implements SandboxProvider {
         ExposedPorts: exposed,
         StopSignal: 'SIGTERM',
         HostConfig: {
+          ...(this.config.edge?.useLoopbackPorts ? { PortBindings: loopbackPortBindings(spec.ports) } : {}),
           Init: true,
           Binds: binds,
           NetworkMode: this.network,
@@ -537,9 +545,34 @@ export class DockerProvider implements SandboxProvider {
   }
 
   async address(sandboxId: string, port: number): Promise<{ host: string; port: number }> {
+    if (this.config.edge?.useLoopbackPorts) return this.loopbackAddress(sandboxId, port);
     const info = await this.inspect(sandboxId);
     if (!info.ip)
       throw new PreviewdError('sandbox_not_running', `sandbox ${sandboxId} has no address (is it running?)`);
     return { host: info.ip, port };
+  }
+
+  /** Where a port published on the host's loopback answers (useLoopbackPorts, for Docker Desktop). */
+  private async loopbackAddress(sandboxId: string, port: number): Promise<{ host: string; port: number }> {
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await this.container(sandboxId).inspect();
+    } catch (err) {
+      throw fromEngineError(err, 'inspect the sandbox container');
+    }
+    if (!info.State.Running) {
+      throw new PreviewdError('sandbox_not_running', `sandbox ${sandboxId} has no address (is it running?)`);
+    }
+    const published = info.NetworkSettings.Ports?.[`${port}/tcp`]?.find((b) => b.HostIp === '127.0.0.1');
+    if (!published?.HostPort) {
+      throw new PreviewdError(
+        'port_not_exposed',
+        `port ${port} of sandbox ${sandboxId} is not published on loopback`,
+        {
+          hint: 'With useLoopbackPorts, ports are published when the container is created; declare them at create.',
+        },
+      );
+    }
+    return { host: '127.0.0.1', port: Number(published.HostPort) };
   }
 }
