@@ -83,6 +83,9 @@ describe('edge wake-on-request and honest pages (real engine)', () => {
     expect(results.map((r) => r.status)).toEqual(Array(50).fill(200));
     expect(results.map((r) => r.body.url)).toEqual(Array.from({ length: 50 }, (_, i) => `/echo?n=${i}`));
     expect(await startsAfter(server, id, mark)).toBe(1);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/previewd_edge_wakes_total\{result="ok"\} [1-9]/);
+    expect(metrics).toMatch(/previewd_edge_wake_duration_seconds_count [1-9]/);
   });
 
   it('holds a WebSocket upgrade to a stopped sandbox until the app answers', async () => {
