@@ -52,7 +52,8 @@ export class FilesWatch {
     for (const id of [...this.watched.keys()]) this.unwatch(id);
   }
 
-  private async addTree(sandboxId: string, w: Watched, dir: string): Promise<void> {
+  /** Watches `dir` and the directories below it; with `announce`, everything found counts as changed. */
+  private async addTree(sandboxId: string, w: Watched, dir: string, announce = false): Promise<void> {
     if (this.watched.get(sandboxId) !== w || w.watchers.has(dir) || w.watchers.size >= MAX_DIRS) return;
     let watcher: FSWatcher;
     try {
@@ -74,16 +75,21 @@ export class FilesWatch {
     }
   }
 
-  private changed(sandboxId: string, w: Watched, hostPath: string): void {
+  private changed(sandboxId: string, w: Watched, hostPath: string, probe = true): void {
     if (this.watched.get(sandboxId) !== w) return;
     const rel = relative(w.root, hostPath).split(sep).join('/');
     if (rel.split('/').some((seg) => UNWATCHED_DIRS.has(seg))) return;
     if (w.pending.size < MAX_PATHS) w.pending.add(rel);
     else if (!w.pending.has(rel)) w.truncated = true;
     // A new directory gets its own watch (and its content counts as changed).
+    if (probe) this.probe(sandboxId, w, hostPath);
+    this.schedule(sandboxId, w);
+  }
+
+  private probe(sandboxId: string, w: Watched, hostPath: string): void {
     void lstat(hostPath)
       .then((st) => {
-        if (st.isDirectory() && !w.watchers.has(hostPath)) return this.addTree(sandboxId, w, hostPath);
+        if (st.isDirectory() && !w.watchers.has(hostPath)) return this.addTree(sandboxId, w, hostPath, true);
         return undefined;
       })
       .catch(() => {
@@ -93,6 +99,9 @@ export class FilesWatch {
           w.watchers.delete(hostPath);
         }
       });
+  }
+
+  private schedule(sandboxId: string, w: Watched): void {
     // Debounce: publish once things are quiet, or after 4× the delay under a steady stream.
     const now = Date.now();
     w.firstAt ??= now;
