@@ -70,8 +70,11 @@ export class FilesWatch {
     w.watchers.set(dir, watcher);
     const names = await readdir(dir, { withFileTypes: true }).catch(() => []);
     for (const entry of names) {
-      if (entry.isDirectory() && !UNWATCHED_DIRS.has(entry.name))
-        await this.addTree(sandboxId, w, join(dir, entry.name));
+      if (UNWATCHED_DIRS.has(entry.name)) continue;
+      const child = join(dir, entry.name);
+      // Files made in a new directory before its watch existed are reported from the walk.
+      if (announce) this.changed(sandboxId, w, child, false);
+      if (entry.isDirectory()) await this.addTree(sandboxId, w, child, announce);
     }
   }
 
