@@ -163,7 +163,7 @@ describe('logs and events (real engine)', () => {
   it('publishes files.changed for changes made inside the sandbox, debounced, paths listed', async () => {
     const before = (await server.app.bus.history({ sandboxId: app })).at(-1)?.id ?? 0;
     await server.call('POST', `/v1/sandboxes/${app}/exec`, {
-      cmd: 'mkdir -p src/deep && echo a > src/deep/new.txt && echo b > src/b.txt && rm src/b.txt && mkdir -p node_modules/x && echo n > node_modules/x/i.js',
+      cmd: 'mkdir -p src/deep && echo a > src/deep/new.txt && echo b > short-lived.txt && rm short-lived.txt && mkdir -p node_modules/x && echo n > node_modules/x/i.js',
     });
     const event = await waitFor(async () => {
       const changed = (await server.app.bus.history({ sandboxId: app, afterId: before })).filter(
@@ -172,7 +172,9 @@ describe('logs and events (real engine)', () => {
       const paths = changed.flatMap((e) => (e.data as any).paths as string[]);
       return paths.includes('src/deep/new.txt') ? { changed, paths } : undefined;
     });
-    expect(event.paths).toEqual(expect.arrayContaining(['src', 'src/deep', 'src/deep/new.txt', 'src/b.txt']));
+    expect(event.paths).toEqual(
+      expect.arrayContaining(['src', 'src/deep', 'src/deep/new.txt', 'short-lived.txt']),
+    );
     expect(event.paths.some((p) => p.startsWith('node_modules/'))).toBe(false);
     expect(event.changed.length).toBeLessThanOrEqual(2); // debounced into one (or two) events
   });
