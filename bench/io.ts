@@ -99,7 +99,7 @@ async function main(): Promise<void> {
       const s = summary(samples);
       return {
         measure: name,
-        n: s.n,
+        n: String(s.n),
         p50_ms: s.p50,
         p95_ms: s.p95,
         vs_docker_cli: `${(s.p50 / floor).toFixed(2)}x`,
