@@ -10,6 +10,10 @@ export interface ProviderFixture {
   cleanup(): Promise<void>;
 }
 
+/** Counts the `sleep 200`/`sleep 201` processes in the sandbox (without ps: the image may lack it). */
+const SLEEPERS =
+  'for p in /proc/[0-9]*; do tr "\\0" " " < $p/cmdline 2>/dev/null; echo; done | grep -c "^sleep 20[01]" || true';
+
 async function text(stream: AsyncIterable<OutputChunk>): Promise<string> {
   let out = '';
   for await (const chunk of stream) out += chunk.data.toString();
@@ -160,6 +164,75 @@ export function providerConformance(name: string, make: () => Promise<ProviderFi
         code: 'sandbox_not_running',
       });
       await fx.provider.destroy(s.sandboxId);
+    });
+
+    it('streams exec output in order, takes stdin, signals every process of an exec, and times out', async () => {
+      const s = spec();
+      const { provider } = fx;
+      await provider.prepareWorkspace(s.sandboxId);
+      await provider.spawn(s);
+      await provider.start(s.sandboxId);
+
+      const session = await provider.startExec(s.sandboxId, {
+        cmd: ['sh', '-c', 'echo a; sleep 0.1; echo b >&2; sleep 0.1; echo c; exit 4'],
+      });
+      const order: string[] = [];
+      for await (const chunk of session.output) order.push(`${chunk.stream}:${chunk.data.toString()}`);
+      expect(order).toEqual(['stdout:a\n', 'stderr:b\n', 'stdout:c\n']);
+      expect(await session.exitCode()).toBe(4);
+
+      const interactive = await provider.startExec(s.sandboxId, { cmd: ['cat'], stdin: true });
+      interactive.stdin?.write('one ');
+      interactive.stdin?.end('two');
+      expect(await text(interactive.output)).toBe('one two');
+      expect(await interactive.exitCode()).toBe(0);
+
+      // A signal reaches the process and the children it started.
+      const tree = await provider.startExec(s.sandboxId, {
+        cmd: ['sh', '-c', 'sleep 200 & sleep 201; echo never'],
+      });
+      await waitFor(async () => {
+        const ps = await provider.exec(s.sandboxId, {
+          cmd: ['sh', '-c', SLEEPERS],
+        });
+        return ps.stdout.toString().trim() === '2' ? true : undefined;
+      });
+      await tree.signal('KILL');
+      expect(await text(tree.output)).toBe('');
+      expect(await tree.exitCode()).toBe(137);
+      const left = await provider.exec(s.sandboxId, {
+        cmd: ['sh', '-c', SLEEPERS],
+      });
+      expect(left.stdout.toString().trim()).toBe('0');
+
+      await expect(
+        provider.exec(s.sandboxId, { cmd: ['sh', '-c', 'echo partial; sleep 100'], timeoutSec: 1 }),
+      ).rejects.toMatchObject({ code: 'exec_timeout', details: { stdout: 'partial\n' } });
+
+      // A PTY: output arrives as stdout, the terminal has the asked size.
+      const pty = await provider.startExec(s.sandboxId, {
+        cmd: ['stty', 'size'],
+        tty: { cols: 91, rows: 17 },
+      });
+      expect((await text(pty.output)).trim()).toBe('17 91');
+      await provider.destroy(s.sandboxId);
+    });
+
+    it("reports the exit of an instance's main process when it can watch exits", async () => {
+      if (!fx.provider.watchExits) return; // optional capability: the reconciler notices instead
+      const s = spec({ cmd: ['sh', '-c', 'sleep 0.5; exit 6'] });
+      const exits: { sandboxId: string; exitCode: number }[] = [];
+      const stop = fx.provider.watchExits((exit) => exits.push(exit));
+      try {
+        await fx.provider.prepareWorkspace(s.sandboxId);
+        await fx.provider.spawn(s);
+        await fx.provider.start(s.sandboxId);
+        const exit = await waitFor(async () => exits.find((e) => e.sandboxId === s.sandboxId));
+        expect(exit.exitCode).toBe(6);
+      } finally {
+        stop();
+        await fx.provider.destroy(s.sandboxId);
+      }
     });
 
     it('fails with image_not_found for an image the engine lacks', async () => {

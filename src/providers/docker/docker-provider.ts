@@ -374,8 +374,21 @@ export class DockerProvider implements SandboxProvider {
     const env = { ...(opts.env ?? {}), [EXEC_MARKER]: token };
     let exec: Docker.Exec;
     try {
+      // Engine API 1.41 has no ConsoleSize on exec create: the terminal gets its size before the
+      // command runs (stty), and again through resize once started.
+      const cmd = opts.tty
+        ? [
+            'sh',
+            '-c',
+            'stty cols "$1" rows "$2" 2>/dev/null; shift 2; exec "$@"',
+            'sh',
+            String(opts.tty.cols),
+            String(opts.tty.rows),
+            ...opts.cmd,
+          ]
+        : opts.cmd;
       exec = await container.exec({
-        Cmd: opts.cmd,
+        Cmd: cmd,
         AttachStdout: true,
         AttachStderr: true,
         AttachStdin: opts.stdin === true,
