@@ -454,7 +454,7 @@ export class DockerProvider implements SandboxProvider {
   private async signalExec(sandboxId: string, token: string, signal: string): Promise<void> {
     if (!/^[A-Z0-9]+$/.test(signal)) throw new PreviewdError('invalid_request', `unknown signal ${signal}`);
     const script =
-      'for p in /proc/[0-9]*; do grep -qsxz "$1=$2" "$p/environ" && kill -s "$3" "${p#/proc/}" 2>/dev/null; done; exit 0';
+      'for p in /proc/[0-9]*; do grep -qsxz "$1=$2" "$p/environ" && kill -s "$3" "$(basename "$p")" 2>/dev/null; done; exit 0';
     const exec = await this.container(sandboxId).exec({
       Cmd: ['sh', '-c', script, 'sh', EXEC_MARKER, token, signal],
       AttachStdout: true,
