@@ -317,11 +317,12 @@ export class Edge {
     route: Route,
     target: PreviewTarget,
     err: Error & { code?: string },
+    retried = false,
   ): void {
     route.ready.delete(target.port);
     const addr = route.addresses.get(target.port);
     if (addr && (err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH')) this.proxy.forget(addr);
-    if (res.headersSent || req.destroyed) {
+    if (res.headersSent || res.destroyed || req.socket.destroyed) {
       res.destroy();
       return;
     }
@@ -331,6 +332,31 @@ export class Edge {
         this.routes.invalidate(route.id);
         this.fail(req, res, await crashedError(this.deps.provider, route.id, info.exitCode));
         return;
+      }
+      if (err.code === 'ECONNREFUSED' && info?.status === 'running') {
+        // The app closed its port (a dev server restarting itself): same as "still starting".
+        if (isNavigation(req)) {
+          sendStartingPage(res, {
+            sandboxId: route.id,
+            port: target.port,
+            logs: await lastLogLines(this.deps.provider, route.id),
+          });
+          return;
+        }
+        const bodiless =
+          (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') &&
+          req.headers['content-length'] === undefined &&
+          req.headers['transfer-encoding'] === undefined;
+        if (bodiless && !retried) {
+          try {
+            const next = await this.waker.ready(route.id, target.port);
+            const fresh = this.routes.peek(route.id) ?? route;
+            this.proxy.web(req, res, next, (e) => this.upstreamFailed(req, res, fresh, target, e, true));
+          } catch (e) {
+            this.fail(req, res, e);
+          }
+          return;
+        }
       }
       this.fail(
         req,

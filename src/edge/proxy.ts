@@ -53,10 +53,13 @@ export class UpstreamProxy {
   }
 
   web(req: IncomingMessage, res: ServerResponse, upstream: Upstream, onError: ProxyErrorHandler): void {
-    const headers = req.headers;
+    let headers = req.headers;
     const hasBody = headers['content-length'] !== undefined || headers['transfer-encoding'] !== undefined;
-    delete headers['transfer-encoding']; // undici frames the body itself
-    delete headers.expect; // node:http has already answered 100-continue
+    if (headers['transfer-encoding'] !== undefined || headers.expect !== undefined) {
+      // undici frames the body itself; node:http has already answered 100-continue.
+      const { 'transfer-encoding': _te, expect: _expect, ...rest } = headers;
+      headers = rest;
+    }
     this.pool(upstream).stream(
       {
         path: req.url ?? '/',

@@ -63,6 +63,16 @@ function handler(port) {
       pump();
       return;
     }
+    if (url.pathname === '/bounce') {
+      // A dev server restarting itself: the port closes for a while, then opens again.
+      const ms = Number(url.searchParams.get('ms') || 1000);
+      res.writeHead(200, { 'content-type': 'application/json', connection: 'close' });
+      res.end('{"bouncing":true}', () => {
+        servers.get(port).close();
+        setTimeout(() => listen(port), ms);
+      });
+      return;
+    }
     if (url.pathname === '/cors') {
       return json(res, 200, { ok: true }, { 'access-control-allow-origin': 'https://app.example', 'access-control-allow-credentials': 'true' });
     }
@@ -101,11 +111,14 @@ function upgrade(req, socket) {
   });
   socket.on('error', () => {});
 }
-for (const port of [3000, 4000]) {
+const servers = new Map();
+function listen(port) {
   const server = http.createServer(handler(port));
   server.on('upgrade', upgrade);
   server.listen(port, '0.0.0.0', () => console.log('listening on ' + port));
+  servers.set(port, server);
 }
+for (const port of [3000, 4000]) listen(port);
 `;
 
 /** Creates a sandbox running the upstream app and waits until it is running. */

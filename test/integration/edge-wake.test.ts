@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { probePort } from '../../src/edge/port-probe.js';
 import {
   createAppSandbox,
   edgeJson,
@@ -101,6 +102,25 @@ describe('edge wake-on-request and honest pages (real engine)', () => {
     const res = await edgeJson(server, host, '/echo');
     expect(res.status).toBe(200);
     expect((await server.call('GET', `/v1/sandboxes/${id}`)).body.state).toBe('running');
+  });
+
+  it('treats a port closed by a restarting dev server as starting, not as an error', async () => {
+    const addr = await server.app.provider.address(id, 3000);
+    expect((await edgeJson(server, host, '/echo')).status).toBe(200);
+    const bounce = async () => {
+      expect((await edgeJson(server, host, '/bounce?ms=3000')).body).toEqual({ bouncing: true });
+      await waitFor(async () => ((await probePort(addr.host, addr.port, 200)) ? undefined : true));
+    };
+    // A GET routed as "ready" meets the closed port: it is held until the port is back, then retried.
+    await bounce();
+    const held = await edgeJson(server, host, '/echo?after=bounce');
+    expect(held.status).toBe(200);
+    expect(held.body.url).toBe('/echo?after=bounce');
+    // A browser navigation meeting the closed port gets the starting page.
+    await bounce();
+    const page = await edgeJson(server, host, '/', { headers: { accept: 'text/html' } });
+    expect(page.status).toBe(503);
+    expect(page.text).toContain('Starting the preview');
   });
 
   it('shows the starting page while the app has not opened its port, then the app', async () => {
