@@ -126,6 +126,11 @@ export interface SandboxProvider {
    * stopped). Returns the function that stops watching. Optional: without it the reconciler notices.
    */
   watchExits?(listener: (exit: { sandboxId: string; exitCode: number }) => void): () => void;
+  /**
+   * The text of /proc/net/tcp and /proc/net/tcp6 as seen inside the sandbox (its listening
+   * sockets). Throws sandbox_not_running when it is not running.
+   */
+  netTcp(sandboxId: string): Promise<string>;
   /** Where the edge reaches `port` of the sandbox. */
   address(sandboxId: string, port: number): Promise<{ host: string; port: number }>;
   /** The sandbox's workspace files; usable whatever the instance's state. */

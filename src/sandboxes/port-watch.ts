@@ -44,8 +44,9 @@ function probe(host: string, port: number, timeoutMs = 300): Promise<boolean> {
 
 /**
  * Notices ports opening and closing in running sandboxes: every interval it reads the listening
- * sockets inside the container (/proc/net/tcp{,6}, so a dev server that picks another port is
- * seen) and probes the declared ports from outside, then publishes `port.open` / `port.closed`.
+ * sockets of the sandbox's network namespace (/proc/net/tcp{,6} through provider.netTcp, so a dev
+ * server that picks another port is seen) and probes the declared ports from outside, then
+ * publishes `port.open` / `port.closed`.
  */
 export class PortWatch {
   private readonly open = new Map<string, Map<number, ListeningPort>>();
@@ -105,12 +106,8 @@ export class PortWatch {
   async scan(sandboxId: string): Promise<void> {
     const { provider, store, bus } = this.deps;
     const record = await store.getSandbox(sandboxId);
-    if (!record || record.state !== 'running') return;
-    const result = await provider.exec(sandboxId, {
-      cmd: ['cat', '/proc/net/tcp', '/proc/net/tcp6'],
-      timeoutSec: 5,
-    });
-    const listening = new Map(parseListening(result.stdout.toString('utf8')).map((p) => [p.port, p]));
+    if (record?.state !== 'running') return;
+    const listening = new Map(parseListening(await provider.netTcp(sandboxId)).map((p) => [p.port, p]));
     const info = await provider.inspect(sandboxId);
     if (info.ip) {
       for (const port of record.ports) {

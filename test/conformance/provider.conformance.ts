@@ -235,6 +235,26 @@ export function providerConformance(name: string, make: () => Promise<ProviderFi
       }
     });
 
+    it('shows the listening sockets inside the sandbox', async () => {
+      const s = spec();
+      const { provider } = fx;
+      await provider.prepareWorkspace(s.sandboxId);
+      await provider.spawn(s);
+      await expect(provider.netTcp(s.sandboxId)).rejects.toMatchObject({ code: 'sandbox_not_running' });
+      await provider.start(s.sandboxId);
+      const server = await provider.startExec(s.sandboxId, {
+        cmd: ['node', '-e', "require('net').createServer().listen(4000, () => console.log('up'))"],
+      });
+      // port 4000 = 0x0FA0, state 0A = LISTEN
+      const listening = await waitFor(async () => {
+        const text = await provider.netTcp(s.sandboxId);
+        return /:0FA0 [0-9A-F:]+ 0A /.test(text) ? text : undefined;
+      });
+      expect(listening).toContain('local_address');
+      await server.signal('KILL');
+      await provider.destroy(s.sandboxId);
+    });
+
     it('fails with image_not_found for an image the engine lacks', async () => {
       const s = spec({ image: 'previewd/does-not-exist:0' });
       await fx.provider.prepareWorkspace(s.sandboxId);

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chown, mkdir, rm } from 'node:fs/promises';
+import { chown, mkdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import type Docker from 'dockerode';
@@ -58,6 +58,8 @@ export class DockerProvider implements SandboxProvider {
   private readonly owner: { uid: number; gid: number };
   private readonly caBundle?: string;
   private networkReady?: Promise<void>;
+  /** Host PIDs of running sandboxes' main processes, for reading their /proc/net from the host. */
+  private readonly hostPids = new Map<string, { pid: number; containerId: string }>();
   /** Identifies this control plane's containers (derived from the data dir unless configured). */
   readonly instance: string;
 
@@ -264,6 +266,7 @@ export class DockerProvider implements SandboxProvider {
   }
 
   async destroy(sandboxId: string, opts: { keepWorkspace?: boolean } = {}): Promise<void> {
+    this.hostPids.delete(sandboxId);
     try {
       await this.container(sandboxId).remove({ force: true, v: true });
     } catch (err) {
@@ -491,6 +494,56 @@ export class DockerProvider implements SandboxProvider {
     } catch (err) {
       if (engineStatus(err) === 404) return Readable.from([]).pipe(new PassThrough({ objectMode: true }));
       throw fromEngineError(err, 'read the sandbox logs');
+    }
+  }
+
+  /**
+   * Reads the sandbox's /proc/net/tcp{,6}. With a local engine and a shared PID namespace (the
+   * usual deployment) it reads them from the host through the container's main PID, checked
+   * against the container id in its cgroup: no exec, no process in the sandbox. Otherwise (remote
+   * engine, previewd in a container) it runs `cat` inside.
+   */
+  async netTcp(sandboxId: string): Promise<string> {
+    const cached = this.hostPids.get(sandboxId);
+    if (cached) {
+      const text = await this.readHostNetTcp(cached.pid, cached.containerId);
+      if (text !== undefined) return text;
+      this.hostPids.delete(sandboxId);
+    }
+    const info = await this.container(sandboxId)
+      .inspect()
+      .catch((err) => {
+        if (engineStatus(err) === 404)
+          throw new PreviewdError('sandbox_not_running', `sandbox ${sandboxId} has no container`);
+        throw fromEngineError(err, 'inspect the sandbox container');
+      });
+    if (!info.State.Running)
+      throw new PreviewdError('sandbox_not_running', `sandbox ${sandboxId} is not running`);
+    if (info.State.Pid > 0) {
+      const text = await this.readHostNetTcp(info.State.Pid, info.Id);
+      if (text !== undefined) {
+        this.hostPids.set(sandboxId, { pid: info.State.Pid, containerId: info.Id });
+        return text;
+      }
+    }
+    const result = await this.exec(sandboxId, {
+      cmd: ['cat', '/proc/net/tcp', '/proc/net/tcp6'],
+      timeoutSec: 5,
+    });
+    return result.stdout.toString('utf8');
+  }
+
+  private async readHostNetTcp(pid: number, containerId: string): Promise<string | undefined> {
+    try {
+      const cgroup = await readFile(`/proc/${pid}/cgroup`, 'utf8');
+      if (!cgroup.includes(containerId)) return undefined;
+      const [v4, v6] = await Promise.all([
+        readFile(`/proc/${pid}/net/tcp`, 'utf8'),
+        readFile(`/proc/${pid}/net/tcp6`, 'utf8').catch(() => ''),
+      ]);
+      return v4 + v6;
+    } catch {
+      return undefined;
     }
   }
 
