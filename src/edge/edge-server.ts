@@ -177,6 +177,7 @@ export class Edge {
 
   async stop(): Promise<void> {
     this.unsubscribe();
+    this.waker.close();
     await Promise.all(
       this.servers.map(
         (server) =>

@@ -45,8 +45,14 @@ export async function crashedError(
 export class Waker {
   private readonly wakes = new Map<string, Promise<void>>();
   private readonly readiness = new Map<string, Promise<{ host: string; port: number }>>();
+  private closed = false;
 
   constructor(private readonly deps: WakerDeps) {}
+
+  /** Ends every wait (shutdown): held requests get app_not_ready. */
+  close(): void {
+    this.closed = true;
+  }
 
   /** Starts the sandbox (stopped or paused); concurrent callers share one start. */
   wake(sandboxId: string): Promise<void> {
@@ -92,7 +98,7 @@ export class Waker {
     const deadline = Date.now() + this.deps.timeoutMs;
     let woke = false;
     let lastInspect = 0;
-    while (Date.now() < deadline) {
+    while (Date.now() < deadline && !this.closed) {
       const route: Route | undefined = await routes.get(sandboxId);
       if (!route) throw new PreviewdError('sandbox_not_found', `sandbox ${sandboxId} does not exist`);
       if (route.state === 'error') throw sandboxError(route);
