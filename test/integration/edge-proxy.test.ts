@@ -211,6 +211,18 @@ describe('edge proxying (real engine, real sandbox)', () => {
     expect(text).toContain('previewd_edge_request_duration_seconds_bucket');
   });
 
+  it('documents the preview routes in OpenAPI', async () => {
+    const doc = (await server.call('GET', '/openapi.json')).body;
+    for (const path of [
+      '/v1/sandboxes/{id}/ports',
+      '/v1/sandboxes/{id}/ports/{port}',
+      '/v1/sandboxes/{id}/preview-tokens',
+      '/v1/sandboxes/{id}/access-log',
+    ]) {
+      expect(doc.paths).toHaveProperty([path]);
+    }
+  });
+
   it('counts preview traffic as activity, batched', async () => {
     const before = (await server.app.store.getSandbox(id))!.lastActivityAt;
     await new Promise((r) => setTimeout(r, 5));
