@@ -56,6 +56,9 @@ describe('exec and background processes over the API (real engine)', () => {
     expect(cwd.body.stdout).toBe('/workspace/sub\n');
     expect((await exec({ cmd: 'pwd', cwd: 'sub/dir' })).body.stdout).toBe('/workspace/sub/dir\n');
     expect((await exec({ cmd: 'pwd', cwd: '/tmp' })).body.stdout).toBe('/tmp\n');
+    const noDir = await exec({ cmd: 'pwd', cwd: 'no/such/dir' });
+    expect(noDir.status).toBe(400);
+    expect(noDir.body.error.code).toBe('invalid_path');
     expect((await exec({ cmd: 'echo $A-$B', env: { A: '1', B: 'two' } })).body.stdout).toBe('1-two\n');
     expect((await exec({ cmd: 'wc -c; cat', stdin: 'hello' })).body.stdout).toBe('5\n');
     expect((await exec({ cmd: ['cat'], stdin: 'piped\nlines' })).body.stdout).toBe('piped\nlines');

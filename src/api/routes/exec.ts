@@ -9,7 +9,7 @@ import { keyMatches } from '../../config/api-keys.js';
 import { PreviewdError } from '../../domain/errors.js';
 import { commandSchema, execResultSchema, execSchema } from '../../domain/io-schemas.js';
 import { errorBodySchema, idParamsSchema, sandboxIdSchema } from '../../domain/schemas.js';
-import type { ExecSession, OutputChunk } from '../../providers/provider.js';
+import type { ExecSession, OutputChunk, SandboxProvider } from '../../providers/provider.js';
 import { toPreviewdError } from '../error-handler.js';
 import { type StreamItem, sendStream } from '../streaming.js';
 import { type IoRouteDeps, recordActivity } from './io-context.js';
@@ -24,6 +24,29 @@ export function toCwd(cwd: string | undefined): string | undefined {
   if (cwd === undefined || cwd === '') return undefined;
   if (cwd.includes('\0')) throw new PreviewdError('invalid_path', 'cwd contains a NUL byte');
   return posix.resolve('/workspace', cwd);
+}
+
+/**
+ * toCwd, plus a clear error when a directory under /workspace does not exist (the engine would
+ * only say "OCI runtime exec failed"). Paths outside the workspace are the container's business.
+ */
+export async function resolveCwd(
+  provider: SandboxProvider,
+  sandboxId: string,
+  cwd: string | undefined,
+): Promise<string | undefined> {
+  const resolved = toCwd(cwd);
+  if (resolved === undefined || !(resolved === '/workspace' || resolved.startsWith('/workspace/'))) {
+    return resolved;
+  }
+  const entry = await provider
+    .files(sandboxId)
+    .stat(resolved)
+    .catch(() => undefined);
+  if (entry?.type !== 'directory' && entry?.type !== 'symlink') {
+    throw new PreviewdError('invalid_path', `cwd ${resolved} is not a directory in the sandbox`);
+  }
+  return resolved;
 }
 
 const errors = {
@@ -88,7 +111,7 @@ export const execRoutes: FastifyPluginAsyncZod<IoRouteDeps> = async (app, deps) 
       const { cmd, cwd, env, stdin } = request.body;
       const timeoutSec = request.body.timeoutSec ?? config.io.execTimeoutSec;
       await service.ensureRunningForExec(id);
-      const opts = { cmd: toArgv(cmd), cwd: toCwd(cwd), env };
+      const opts = { cmd: toArgv(cmd), cwd: await resolveCwd(provider, id, cwd), env };
       if (!/application\/x-ndjson/i.test(request.headers.accept ?? '')) {
         const result = await provider.exec(id, { ...opts, stdin, timeoutSec });
         return {
@@ -195,7 +218,7 @@ export const execRoutes: FastifyPluginAsyncZod<IoRouteDeps> = async (app, deps) 
       const tty = start.tty === true ? { cols: 80, rows: 24 } : start.tty || undefined;
       session = await provider.startExec(id, {
         cmd: toArgv(start.cmd),
-        cwd: toCwd(start.cwd),
+        cwd: await resolveCwd(provider, id, start.cwd),
         env: start.env,
         stdin: true,
         tty,

@@ -9,7 +9,7 @@ import {
 } from '../../domain/io-schemas.js';
 import { errorBodySchema, idParamsSchema } from '../../domain/schemas.js';
 import { sendStream, streamFormat } from '../streaming.js';
-import { toArgv, toCwd } from './exec.js';
+import { resolveCwd, toArgv } from './exec.js';
 import { type IoRouteDeps, recordActivity } from './io-context.js';
 
 const errors = { 400: errorBodySchema, 401: errorBodySchema, 404: errorBodySchema, 409: errorBodySchema };
@@ -34,7 +34,11 @@ export const processRoutes: FastifyPluginAsyncZod<IoRouteDeps> = async (app, dep
       const { id } = request.params;
       await service.ensureRunningForExec(id);
       const { cmd, cwd, env } = request.body;
-      const info = await processes.start(id, { cmd: toArgv(cmd), cwd: toCwd(cwd), env });
+      const info = await processes.start(id, {
+        cmd: toArgv(cmd),
+        cwd: await resolveCwd(deps.provider, id, cwd),
+        env,
+      });
       return reply.status(201).send(info);
     },
   );
