@@ -113,11 +113,16 @@ describe('logs and events (real engine)', () => {
   });
 
   it('streams events over SSE with ids, and resumes after a disconnect with Last-Event-ID', async () => {
+    const listeners = () => (server.app.bus as any).emitter.listenerCount('event') as number;
+    const baseline = listeners();
     const first = await openSse(`${server.url}/v1/sandboxes/${app}/events?types=sandbox.state`);
+    await waitFor(async () => (listeners() === baseline + 1 ? true : undefined));
     expect(first.res.status).toBe(200);
     await server.call('POST', `/v1/sandboxes/${app}/pause`);
     await waitFor(async () => (first.events.length >= 1 ? true : undefined));
     await first.close();
+    // the subscription ends with the connection
+    await waitFor(async () => (listeners() === baseline ? true : undefined));
     const seen = first.events[0]!;
     expect(seen.event).toBe('sandbox.state');
     expect(seen.data).toMatchObject({
