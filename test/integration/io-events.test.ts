@@ -217,6 +217,19 @@ describe('logs and events (real engine)', () => {
     );
     expect(closed.data).toEqual({ port: 4321, declared: false });
     await server.call('POST', `/v1/sandboxes/${app}/processes/${local.body.pid}/kill`, {});
+
+    // A server daemonized by a plain exec, the way an agent often starts one.
+    const daemon = await server.call('POST', `/v1/sandboxes/${app}/exec`, {
+      cmd: `nohup node -e "require('http').createServer((q, r) => r.end('ok')).listen(4555)" >/dev/null 2>&1 &`,
+    });
+    expect(daemon.body.exitCode).toBe(0);
+    const viaExec = await waitEvent(
+      server,
+      app,
+      (e) => e.type === 'port.open' && e.data.port === 4555,
+      'port.open 4555',
+    );
+    expect(viaExec.data).toEqual({ port: 4555, declared: false, loopback: false });
   });
 
   it('publishes app.crashed with the exit code and last log lines when the dev server exits', async () => {
