@@ -131,6 +131,7 @@ export const configSchema = z.strictObject({
       portScanIntervalMs: z.number().int().min(100).max(60_000).default(1000),
       filesDebounceMs: z.number().int().min(10).max(60_000).default(250),
       processLogKb: z.number().int().min(4).max(65_536).default(1024),
+      execOutputMb: z.number().positive().max(1024).default(16),
     })
     .prefault({}),
   reconcileIntervalSec: z.number().positive().max(3600).default(5),
@@ -195,6 +196,7 @@ export const envVars: Record<string, { path: string[]; parse: EnvParser }> = {
   PREVIEWD_PORT_SCAN_INTERVAL_MS: { path: ['io', 'portScanIntervalMs'], parse: num },
   PREVIEWD_FILES_DEBOUNCE_MS: { path: ['io', 'filesDebounceMs'], parse: num },
   PREVIEWD_PROCESS_LOG_KB: { path: ['io', 'processLogKb'], parse: num },
+  PREVIEWD_EXEC_OUTPUT_MB: { path: ['io', 'execOutputMb'], parse: num },
   PREVIEWD_RECONCILE_INTERVAL_SEC: { path: ['reconcileIntervalSec'], parse: num },
   PREVIEWD_ORPHAN_GRACE_SEC: { path: ['orphanGraceSec'], parse: num },
   PREVIEWD_IDLE_TIMEOUT_SEC: { path: ['defaults', 'idleTimeoutSec'], parse: num },

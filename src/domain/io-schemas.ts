@@ -82,6 +82,7 @@ export const execResultSchema = z.object({
   stdout: z.string(),
   stderr: z.string(),
   durationMs: z.number(),
+  truncated: z.boolean().optional().describe('Output past io.execOutputMb was dropped'),
 });
 
 export const processStartSchema = z.strictObject({

@@ -50,6 +50,8 @@ export interface ExecOptions {
   stdin?: Buffer | string;
   /** Kills every process of the exec after this many seconds (buffered exec: throws exec_timeout). */
   timeoutSec?: number;
+  /** Keeps at most this many bytes of stdout + stderr; the rest is dropped and `truncated` set. */
+  maxOutputBytes?: number;
 }
 
 export interface ExecStartOptions {
@@ -82,6 +84,8 @@ export interface ExecResult {
   stdout: Buffer;
   stderr: Buffer;
   durationMs: number;
+  /** Set when output past maxOutputBytes was dropped. */
+  truncated?: boolean;
 }
 
 export interface OutputChunk {

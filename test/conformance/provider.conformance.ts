@@ -209,6 +209,13 @@ export function providerConformance(name: string, make: () => Promise<ProviderFi
         provider.exec(s.sandboxId, { cmd: ['sh', '-c', 'echo partial; sleep 100'], timeoutSec: 1 }),
       ).rejects.toMatchObject({ code: 'exec_timeout', details: { stdout: 'partial\n' } });
 
+      const capped = await provider.exec(s.sandboxId, {
+        cmd: ['sh', '-c', 'head -c 100000 /dev/zero; echo tail'],
+        maxOutputBytes: 1000,
+      });
+      expect(capped).toMatchObject({ exitCode: 0, truncated: true });
+      expect(capped.stdout.length).toBe(1000);
+
       // A PTY: output arrives as stdout, the terminal has the asked size.
       const pty = await provider.startExec(s.sandboxId, {
         cmd: ['stty', 'size'],

@@ -113,8 +113,10 @@ export const execRoutes: FastifyPluginAsyncZod<IoRouteDeps> = async (app, deps) 
       await service.ensureRunningForExec(id);
       const opts = { cmd: toArgv(cmd), cwd: await resolveCwd(provider, id, cwd), env };
       if (!/application\/x-ndjson/i.test(request.headers.accept ?? '')) {
-        const result = await provider.exec(id, { ...opts, stdin, timeoutSec });
+        const maxOutputBytes = config.io.execOutputMb * 1024 * 1024;
+        const result = await provider.exec(id, { ...opts, stdin, timeoutSec, maxOutputBytes });
         return {
+          ...(result.truncated ? { truncated: true } : {}),
           exitCode: result.exitCode,
           stdout: result.stdout.toString('utf8'),
           stderr: result.stderr.toString('utf8'),

@@ -336,9 +336,21 @@ export class DockerProvider implements SandboxProvider {
             void session.signal('KILL').catch(() => undefined);
           }, opts.timeoutSec * 1000)
         : undefined;
+    // Output past the cap is dropped (the command keeps running); `truncated` says so.
+    const cap = opts.maxOutputBytes ?? Number.POSITIVE_INFINITY;
+    let kept = 0;
+    let truncated = false;
     try {
       for await (const chunk of session.output) {
-        (chunk.stream === 'stderr' ? stderr : stdout).push(chunk.data);
+        const room = cap - kept;
+        if (room <= 0) {
+          truncated = true;
+          continue;
+        }
+        const data = chunk.data.length > room ? chunk.data.subarray(0, room) : chunk.data;
+        if (data.length < chunk.data.length) truncated = true;
+        kept += data.length;
+        (chunk.stream === 'stderr' ? stderr : stdout).push(data);
       }
     } finally {
       clearTimeout(timer);
@@ -358,6 +370,7 @@ export class DockerProvider implements SandboxProvider {
       );
     }
     return {
+      ...(truncated ? { truncated } : {}),
       exitCode: await session.exitCode(),
       stdout: Buffer.concat(stdout),
       stderr: Buffer.concat(stderr),
