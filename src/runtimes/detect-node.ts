@@ -21,7 +21,18 @@ interface PackageManagerInfo {
   berry: boolean;
 }
 
-const COREPACK_ENV = { COREPACK_ENABLE_DOWNLOAD_PROMPT: '0', COREPACK_ENABLE_AUTO_PIN: '0' };
+/**
+ * Corepack without questions: no download prompt, no `packageManager` pinned into the user's
+ * package.json, the version it knows instead of asking the registry for the latest, and no extra
+ * registry-signature check (registries and mirrors that omit signatures would stop pnpm/yarn;
+ * the download is still checked against its integrity hash, as npm itself does).
+ */
+const COREPACK_ENV = {
+  COREPACK_ENABLE_DOWNLOAD_PROMPT: '0',
+  COREPACK_ENABLE_AUTO_PIN: '0',
+  COREPACK_DEFAULT_TO_LATEST: '0',
+  COREPACK_INTEGRITY_KEYS: '0',
+};
 
 export const DEFAULT_PORTS = {
   vite: 5173,
@@ -73,16 +84,26 @@ export function packageManagerOf(tree: FileTree, pkg: PackageJson): PackageManag
   return { name: 'npm', locked: false, berry: false };
 }
 
+/**
+ * pnpm's store outside the workspace (by default it would land in /workspace/.pnpm-store, among the
+ * user's files), and dependencies' build scripts allowed, as npm runs them (pnpm 10+ refuses them).
+ */
+const PNPM_FLAGS = '--store-dir $HOME/.cache/pnpm-store --config.dangerously-allow-all-builds=true';
+
+/**
+ * The install command: exactly the lockfile when there is one; when it no longer matches
+ * package.json (edited by hand or by an AI), a plain install instead of a preview that never starts.
+ */
 function installCommand(pm: PackageManagerInfo): string {
-  switch (pm.name) {
-    case 'pnpm':
-      return pm.locked ? 'corepack pnpm install --frozen-lockfile' : 'corepack pnpm install';
-    case 'yarn':
-      if (!pm.locked) return 'corepack yarn install';
-      return pm.berry ? 'corepack yarn install --immutable' : 'corepack yarn install --frozen-lockfile';
-    default:
-      return pm.locked ? 'npm ci --no-audit --no-fund' : 'npm install --no-audit --no-fund';
-  }
+  const [locked, plain] = {
+    npm: ['npm ci --no-audit --no-fund', 'npm install --no-audit --no-fund'],
+    pnpm: [`corepack pnpm install --frozen-lockfile ${PNPM_FLAGS}`, `corepack pnpm install ${PNPM_FLAGS}`],
+    yarn: [
+      pm.berry ? 'corepack yarn install --immutable' : 'corepack yarn install --frozen-lockfile',
+      'corepack yarn install',
+    ],
+  }[pm.name];
+  return pm.locked ? `${locked} || ${plain}` : plain;
 }
 
 /** `npm run dev -- --host 0.0.0.0`: npm needs `--` before the script's arguments; pnpm and yarn pass them on. */

@@ -56,6 +56,32 @@ describe('runtime detection through the API (real engine)', () => {
     expect(await appAnswers(server, site.body.id, 8080)).toContain('<h1>Hello</h1>');
   });
 
+  it('detected Vite projects install from the npm registry and answer on their preview host (npm, pnpm)', async () => {
+    const react = await server.call('POST', '/v1/sandboxes', { files: readFixtureProject('vite-react') });
+    const vue = await server.call('POST', '/v1/sandboxes', { files: readFixtureProject('vite-vue-pnpm') });
+    expect(react.body.runtime).toMatchObject({ framework: 'vite-react', packageManager: 'npm', port: 5173 });
+    expect(vue.body.runtime).toMatchObject({ framework: 'vite-vue', packageManager: 'pnpm', port: 4000 });
+    for (const [sb, marker] of [
+      [react.body, '/@react-refresh'],
+      [vue.body, '/@vite/client'],
+    ] as const) {
+      // Vite refuses unknown Host headers; the preview host must be accepted.
+      const host = `${sb.runtime.port}-${sb.id}.preview.localhost:8080`;
+      const probe = `fetch('http://127.0.0.1:${sb.runtime.port}/', { headers: { host: '${host}' } }).then(async (r) => { if (!r.ok) process.exit(1); console.log(await r.text()); }, () => process.exit(1))`;
+      const page = await waitFor(
+        async () => {
+          const res = await server.app.provider.exec(sb.id, { cmd: ['node', '-e', probe] });
+          return res.exitCode === 0 ? res.stdout.toString() : undefined;
+        },
+        180_000,
+        `vite in ${sb.runtime.framework}`,
+      );
+      expect(page).toContain(marker);
+    }
+    // pnpm's store stays out of the user's files.
+    expect(await server.app.provider.files(vue.body.id).exists('.pnpm-store')).toBe(false);
+  }, 300_000);
+
   it('unrecognisable files without runtime.start → 422 runtime_unknown, nothing left behind', async () => {
     const before = (await server.app.store.listSandboxes()).length;
     const res = await server.call('POST', '/v1/sandboxes', { files: readFixtureProject('unknown-notes') });

@@ -10,7 +10,14 @@ import { fixtureProjectNames, readFixtureProject } from '../helpers/fixture-proj
 
 const images = { node: 'img/node', python: 'img/python' };
 const config = { images: { ...images, base: 'img/base' }, previewDomain: 'preview.localhost' };
-const COREPACK = { COREPACK_ENABLE_DOWNLOAD_PROMPT: '0', COREPACK_ENABLE_AUTO_PIN: '0' };
+const COREPACK = {
+  COREPACK_ENABLE_DOWNLOAD_PROMPT: '0',
+  COREPACK_ENABLE_AUTO_PIN: '0',
+  COREPACK_DEFAULT_TO_LATEST: '0',
+  COREPACK_INTEGRITY_KEYS: '0',
+};
+const PNPM_FLAGS = '--store-dir $HOME/.cache/pnpm-store --config.dangerously-allow-all-builds=true';
+const NPM_CI = 'npm ci --no-audit --no-fund || npm install --no-audit --no-fund';
 
 function detectFixture(name: string): RuntimePlan {
   return detect(fileTreeFromFiles(readFixtureProject(name)), images);
@@ -43,7 +50,7 @@ const expected: Record<string, RuntimePlan> = {
   },
   'express-lockfile': {
     image: 'img/node',
-    install: 'npm ci --no-audit --no-fund',
+    install: NPM_CI,
     start: 'npm run start',
     port: 3000,
     env: { HOST: '0.0.0.0', PORT: '3000' },
@@ -110,7 +117,7 @@ const expected: Record<string, RuntimePlan> = {
   },
   'vite-react': {
     image: 'img/node',
-    install: 'npm ci --no-audit --no-fund',
+    install: NPM_CI,
     start: 'npm run dev -- --host 0.0.0.0 --port 5173',
     port: 5173,
     env: {},
@@ -120,7 +127,7 @@ const expected: Record<string, RuntimePlan> = {
   },
   'vite-vue-pnpm': {
     image: 'img/node',
-    install: 'corepack pnpm install --frozen-lockfile',
+    install: `corepack pnpm install --frozen-lockfile ${PNPM_FLAGS} || corepack pnpm install ${PNPM_FLAGS}`,
     start: 'corepack pnpm run dev --host 0.0.0.0',
     port: 4000,
     env: COREPACK,
@@ -130,7 +137,7 @@ const expected: Record<string, RuntimePlan> = {
   },
   'vite-svelte-yarn': {
     image: 'img/node',
-    install: 'corepack yarn install --frozen-lockfile',
+    install: 'corepack yarn install --frozen-lockfile || corepack yarn install',
     start: 'corepack yarn run dev --host 0.0.0.0 --port 3333',
     port: 3333,
     env: COREPACK,
@@ -150,7 +157,7 @@ const expected: Record<string, RuntimePlan> = {
   },
   'sveltekit-yarn-berry': {
     image: 'img/node',
-    install: 'corepack yarn install --immutable',
+    install: 'corepack yarn install --immutable || corepack yarn install',
     start: 'corepack yarn run dev --host 0.0.0.0 --port 5173',
     port: 5173,
     env: COREPACK,
@@ -160,7 +167,7 @@ const expected: Record<string, RuntimePlan> = {
   },
   nextjs: {
     image: 'img/node',
-    install: 'npm ci --no-audit --no-fund',
+    install: NPM_CI,
     start: 'npm run dev -- -H 0.0.0.0 -p 3000',
     port: 3000,
     env: {},
@@ -170,7 +177,7 @@ const expected: Record<string, RuntimePlan> = {
   },
   'nextjs-pnpm-port': {
     image: 'img/node',
-    install: 'corepack pnpm install',
+    install: `corepack pnpm install ${PNPM_FLAGS}`,
     start: 'corepack pnpm run dev -H 0.0.0.0',
     port: 4000,
     env: COREPACK,
@@ -369,7 +376,7 @@ describe('overrides', () => {
     const plan = applyOverrides(detected, { start: 'node --watch server.js' }, images);
     expect(plan).toMatchObject({
       image: 'img/node',
-      install: 'npm ci --no-audit --no-fund',
+      install: NPM_CI,
       start: 'node --watch server.js',
       port: 3000,
       source: 'overrides',
