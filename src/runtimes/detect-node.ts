@@ -95,14 +95,15 @@ const PNPM_FLAGS = '--store-dir $HOME/.cache/pnpm-store --config.dangerously-all
  * package.json (edited by hand or by an AI), a plain install instead of a preview that never starts.
  */
 function installCommand(pm: PackageManagerInfo): string {
-  const [locked, plain] = {
+  const commands: Record<NodePackageManager, [locked: string, plain: string]> = {
     npm: ['npm ci --no-audit --no-fund', 'npm install --no-audit --no-fund'],
     pnpm: [`corepack pnpm install --frozen-lockfile ${PNPM_FLAGS}`, `corepack pnpm install ${PNPM_FLAGS}`],
     yarn: [
       pm.berry ? 'corepack yarn install --immutable' : 'corepack yarn install --frozen-lockfile',
       'corepack yarn install',
     ],
-  }[pm.name];
+  };
+  const [locked, plain] = commands[pm.name];
   return pm.locked ? `${locked} || ${plain}` : plain;
 }
 
