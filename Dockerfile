@@ -22,25 +22,31 @@ RUN apt-get update \
 COPY deploy/ca/ /usr/local/share/ca-certificates/previewd/
 RUN update-ca-certificates
 ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
-# Node's own headers, when the base image ships them (official node images do): better-sqlite3
-# then compiles without downloading them from nodejs.org.
-RUN if [ -f /usr/local/include/node/node.h ]; then npm config set --location=global nodedir /usr/local; fi
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# Node's own headers, when the base image ships them (official node images do): better-sqlite3
+# then compiles without downloading them from nodejs.org.
+RUN if [ -f /usr/local/include/node/node.h ]; then export npm_config_nodedir=/usr/local; fi \
+  && npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE}
+# previewd runs as the sandboxes' user (docker.sandboxUser, default 1000:1000): it creates their
+# workspaces and hands them to that user, which a non-root process can only do for itself.
+ARG PREVIEWD_UID=1000
+ARG PREVIEWD_GID=1000
 RUN apt-get update \
   && apt-get install -y --no-install-recommends ca-certificates tini \
   && rm -rf /var/lib/apt/lists/*
 COPY deploy/ca/ /usr/local/share/ca-certificates/previewd/
 RUN update-ca-certificates \
-  && (getent group previewd || groupadd --system --gid 10001 previewd) \
-  && useradd --system --uid 10001 --gid previewd --home-dir /var/lib/previewd --shell /usr/sbin/nologin previewd \
-  && mkdir -p /var/lib/previewd && chown previewd:previewd /var/lib/previewd
+  && (getent group "${PREVIEWD_GID}" || groupadd --gid "${PREVIEWD_GID}" previewd) \
+  && (getent passwd "${PREVIEWD_UID}" \
+    || useradd --uid "${PREVIEWD_UID}" --gid "${PREVIEWD_GID}" --no-create-home \
+      --home-dir /var/lib/previewd --shell /usr/sbin/nologin previewd) \
+  && mkdir -p /var/lib/previewd && chown "${PREVIEWD_UID}:${PREVIEWD_GID}" /var/lib/previewd
 WORKDIR /opt/previewd
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
@@ -52,7 +58,7 @@ ENV NODE_ENV=production \
   PREVIEWD_API_ADDR=0.0.0.0:7070 \
   PREVIEWD_EDGE_ADDR=0.0.0.0:8080 \
   PREVIEWD_LOG_FORMAT=json
-USER previewd
+USER ${PREVIEWD_UID}:${PREVIEWD_GID}
 EXPOSE 7070 8080
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "/opt/previewd/bin/previewd.js"]
 CMD ["serve"]
