@@ -3,6 +3,8 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 
+const MAX_LINE_BYTES = 1024 * 1024;
+
 /** One request of Traefik's JSON access log, as far as previewd reads it. */
 export interface AccessLogEntry {
   host: string;
@@ -29,8 +31,10 @@ export interface AccessLogTailerOptions {
   onBatch?: () => void | Promise<void>;
   log?: Logger;
   pollMs?: number;
-  /** Bytes read per step. */
+  /** Bytes per read. */
   chunkBytes?: number;
+  /** Bytes read per poll at most (a large backlog is read over several polls). */
+  maxBytesPerStep?: number;
 }
 
 /** Reads the fields previewd needs from one JSON access-log line; undefined for anything else. */
@@ -150,7 +154,11 @@ export class AccessLogTailer {
       }
     }
 
-    this.drain();
+    if (!this.drain()) {
+      // A backlog: the rest next time (the event loop is not held for a whole large file).
+      await this.save();
+      return;
+    }
     const current = this.statPath();
     const position = this.position!;
     if (current && (current.ino !== position.ino || current.dev !== position.dev)) {
@@ -168,19 +176,25 @@ export class AccessLogTailer {
     await this.save();
   }
 
-  /** Reads from the position to the end of the open file, handing complete lines on. */
-  private drain(): void {
-    if (this.fd === undefined || !this.position) return;
+  /**
+   * Reads from the position towards the end of the open file, handing complete lines on; at most
+   * `maxBytesPerStep`. Returns whether it reached the end.
+   */
+  private drain(): boolean {
+    if (this.fd === undefined || !this.position) return true;
     const size = fstatSync(this.fd).size;
     if (size < this.position.offset + this.partial.length) {
       // Truncated in place: whatever is there now was written after the truncation.
       this.position.offset = 0;
       this.partial = Buffer.alloc(0);
     }
+    let budget = this.opts.maxBytesPerStep ?? 8 * 1024 * 1024;
     for (;;) {
+      if (budget <= 0) return false;
       const at = this.position.offset + this.partial.length;
       const read = readSync(this.fd, this.chunk, 0, this.chunk.length, at);
-      if (read <= 0) break;
+      if (read <= 0) return true;
+      budget -= read;
       let data = Buffer.concat([this.partial, this.chunk.subarray(0, read)]);
       let newline = data.indexOf(0x0a);
       while (newline !== -1) {
@@ -189,7 +203,13 @@ export class AccessLogTailer {
         data = data.subarray(newline + 1);
         newline = data.indexOf(0x0a);
       }
-      this.partial = Buffer.from(data);
+      if (data.length > MAX_LINE_BYTES) {
+        // Not an access-log line anyone wrote on purpose: skip it up to its end.
+        this.position.offset += data.length;
+        this.partial = Buffer.alloc(0);
+      } else {
+        this.partial = Buffer.from(data);
+      }
     }
   }
 

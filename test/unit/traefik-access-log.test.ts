@@ -157,6 +157,39 @@ describe('Traefik access-log tailer', () => {
     ]);
   });
 
+  it('reads a backlog over several polls, finishing the old file before following a rotation', async () => {
+    await tailer.stop();
+    writeFileSync(log, '');
+    tailer = new AccessLogTailer({
+      path: log,
+      stateFile: state,
+      onEntry: (e) => seen.push(e),
+      chunkBytes: 256,
+      maxBytesPerStep: 512,
+    });
+    await tailer.pollOnce();
+    for (let i = 0; i < 10; i++) appendFileSync(log, line(`${i}.preview.localhost`));
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, line('new.preview.localhost'));
+    await tailer.pollOnce();
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.length).toBeLessThan(10);
+    for (let i = 0; i < 20; i++) await tailer.pollOnce();
+    expect(seen.map((e) => e.host)).toEqual([
+      ...Array.from({ length: 10 }, (_, i) => `${i}.preview.localhost`),
+      'new.preview.localhost',
+    ]);
+  });
+
+  it('skips an endless line instead of buffering it', async () => {
+    writeFileSync(log, '');
+    await tailer.pollOnce();
+    appendFileSync(log, `${'x'.repeat(3 * 1024 * 1024)}\n${line('after.preview.localhost')}`);
+    await tailer.pollOnce();
+    await tailer.pollOnce();
+    expect(seen.map((e) => e.host)).toEqual(['after.preview.localhost']);
+  });
+
   it('waits for a log that does not exist yet', async () => {
     await tailer.pollOnce();
     writeFileSync(log, line('1.preview.localhost'));
