@@ -84,8 +84,10 @@ function isViteFramework(framework: string | undefined): boolean {
 /** The container's main process for a plan: install (if any), then the start command, through sh. */
 export function commandFor(plan: RuntimePlan): string[] | undefined {
   if (!plan.start) return undefined;
-  // `exec` lets the start command replace the shell, so it gets the stop signal directly.
-  const start = /^\s*exec\s/.test(plan.start) ? plan.start : `exec ${plan.start}`;
+  // A simple command gets `exec`, so it replaces the shell and receives the stop signal directly;
+  // a script (`;`, `&&`, pipes, several lines…) runs as written.
+  const simple = !/[;&|\n()`]/.test(plan.start) && !/^\s*exec\s/.test(plan.start);
+  const start = simple ? `exec ${plan.start}` : plan.start;
   const script = plan.install ? `${plan.install} && ${start}` : start;
   return ['sh', '-c', script];
 }
