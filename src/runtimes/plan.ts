@@ -68,17 +68,9 @@ export function planFromInput(
       if (overrides.start === undefined || !isPreviewdError(err)) throw err;
     }
   }
-  if (detected && isViteFramework(detected.framework)) {
-    // Vite answers only to the hosts it knows; preview hosts live under the preview domain.
-    detected.env.__VITE_ADDITIONAL_SERVER_ALLOWED_HOSTS = `.${config.previewDomain}`;
-  }
   const plan = applyOverrides(detected, overrides, config.images);
   if (input.image !== undefined) plan.image = input.image;
   return plan;
-}
-
-function isViteFramework(framework: string | undefined): boolean {
-  return framework === 'sveltekit' || (framework?.startsWith('vite') ?? false);
 }
 
 /** The container's main process for a plan: install (if any), then the start command, through sh. */

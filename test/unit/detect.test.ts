@@ -428,11 +428,6 @@ describe('planFromInput', () => {
     });
   });
 
-  it('lets Vite answer on preview hosts', () => {
-    const plan = planFromInput({ files: readFixtureProject('vite-react') }, config);
-    expect(plan.env.__VITE_ADDITIONAL_SERVER_ALLOWED_HOSTS).toBe('.preview.localhost');
-  });
-
   it('no files and no start: a valid idle plan', () => {
     expect(planFromInput({}, config)).toEqual({ image: 'img/node', env: {}, source: 'none' });
   });
