@@ -153,6 +153,29 @@ describe('Traefik mode (real engine, real HTTP)', () => {
     expect(upper.status).toBe(200);
   });
 
+  it('a port exposed after create reaches Traefik through the HTTP provider (labels are fixed)', async () => {
+    const exposed = await server.call('POST', `/v1/sandboxes/${priv}/ports`, { port: 4000 });
+    expect(exposed.status).toBe(200);
+    const dynamic = await server.call('GET', '/v1/traefik/dynamic');
+    expect(dynamic.body.http.routers[`${priv}-4000`]).toMatchObject({
+      rule: `Host(\`${previewHostOf(priv, 4000)}\`)`,
+      middlewares: ['previewd-auth'],
+    });
+    expect(dynamic.body.http.services[`${priv}-4000`].loadBalancer.servers[0].url).toMatch(/:4000$/);
+    const labels = (await docker.getContainer(`previewd-${priv}`).inspect()).Config.Labels;
+    expect(labels[`traefik.http.routers.${priv}-4000.rule`]).toBeUndefined();
+    // Forward-auth knows the new port too.
+    const minted = await server.call('POST', `/v1/sandboxes/${priv}/preview-tokens`, {});
+    const ok = await forwardAuth(server, {
+      host: previewHostOf(priv, 4000),
+      headers: { 'x-previewd-token': minted.body.token },
+    });
+    expect(ok.status).toBe(200);
+    expect((await server.call('DELETE', `/v1/sandboxes/${priv}/ports/4000`)).status).toBe(200);
+    const after = await server.call('GET', '/v1/traefik/dynamic');
+    expect(after.body.http.routers[`${priv}-4000`]).toBeUndefined();
+  });
+
   it('forward-auth denies a private preview without a token, with the edge error codes', async () => {
     const res = await forwardAuth(server, {
       host: previewHostOf(priv),
