@@ -52,7 +52,7 @@ export function applyOverrides(
  */
 export function planFromInput(
   input: CreateSandboxInput,
-  config: Pick<Config, 'images' | 'previewDomain'>,
+  config: Pick<Config, 'images'>,
 ): RuntimePlan {
   if (input.template !== undefined) {
     throw new PreviewdError('invalid_request', `unknown template "${input.template}"`, {
