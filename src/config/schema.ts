@@ -90,7 +90,9 @@ export const configSchema = z.strictObject({
       tokenSecretFile: z
         .string()
         .optional()
-        .describe('Preview-token keys, one "kid secret" a line, first signs; default <dataDir>/preview-token-keys'),
+        .describe(
+          'Preview-token keys, one "kid secret" a line, first signs; default <dataDir>/preview-token-keys',
+        ),
       loginUrl: z.string().url().optional().describe('Where browsers without a preview token are sent'),
       wakeTimeoutSec: z.number().positive().max(600).default(30),
       useLoopbackPorts: z
@@ -114,7 +116,10 @@ export const configSchema = z.strictObject({
       certResolver: z.string().min(1).optional(),
       routerTemplate: z
         .string()
-        .regex(/^[A-Za-z0-9_{}-]*\{id\}[A-Za-z0-9_{}-]*$/, 'must contain {id} (and usually {port}); letters, digits, - and _')
+        .regex(
+          /^[A-Za-z0-9_{}-]*\{id\}[A-Za-z0-9_{}-]*$/,
+          'must contain {id} (and usually {port}); letters, digits, - and _',
+        )
         .refine((t) => t.includes('{port}'), 'must contain {port}: one router per exposed port')
         .default('{id}-{port}'),
       /** Traefik's JSON access log, tailed for activity. */
@@ -123,6 +128,10 @@ export const configSchema = z.strictObject({
       forwardAuthUrl: z.string().url().default('http://127.0.0.1:7070/v1/traefik/forward-auth'),
       /** Where Traefik sends the wake catch-all: previewd's built-in edge. */
       wakeUrl: z.string().url().default('http://127.0.0.1:8080'),
+    })
+    .refine((t) => !t.tls || t.tlsEntrypoints.length > 0, {
+      message: 'must name at least one entrypoint when traefik.tls is on',
+      path: ['tlsEntrypoints'],
     })
     .prefault({}),
   io: z

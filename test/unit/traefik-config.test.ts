@@ -23,7 +23,7 @@ describe('Traefik mode configuration', () => {
       env: {
         PREVIEWD_EDGE_MODE: 'traefik',
         PREVIEWD_TRAEFIK_ENTRYPOINTS: 'web, internal',
-        PREVIEWD_TRAEFIK_TLS_ENTRYPOINTS: '',
+        PREVIEWD_TRAEFIK_TLS_ENTRYPOINTS: 'websecure, internal-tls',
         PREVIEWD_TRAEFIK_TLS: 'true',
         PREVIEWD_TRAEFIK_CERT_RESOLVER: 'le',
         PREVIEWD_TRAEFIK_ROUTER_TEMPLATE: 'pv-{id}-{port}',
@@ -36,7 +36,7 @@ describe('Traefik mode configuration', () => {
     expect(config.edgeMode).toBe('traefik');
     expect(config.traefik).toEqual({
       entrypoints: ['web', 'internal'],
-      tlsEntrypoints: [],
+      tlsEntrypoints: ['websecure', 'internal-tls'],
       tls: true,
       certResolver: 'le',
       routerTemplate: 'pv-{id}-{port}',
@@ -47,6 +47,9 @@ describe('Traefik mode configuration', () => {
   });
 
   it('names the bad key', () => {
+    expect(() =>
+      loadConfig({ cwd, env: { PREVIEWD_TRAEFIK_TLS: 'true', PREVIEWD_TRAEFIK_TLS_ENTRYPOINTS: '' } }),
+    ).toThrow(/traefik\.tlsEntrypoints/);
     expect(() => loadConfig({ cwd, env: { PREVIEWD_EDGE_MODE: 'nginx' } })).toThrow(ConfigError);
     expect(() => loadConfig({ cwd, env: { PREVIEWD_EDGE_MODE: 'nginx' } })).toThrow(/edgeMode/);
     expect(() => loadConfig({ cwd, env: { PREVIEWD_TRAEFIK_ENTRYPOINTS: '' } })).toThrow(
