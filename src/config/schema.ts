@@ -143,6 +143,40 @@ export const configSchema = z.strictObject({
       execOutputMb: z.number().positive().max(1024).default(16),
     })
     .prefault({}),
+  lifecycle: z
+    .strictObject({
+      /** How often the idle reaper and the expiry reaper look at every sandbox. */
+      idleReapIntervalSec: z.number().positive().max(3600).default(10),
+      maxPauseAfterSec: z.number().int().min(0).max(31_536_000).default(86_400),
+      maxIdleTimeoutSec: z.number().int().min(0).max(31_536_000).default(604_800),
+      /** Open WebSockets (edge and exec sessions) keep their sandbox awake. */
+      websocketsKeepAwake: z.boolean().default(true),
+      preStopTimeoutSec: z.number().int().min(1).max(300).default(10),
+      /** extend (and ttlSec at create) may not put expiresAt later than createdAt + maxTtlSec. */
+      maxTtlSec: z.number().int().min(1).max(31_536_000).default(2_592_000),
+    })
+    .prefault({}),
+  admission: z
+    .strictObject({
+      /** Live containers (creating, starting, running, paused) on this host; 0: no limit. */
+      maxRunning: z.number().int().min(0).max(100_000).default(200),
+      /** Memory the sandboxes may use together; default 80% of the host's memory. */
+      memoryBudgetMb: z.number().int().min(0).optional(),
+      /** What a sandbox about to start is counted as, until its real usage is known. */
+      startMemoryMb: z.number().int().min(0).default(128),
+      /** Below this much available host memory a start makes room first; default 5% of the host, at least 256. */
+      minFreeMemoryMb: z.number().int().min(0).optional(),
+      /** Sandboxes active this recently are never stopped to make room. */
+      minActiveSec: z.number().int().min(0).default(60),
+      retryAfterSec: z.number().int().min(1).max(3600).default(15),
+    })
+    .prefault({}),
+  quotas: z
+    .strictObject({
+      maxSandboxesPerOwner: z.number().int().min(1).optional(),
+      maxRunningPerOwner: z.number().int().min(1).optional(),
+    })
+    .prefault({}),
   reconcileIntervalSec: z.number().positive().max(3600).default(5),
   orphanGraceSec: z.number().min(0).max(86_400).default(30),
 });
@@ -210,6 +244,19 @@ export const envVars: Record<string, { path: string[]; parse: EnvParser }> = {
   PREVIEWD_ORPHAN_GRACE_SEC: { path: ['orphanGraceSec'], parse: num },
   PREVIEWD_IDLE_TIMEOUT_SEC: { path: ['defaults', 'idleTimeoutSec'], parse: num },
   PREVIEWD_PAUSE_AFTER_SEC: { path: ['defaults', 'pauseAfterSec'], parse: num },
+  PREVIEWD_IDLE_REAP_INTERVAL_SEC: { path: ['lifecycle', 'idleReapIntervalSec'], parse: num },
+  PREVIEWD_MAX_PAUSE_AFTER_SEC: { path: ['lifecycle', 'maxPauseAfterSec'], parse: num },
+  PREVIEWD_MAX_IDLE_TIMEOUT_SEC: { path: ['lifecycle', 'maxIdleTimeoutSec'], parse: num },
+  PREVIEWD_WEBSOCKETS_KEEP_AWAKE: { path: ['lifecycle', 'websocketsKeepAwake'], parse: bool },
+  PREVIEWD_PRE_STOP_TIMEOUT_SEC: { path: ['lifecycle', 'preStopTimeoutSec'], parse: num },
+  PREVIEWD_MAX_TTL_SEC: { path: ['lifecycle', 'maxTtlSec'], parse: num },
+  PREVIEWD_MAX_RUNNING: { path: ['admission', 'maxRunning'], parse: num },
+  PREVIEWD_MEMORY_BUDGET_MB: { path: ['admission', 'memoryBudgetMb'], parse: num },
+  PREVIEWD_START_MEMORY_MB: { path: ['admission', 'startMemoryMb'], parse: num },
+  PREVIEWD_MIN_FREE_MEMORY_MB: { path: ['admission', 'minFreeMemoryMb'], parse: num },
+  PREVIEWD_MIN_ACTIVE_SEC: { path: ['admission', 'minActiveSec'], parse: num },
+  PREVIEWD_QUOTA_MAX_SANDBOXES: { path: ['quotas', 'maxSandboxesPerOwner'], parse: num },
+  PREVIEWD_QUOTA_MAX_RUNNING: { path: ['quotas', 'maxRunningPerOwner'], parse: num },
 };
 
 /** Variables read by the CLI as a client, not by the server's configuration. */

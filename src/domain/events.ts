@@ -1,12 +1,27 @@
 import type { SandboxState } from './state-machine.js';
 
+/** Why previewd changed a sandbox's state on its own (see `sandbox.state`). */
+export type StateChangeReason = 'idle' | 'capacity' | 'expired' | 'engine';
+
 /**
  * The event table: every event previewd publishes, with its payload. Docs and SDKs read this.
  * Events are small; they name the sandbox and say what changed, not the whole object.
  */
 export interface EventPayloads {
   'sandbox.created': { image: string };
-  'sandbox.state': { from: SandboxState; to: SandboxState; error?: { code: string; message: string } };
+  /**
+   * reason: why previewd moved it on its own — `idle` (idle reaper: pause or stop), `capacity`
+   * (admission made room for another sandbox), `expired` (ttl), `engine` (reconciler); absent for
+   * API calls.
+   */
+  'sandbox.state': {
+    from: SandboxState;
+    to: SandboxState;
+    error?: { code: string; message: string };
+    reason?: StateChangeReason;
+  };
+  /** The sandbox reached its expiresAt (ttl) and is deleted; `sandbox.deleted` follows. */
+  'sandbox.expired': { expiresAt: string };
   'sandbox.deleted': Record<string, never>;
   'sandbox.lost': { reason: string };
   /**
@@ -31,6 +46,7 @@ export const eventTypes: readonly EventType[] = [
   'sandbox.created',
   'sandbox.state',
   'sandbox.deleted',
+  'sandbox.expired',
   'sandbox.lost',
   'port.open',
   'port.closed',

@@ -15,6 +15,9 @@ export interface SandboxRecord {
   idleTimeoutSec: number;
   pauseAfterSec: number;
   ttlSec?: number;
+  /** Absent means 'auto'. */
+  idlePolicy?: 'auto' | 'always_on';
+  preStop?: { cmd: string | string[]; timeoutSec?: number };
   owner?: string;
   metadata: Record<string, unknown>;
   labels: Record<string, string>;

@@ -39,6 +39,25 @@ const labelKey = z.string().regex(/^[a-zA-Z0-9_.\-/]{1,63}$/, 'label keys are 1-
 
 export const visibilitySchema = z.enum(['public', 'private']);
 
+export const idlePolicySchema = z
+  .enum(['auto', 'always_on'])
+  .describe(
+    '"auto": paused after pauseAfterSec and stopped after idleTimeoutSec without activity; "always_on": never',
+  );
+
+export const preStopSchema = z
+  .strictObject({
+    cmd: z.union([z.string().min(1).max(8192), z.array(z.string()).min(1).max(256)]),
+    timeoutSec: z
+      .number()
+      .int()
+      .min(1)
+      .max(300)
+      .optional()
+      .describe('Default and maximum: lifecycle.preStopTimeoutSec'),
+  })
+  .describe('Runs in the sandbox (time-bounded) before every stop; its failure does not prevent the stop');
+
 export const createSandboxSchema = z.strictObject({
   image: z.string().min(1).max(256).optional().describe('Container image; default from the runtime plan'),
   template: z.string().min(1).max(64).optional(),
@@ -53,6 +72,8 @@ export const createSandboxSchema = z.strictObject({
   idleTimeoutSec: z.number().int().min(0).max(31_536_000).optional(),
   pauseAfterSec: z.number().int().min(0).max(31_536_000).optional(),
   ttlSec: z.number().int().min(0).max(31_536_000).optional(),
+  idlePolicy: idlePolicySchema.optional(),
+  preStop: preStopSchema.optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
   labels: z.record(labelKey, z.string().max(256)).optional(),
 });
@@ -65,7 +86,10 @@ export const runtimePlanSchema = z.object({
   port: portSchema.optional(),
   env: z.record(z.string(), z.string()),
   source: z.enum(['overrides', 'detected', 'template', 'none']),
-  framework: z.string().optional().describe('What detection recognised, e.g. vite-react, nextjs, fastapi, static'),
+  framework: z
+    .string()
+    .optional()
+    .describe('What detection recognised, e.g. vite-react, nextjs, fastapi, static'),
   packageManager: z.enum(['npm', 'pnpm', 'yarn', 'pip']).optional(),
 });
 export type RuntimePlan = z.infer<typeof runtimePlanSchema>;
@@ -87,6 +111,12 @@ export const sandboxSchema = z.object({
   idleTimeoutSec: z.number().int(),
   pauseAfterSec: z.number().int(),
   ttlSec: z.number().int().optional(),
+  idlePolicy: idlePolicySchema.optional(),
+  preStop: preStopSchema.optional(),
+  owner: z
+    .string()
+    .optional()
+    .describe('From the API key (key:owner) or the X-Previewd-Owner header at create'),
   createdAt: z.string(),
   updatedAt: z.string(),
   startedAt: z.string().optional(),
@@ -118,6 +148,17 @@ export const sandboxListSchema = z.object({
 export const keepaliveSchema = z
   .strictObject({ untilSec: z.number().int().min(0).max(31_536_000).optional() })
   .optional();
+
+export const extendSchema = z
+  .strictObject({
+    ttlSec: z
+      .number()
+      .int()
+      .min(1)
+      .max(31_536_000)
+      .describe('New expiry, counted from now; at most lifecycle.maxTtlSec after the sandbox was created'),
+  })
+  .describe('Moves the expiry of the sandbox');
 
 export const idParamsSchema = z.strictObject({ id: sandboxIdSchema });
 
