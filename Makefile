@@ -23,6 +23,7 @@ typecheck:
 	npx tsc -p tsconfig.json --noEmit
 
 test: setup lint typecheck
+	@./scripts/ensure-test-tools.sh
 	npx vitest run
 
 bench: setup
