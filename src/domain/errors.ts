@@ -90,11 +90,15 @@ export const errorCodes = {
   },
   not_a_preview_host: {
     status: 404,
-    hint: 'Preview hosts look like {port}-{id}.<previewDomain>; use the url from the sandbox\'s previews.',
+    hint: "Preview hosts look like {port}-{id}.<previewDomain>; use the url from the sandbox's previews.",
   },
   traefik_mode_off: {
     status: 404,
     hint: 'Traefik endpoints answer only with edgeMode: traefik (PREVIEWD_EDGE_MODE=traefik).',
+  },
+  data_dir_permission: {
+    status: 500,
+    hint: 'Run previewd as root, or as the sandbox user (docker.sandboxUser), so it can hand workspaces to that user; or fix the ownership of dataDir.',
   },
   internal: { status: 500, hint: 'This is a previewd bug; the server log has the details.' },
 } as const satisfies Record<string, { status: number; hint: string }>;

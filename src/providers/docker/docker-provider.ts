@@ -122,10 +122,26 @@ export class DockerProvider implements SandboxProvider {
     return this.networkReady;
   }
 
+  /** Creates a directory owned by the sandbox user; a data dir previewd may not hand over is a clear error. */
+  private async ownedDir(dir: string): Promise<void> {
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o755 });
+      await chown(dir, this.owner.uid, this.owner.gid);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EPERM' && code !== 'EACCES') throw err;
+      throw new PreviewdError(
+        'data_dir_permission',
+        `cannot give ${dir} to the sandbox user ${this.config.docker.sandboxUser}: ${code}`,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+
   async prepareWorkspace(sandboxId: string): Promise<WorkspaceFiles> {
-    const dir = this.workspaceDir(sandboxId);
-    await mkdir(dir, { recursive: true, mode: 0o755 });
-    await chown(dir, this.owner.uid, this.owner.gid);
+    await this.ownedDir(this.workspaceDir(sandboxId));
     return this.files(sandboxId);
   }
 
@@ -212,10 +228,7 @@ export class DockerProvider implements SandboxProvider {
     const home = resolve(this.config.dataDir, 'sandboxes', sandboxId, 'home-cache');
     const npm = resolve(this.config.dataDir, 'cache', 'npm');
     const pip = resolve(this.config.dataDir, 'cache', 'pip');
-    for (const dir of [npm, pip, home, join(home, 'pip')]) {
-      await mkdir(dir, { recursive: true, mode: 0o755 });
-      await chown(dir, this.owner.uid, this.owner.gid);
-    }
+    for (const dir of [npm, pip, home, join(home, 'pip')]) await this.ownedDir(dir);
     return [
       `${home}:${SANDBOX_HOME}/.cache`,
       `${pip}:${SANDBOX_HOME}/.cache/pip`,
