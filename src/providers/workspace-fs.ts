@@ -1,4 +1,5 @@
 import { constants, type Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { chown, lstat, mkdir, open, readdir, readlink, realpath, rename, rm } from 'node:fs/promises';
 import { join, posix, sep } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -227,7 +228,20 @@ export class WorkspaceFiles {
   }
 
   async read(userPath: string): Promise<Buffer> {
-    const { host } = await this.resolve(userPath);
+    const { handle } = await this.openFile(userPath);
+    try {
+      return await handle.readFile();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /**
+   * Opens a regular file for reading: no link followed at the last step, the descriptor checked to
+   * lie inside the workspace. The caller owns the handle.
+   */
+  private async openFile(userPath: string): Promise<{ handle: FileHandle; st: Stats; rel: string[] }> {
+    const { host, rel } = await this.resolve(userPath);
     const handle = await open(host, constants.O_RDONLY | constants.O_NOFOLLOW).catch(
       (err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') throw new PreviewdError('file_not_found', `${userPath} does not exist`);
@@ -240,9 +254,11 @@ export class WorkspaceFiles {
       await this.assertFdInside(handle.fd, userPath);
       const st = await handle.stat();
       if (st.isDirectory()) throw invalid(`${userPath} is a directory; list it with files/list`);
-      return await handle.readFile();
-    } finally {
+      if (!st.isFile()) throw invalid(`${userPath} is not a regular file`);
+      return { handle, st, rel };
+    } catch (err) {
       await handle.close();
+      throw err;
     }
   }
 
@@ -325,25 +341,8 @@ export class WorkspaceFiles {
 
   /** Opens a regular file for streaming, checked like `read`. */
   async openRead(userPath: string): Promise<{ stream: Readable; entry: FileEntry }> {
-    const { host, rel } = await this.resolve(userPath);
-    const handle = await open(host, constants.O_RDONLY | constants.O_NOFOLLOW).catch(
-      (err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') throw new PreviewdError('file_not_found', `${userPath} does not exist`);
-        if (err.code === 'ELOOP')
-          throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
-        throw err;
-      },
-    );
-    try {
-      await this.assertFdInside(handle.fd, userPath);
-      const st = await handle.stat();
-      if (st.isDirectory()) throw invalid(`${userPath} is a directory; list it with files/list`);
-      if (!st.isFile()) throw invalid(`${userPath} is not a regular file`);
-      return { stream: handle.createReadStream({ autoClose: true }), entry: this.entry(rel.join('/'), st) };
-    } catch (err) {
-      await handle.close();
-      throw err;
-    }
+    const { handle, st, rel } = await this.openFile(userPath);
+    return { stream: handle.createReadStream({ autoClose: true }), entry: this.entry(rel.join('/'), st) };
   }
 
   async mkdir(userPath: string): Promise<FileEntry> {
