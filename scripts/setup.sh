@@ -28,7 +28,12 @@ fi
 # The package's own bin, next to its dependencies' (npm does not link a root package's bin).
 ln -sf ../../bin/previewd.js node_modules/.bin/previewd
 
-# 2. Build
+# 2. Build: the TypeScript SDK first (the CLI uses it), then previewd
+if [ ! -f packages/sdk/dist/.build-stamp ] || [ -n "$(find packages/sdk/src packages/sdk/package.json packages/sdk/tsconfig.json -newer packages/sdk/dist/.build-stamp -print -quit)" ]; then
+  say "Building the TypeScript SDK (packages/sdk)..."
+  (cd packages/sdk && ../../node_modules/.bin/tsc -p tsconfig.json)
+  touch packages/sdk/dist/.build-stamp
+fi
 if [ ! -f dist/.build-stamp ] || [ -n "$(find src package.json tsconfig.json tsconfig.build.json -newer dist/.build-stamp -print -quit)" ]; then
   say "Building (tsc)..."
   npm run --silent build

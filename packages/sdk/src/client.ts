@@ -1,0 +1,79 @@
+import type { CreateSandboxRequest, ListSandboxesQuery, SandboxInfo, SandboxList } from './generated/api-types.js';
+import { Http } from './http.js';
+import { type PreviewdEvent, Sandbox } from './sandbox.js';
+import { readNdjson } from './streams.js';
+
+export interface PreviewdOptions {
+  /** The API's base URL, e.g. http://127.0.0.1:7070 */
+  url: string;
+  /** A bearer API key (server side only: never ship it to a browser). */
+  apiKey?: string;
+  /** A fetch implementation (default: the global one). */
+  fetch?: typeof fetch;
+  /** Extra headers on every request. */
+  headers?: Record<string, string>;
+}
+
+export interface ListOptions extends Omit<Partial<ListSandboxesQuery>, 'label'> {
+  /** Labels that must all match. */
+  labels?: Record<string, string>;
+}
+
+/** Sandboxes: create, get, list. */
+export class Sandboxes {
+  constructor(private readonly http: Http) {}
+
+  /** Creates a sandbox; it answers at once (state creating). Follow with waitUntil('running'). */
+  async create(opts: CreateSandboxRequest = {}): Promise<Sandbox> {
+    return new Sandbox(this.http, await this.http.json<SandboxInfo>('POST', '/v1/sandboxes', { body: opts }));
+  }
+
+  async get(id: string): Promise<Sandbox> {
+    return new Sandbox(this.http, await this.http.json<SandboxInfo>('GET', `/v1/sandboxes/${encodeURIComponent(id)}`));
+  }
+
+  /** One page, newest first; pass `cursor: page.nextCursor` for the next. */
+  async list(opts: ListOptions = {}): Promise<{ sandboxes: Sandbox[]; nextCursor: string | null }> {
+    const { labels, ...rest } = opts;
+    const label = labels ? Object.entries(labels).map(([k, v]) => `${k}=${v}`) : undefined;
+    const page = await this.http.json<SandboxList>('GET', '/v1/sandboxes', { query: { ...rest, label } });
+    return { sandboxes: page.sandboxes.map((s) => new Sandbox(this.http, s)), nextCursor: page.nextCursor };
+  }
+
+  /** Every sandbox, page after page. */
+  async *all(opts: Omit<ListOptions, 'cursor'> = {}): AsyncGenerator<Sandbox> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.list({ ...opts, cursor });
+      yield* page.sandboxes;
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+  }
+}
+
+/** The previewd client. */
+export class Previewd {
+  readonly sandboxes: Sandboxes;
+  readonly http: Http;
+
+  constructor(opts: PreviewdOptions) {
+    this.http = new Http(opts);
+    this.sandboxes = new Sandboxes(this.http);
+  }
+
+  /** The server's liveness answer. */
+  health(): Promise<{ ok: true; version: string }> {
+    return this.http.json('GET', '/healthz');
+  }
+
+  /** Events of every sandbox (or one with `sandboxId`), live; `lastEventId` replays stored ones first. */
+  async *events(
+    opts: { sandboxId?: string; types?: string[]; lastEventId?: number; signal?: AbortSignal } = {},
+  ): AsyncGenerator<PreviewdEvent> {
+    const body = await this.http.stream('GET', '/v1/events', 'application/x-ndjson', {
+      query: { sandboxId: opts.sandboxId, types: opts.types?.join(','), lastEventId: opts.lastEventId },
+      signal: opts.signal,
+    });
+    yield* readNdjson<PreviewdEvent>(body);
+  }
+}

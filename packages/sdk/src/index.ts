@@ -1,0 +1,17 @@
+export { type ListOptions, Previewd, type PreviewdOptions, Sandboxes } from './client.js';
+export * from './errors.js';
+export { type FileContent, SandboxFiles } from './files.js';
+export type * from './generated/api-types.js';
+export { Http, type QueryValue, type RequestOptions } from './http.js';
+export {
+  type Command,
+  type ExecOptions,
+  type ExecStreamItem,
+  type OutputChunk,
+  type PreviewdEvent,
+  Sandbox,
+  SandboxProcesses,
+  type SandboxState,
+  type WaitOptions,
+} from './sandbox.js';
+export { readLines, readNdjson, readSse, type SseMessage } from './streams.js';
