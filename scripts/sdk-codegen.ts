@@ -113,7 +113,8 @@ function objectToTs(schema: JsonSchema, doc: OpenApiDocument, indent: string): s
   const keys = Object.keys(props);
   if (keys.length === 0) {
     if (extra === false) return 'Record<string, never>';
-    const value = typeof extra === 'object' && extra ? schemaToTs(extra as JsonSchema, doc, indent) : 'unknown';
+    const value =
+      typeof extra === 'object' && extra ? schemaToTs(extra as JsonSchema, doc, indent) : 'unknown';
     return `Record<string, ${value}>`;
   }
   const inner = `${indent}  `;
@@ -175,7 +176,7 @@ export function renderApiTypes(doc: OpenApiDocument): string {
     const params = op.parameters ?? [];
     const ok = successResponse(op);
     const body = jsonSchemaOf(op.requestBody?.content);
-    const response = !ok ? 'unknown' : ok.status === '204' ? 'void' : schemaToTs(ok.schema, doc, '    ');
+    const response = !ok ? 'unknown' : ok.status === '204' ? 'undefined' : schemaToTs(ok.schema, doc, '    ');
     lines.push(comment(op.summary, '  ').trimEnd());
     lines.push(`  ${JSON.stringify(key)}: {`);
     lines.push(`    params: ${paramsToTs(params, 'path', doc, '    ')};`);
@@ -190,7 +191,9 @@ export function renderApiTypes(doc: OpenApiDocument): string {
   const known = new Set(ops.map(([k]) => k));
   for (const [name, key, part] of NAMED) {
     if (!known.has(key)) continue;
-    lines.push(`export type ${name} = NonNullable<ApiOperations[${JSON.stringify(key)}][${JSON.stringify(part)}]>;`);
+    lines.push(
+      `export type ${name} = NonNullable<ApiOperations[${JSON.stringify(key)}][${JSON.stringify(part)}]>;`,
+    );
   }
   return format(`${lines.filter((l) => l !== '').join('\n')}\n`, 'api-types.ts');
 }

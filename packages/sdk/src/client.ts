@@ -1,4 +1,9 @@
-import type { CreateSandboxRequest, ListSandboxesQuery, SandboxInfo, SandboxList } from './generated/api-types.js';
+import type {
+  CreateSandboxRequest,
+  ListSandboxesQuery,
+  SandboxInfo,
+  SandboxList,
+} from './generated/api-types.js';
 import { Http } from './http.js';
 import { type PreviewdEvent, Sandbox } from './sandbox.js';
 import { readNdjson } from './streams.js';
@@ -29,7 +34,10 @@ export class Sandboxes {
   }
 
   async get(id: string): Promise<Sandbox> {
-    return new Sandbox(this.http, await this.http.json<SandboxInfo>('GET', `/v1/sandboxes/${encodeURIComponent(id)}`));
+    return new Sandbox(
+      this.http,
+      await this.http.json<SandboxInfo>('GET', `/v1/sandboxes/${encodeURIComponent(id)}`),
+    );
   }
 
   /** One page, newest first; pass `cursor: page.nextCursor` for the next. */

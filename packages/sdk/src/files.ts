@@ -1,5 +1,5 @@
-import type { Http } from './http.js';
 import type { FileBatchResult, FileEntries, FileEntry } from './generated/api-types.js';
+import type { Http } from './http.js';
 
 export type FileContent = string | Uint8Array | ArrayBuffer | Blob;
 
@@ -21,7 +21,10 @@ export class SandboxFiles {
   }
 
   /** Several files at once (all paths checked before any write). */
-  writeMany(files: Record<string, string>, opts: { encoding?: 'utf8' | 'base64' } = {}): Promise<FileBatchResult> {
+  writeMany(
+    files: Record<string, string>,
+    opts: { encoding?: 'utf8' | 'base64' } = {},
+  ): Promise<FileBatchResult> {
     return this.http.json('POST', `${this.base}/files/batch`, {
       body: { files, ...(opts.encoding ? { encoding: opts.encoding } : {}) },
     });

@@ -46,7 +46,7 @@ export class Http {
   async send(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
     const headers: Record<string, string> = { ...this.headers, ...opts.headers };
     if (this.apiKey) headers.authorization = `Bearer ${this.apiKey}`;
-    let body: BodyInit | undefined;
+    let body: RequestInit['body'];
     if (opts.body !== undefined) {
       if (
         typeof opts.body === 'string' ||
@@ -54,7 +54,7 @@ export class Http {
         opts.body instanceof ArrayBuffer ||
         (typeof Blob !== 'undefined' && opts.body instanceof Blob)
       ) {
-        body = opts.body as BodyInit;
+        body = opts.body as RequestInit['body'];
         headers['content-type'] ??= 'application/octet-stream';
       } else {
         body = JSON.stringify(opts.body);
@@ -66,10 +66,14 @@ export class Http {
       res = await this.fetchFn(this.url(path, opts.query), { method, headers, body, signal: opts.signal });
     } catch (err) {
       if (opts.signal?.aborted) throw err;
-      throw new ConnectionError('connection_failed', `cannot reach previewd at ${this.baseUrl}: ${describe(err)}`, {
-        hint: 'Is the server running (previewd serve)? Check the url (PREVIEWD_URL).',
-        cause: err,
-      });
+      throw new ConnectionError(
+        'connection_failed',
+        `cannot reach previewd at ${this.baseUrl}: ${describe(err)}`,
+        {
+          hint: 'Is the server running (previewd serve)? Check the url (PREVIEWD_URL).',
+          cause: err,
+        },
+      );
     }
     if (!res.ok) {
       const text = await res.text().catch(() => '');

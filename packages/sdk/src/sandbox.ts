@@ -57,7 +57,14 @@ function deadlineSignal(opts: WaitOptions): { signal: AbortSignal; timeoutMs: nu
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 
 /** Background processes of a sandbox: they keep running when the client goes away. */
@@ -206,7 +213,10 @@ export class Sandbox {
     opts: { follow?: boolean; tail?: number; since?: number; signal?: AbortSignal } = {},
   ): AsyncGenerator<OutputChunk> {
     const { signal, ...query } = opts;
-    const body = await this.http.stream('GET', `${this.base}/logs`, 'application/x-ndjson', { query, signal });
+    const body = await this.http.stream('GET', `${this.base}/logs`, 'application/x-ndjson', {
+      query,
+      signal,
+    });
     yield* streamItems<OutputChunk>(body);
   }
 
@@ -246,9 +256,13 @@ export class Sandbox {
       await sleep(opts.intervalMs ?? 250, signal);
       if (signal.aborted) break;
     }
-    throw new WaitTimeoutError('wait_timeout', `sandbox ${this.id} is ${this.state}, not ${state}, after ${timeoutMs} ms`, {
-      hint: 'Read its logs (sandbox.logs()) and events; raise timeoutMs for slow installs.',
-    });
+    throw new WaitTimeoutError(
+      'wait_timeout',
+      `sandbox ${this.id} is ${this.state}, not ${state}, after ${timeoutMs} ms`,
+      {
+        hint: 'Read its logs (sandbox.logs()) and events; raise timeoutMs for slow installs.',
+      },
+    );
   }
 
   /**
@@ -259,7 +273,11 @@ export class Sandbox {
     const { signal, timeoutMs } = deadlineSignal(opts);
     let open = false;
     try {
-      for await (const event of this.events({ types: ['port.open', 'port.closed'], lastEventId: 0, signal })) {
+      for await (const event of this.events({
+        types: ['port.open', 'port.closed'],
+        lastEventId: 0,
+        signal,
+      })) {
         if (event.data.port !== port) continue;
         open = event.type === 'port.open';
         if (open) return this;
@@ -267,8 +285,12 @@ export class Sandbox {
     } catch (err) {
       if (!signal.aborted) throw err;
     }
-    throw new WaitTimeoutError('wait_timeout', `port ${port} of sandbox ${this.id} did not open within ${timeoutMs} ms`, {
-      hint: 'Check that the app listens on 0.0.0.0 and this port; read sandbox.logs().',
-    });
+    throw new WaitTimeoutError(
+      'wait_timeout',
+      `port ${port} of sandbox ${this.id} did not open within ${timeoutMs} ms`,
+      {
+        hint: 'Check that the app listens on 0.0.0.0 and this port; read sandbox.logs().',
+      },
+    );
   }
 }

@@ -10,7 +10,7 @@ export interface ApiOperations {
     };
     query: never;
     body: never;
-    response: void;
+    response: undefined;
   };
   /** Delete a file, or a directory with recursive=true */
   'DELETE /v1/sandboxes/{id}/files': {
@@ -24,7 +24,7 @@ export interface ApiOperations {
       recursive?: boolean | ('0' | '1' | 'true' | 'false' | '');
     };
     body: never;
-    response: void;
+    response: undefined;
   };
   /** Unexpose a port (its preview URL answers port_not_exposed) */
   'DELETE /v1/sandboxes/{id}/ports/{port}': {
@@ -98,7 +98,7 @@ export interface ApiOperations {
     };
     query: never;
     body: never;
-    response: void;
+    response: undefined;
   };
   /** Liveness */
   'GET /healthz': {
@@ -295,6 +295,16 @@ export interface ApiOperations {
         websocket: boolean;
       }>;
     };
+  };
+  /** The app supervisor's status */
+  'GET /v1/sandboxes/{id}/app': {
+    params: {
+      /** Sandbox id (lowercase ULID) */
+      id: string;
+    };
+    query: never;
+    body: never;
+    response: unknown;
   };
   /** Server-Sent Events of one sandbox (resume with Last-Event-ID) */
   'GET /v1/sandboxes/{id}/events': {
@@ -606,6 +616,72 @@ export interface ApiOperations {
       durationMs: number;
       /** Output past io.execOutputMb was dropped */
       truncated?: boolean;
+    };
+  };
+  /** Move the expiry: the sandbox is deleted ttlSec from now (at most lifecycle.maxTtlSec after creation) */
+  'POST /v1/sandboxes/{id}/extend': {
+    params: {
+      /** Sandbox id (lowercase ULID) */
+      id: string;
+    };
+    query: never;
+    body: {
+      /** New expiry, counted from now; at most lifecycle.maxTtlSec after the sandbox was created */
+      ttlSec: number;
+    };
+    response: {
+      id: string;
+      state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
+      image: string;
+      template?: string;
+      runtime: {
+        image: string;
+        install?: string;
+        start?: string;
+        port?: number;
+        env: Record<string, string>;
+        source: 'overrides' | 'detected' | 'template' | 'none';
+        /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
+        framework?: string;
+        packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+      };
+      ports: number[];
+      previews: Array<{
+        port: number;
+        url: string;
+      }>;
+      resources: {
+        cpus: number;
+        memoryMb: number;
+        pids: number;
+      };
+      visibility: 'public' | 'private';
+      idleTimeoutSec: number;
+      pauseAfterSec: number;
+      ttlSec?: number;
+      /** "auto": paused after pauseAfterSec and stopped after idleTimeoutSec without activity; "always_on": never */
+      idlePolicy?: 'auto' | 'always_on';
+      /** Runs in the sandbox (time-bounded) before every stop; its failure does not prevent the stop */
+      preStop?: {
+        cmd: string | string[];
+        /** Default and maximum: lifecycle.preStopTimeoutSec */
+        timeoutSec?: number;
+      };
+      /** From the API key (key:owner) or the X-Previewd-Owner header at create */
+      owner?: string;
+      createdAt: string;
+      updatedAt: string;
+      startedAt?: string;
+      stoppedAt?: string;
+      lastActivityAt: string;
+      keepAliveUntil?: string;
+      expiresAt?: string;
+      error?: {
+        code: string;
+        message: string;
+      };
+      metadata: Record<string, unknown>;
+      labels: Record<string, string>;
     };
   };
   /** Write many files in one request */
@@ -955,6 +1031,69 @@ export interface ApiOperations {
       running: boolean;
       exitCode?: number;
       endedAt?: string;
+    };
+  };
+  /** Restart the app */
+  'POST /v1/sandboxes/{id}/restart-app': {
+    params: {
+      /** Sandbox id (lowercase ULID) */
+      id: string;
+    };
+    query: never;
+    body: never;
+    response: {
+      id: string;
+      state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
+      image: string;
+      template?: string;
+      runtime: {
+        image: string;
+        install?: string;
+        start?: string;
+        port?: number;
+        env: Record<string, string>;
+        source: 'overrides' | 'detected' | 'template' | 'none';
+        /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
+        framework?: string;
+        packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+      };
+      ports: number[];
+      previews: Array<{
+        port: number;
+        url: string;
+      }>;
+      resources: {
+        cpus: number;
+        memoryMb: number;
+        pids: number;
+      };
+      visibility: 'public' | 'private';
+      idleTimeoutSec: number;
+      pauseAfterSec: number;
+      ttlSec?: number;
+      /** "auto": paused after pauseAfterSec and stopped after idleTimeoutSec without activity; "always_on": never */
+      idlePolicy?: 'auto' | 'always_on';
+      /** Runs in the sandbox (time-bounded) before every stop; its failure does not prevent the stop */
+      preStop?: {
+        cmd: string | string[];
+        /** Default and maximum: lifecycle.preStopTimeoutSec */
+        timeoutSec?: number;
+      };
+      /** From the API key (key:owner) or the X-Previewd-Owner header at create */
+      owner?: string;
+      createdAt: string;
+      updatedAt: string;
+      startedAt?: string;
+      stoppedAt?: string;
+      lastActivityAt: string;
+      keepAliveUntil?: string;
+      expiresAt?: string;
+      error?: {
+        code: string;
+        message: string;
+      };
+      metadata: Record<string, unknown>;
+      labels: Record<string, string>;
     };
   };
   /** Start (or resume) a sandbox */
