@@ -1,7 +1,7 @@
 import { request } from 'undici';
 import WebSocket from 'ws';
 import type { TestServer } from './server.js';
-import { waitFor } from './server.js';
+import { waitState } from './server.js';
 
 /**
  * The upstream app the edge tests proxy to (test data, runs with `node server.js` in the sandbox):
@@ -137,16 +137,7 @@ export async function createAppSandbox(
   return { id, body: res.body };
 }
 
-export async function waitState(server: TestServer, id: string, state: string, timeoutMs = 30_000) {
-  return waitFor(
-    async () => {
-      const res = await server.call('GET', `/v1/sandboxes/${id}`);
-      return res.body?.state === state ? res.body : undefined;
-    },
-    timeoutMs,
-    `sandbox ${id} in state ${state}`,
-  );
-}
+export { waitState };
 
 export function previewHostOf(id: string, port = 3000, domain = 'preview.localhost'): string {
   return `${port}-${id}.${domain}`;

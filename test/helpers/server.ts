@@ -96,3 +96,23 @@ export async function waitFor<T>(
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }
+
+/** Polls the API until the sandbox is in `state`; a sandbox that lands in `error` instead fails with its error. */
+export async function waitState(
+  server: TestServer,
+  id: string,
+  state: string,
+  timeoutMs = 30_000,
+): Promise<any> {
+  return waitFor(
+    async () => {
+      const res = await server.call('GET', `/v1/sandboxes/${id}`);
+      if (res.body?.state === 'error' && state !== 'error') {
+        throw new Error(`sandbox ${id} is in error: ${JSON.stringify(res.body.error)}`);
+      }
+      return res.body?.state === state ? res.body : undefined;
+    },
+    timeoutMs,
+    `sandbox ${id} in state ${state}`,
+  );
+}

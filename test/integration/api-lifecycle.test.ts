@@ -1,21 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDockerClient } from '../../src/providers/docker/client.js';
-import { startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { startTestServer, type TestServer, waitFor, waitState } from '../helpers/server.js';
 
 const docker = createDockerClient({ docker: { network: 'previewd' } as never });
-
-async function waitState(server: TestServer, id: string, state: string, timeoutMs = 30_000) {
-  return waitFor(
-    async () => {
-      const res = await server.call('GET', `/v1/sandboxes/${id}`);
-      if (res.body?.state === 'error' && state !== 'error')
-        throw new Error(`sandbox in error: ${JSON.stringify(res.body.error)}`);
-      return res.body?.state === state ? res.body : undefined;
-    },
-    timeoutMs,
-    `state ${state}`,
-  );
-}
 
 describe('sandbox lifecycle over the HTTP API (real engine)', () => {
   let server: TestServer;

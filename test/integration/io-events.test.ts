@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, TEST_KEY, type TestServer, waitFor } from '../helpers/server.js';
+import { startTestServer, TEST_KEY, type TestServer, waitFor, waitState } from '../helpers/server.js';
 
 interface SseEvent {
   id?: string;
@@ -50,13 +50,6 @@ async function openSse(url: string, headers: Record<string, string> = {}) {
       await reading;
     },
   };
-}
-
-async function waitState(server: TestServer, id: string, state: string) {
-  return waitFor(async () => {
-    const res = await server.call('GET', `/v1/sandboxes/${id}`);
-    return res.body?.state === state ? res.body : undefined;
-  });
 }
 
 async function waitEvent(server: TestServer, sandboxId: string, match: (e: any) => boolean, what: string) {

@@ -1,15 +1,7 @@
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startTestServer, TEST_KEY, type TestServer, waitFor } from '../helpers/server.js';
-
-async function waitState(server: TestServer, id: string, state: string) {
-  return waitFor(async () => {
-    const res = await server.call('GET', `/v1/sandboxes/${id}`);
-    if (res.body?.state === 'error' && state !== 'error') throw new Error(JSON.stringify(res.body.error));
-    return res.body?.state === state ? res.body : undefined;
-  });
-}
+import { startTestServer, TEST_KEY, type TestServer, waitFor, waitState } from '../helpers/server.js';
 
 async function ndjson(server: TestServer, id: string, body: unknown): Promise<any[]> {
   const res = await fetch(`${server.url}/v1/sandboxes/${id}/exec`, {

@@ -4,15 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { extract, pack } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, TEST_KEY, type TestServer, waitFor } from '../helpers/server.js';
-
-async function waitRunning(server: TestServer, id: string) {
-  return waitFor(async () => {
-    const res = await server.call('GET', `/v1/sandboxes/${id}`);
-    if (res.body?.state === 'error') throw new Error(JSON.stringify(res.body.error));
-    return res.body?.state === 'running' ? res.body : undefined;
-  });
-}
+import { startTestServer, TEST_KEY, type TestServer, waitState } from '../helpers/server.js';
 
 describe('sandbox files over the API (real engine)', () => {
   let server: TestServer;
@@ -54,7 +46,7 @@ describe('sandbox files over the API (real engine)', () => {
     });
     id = a.body.id;
     other = b.body.id;
-    await waitRunning(server, id);
+    await waitState(server, id, 'running');
   });
   afterAll(async () => {
     await server?.close();
