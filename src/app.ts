@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Metrics } from './api/metrics.js';
 import { buildApi } from './api/server.js';
-import { ensureApiKeys } from './config/api-keys.js';
+import { ensureApiKeys, splitKeyOwners } from './config/api-keys.js';
 import { splitHostPort } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { Edge } from './edge/edge-server.js';
@@ -11,10 +11,14 @@ import { EventBus } from './events/bus.js';
 import { createDockerClient } from './providers/docker/client.js';
 import { DockerProvider } from './providers/docker/docker-provider.js';
 import type { SandboxProvider } from './providers/provider.js';
+import { Admission } from './sandboxes/admission.js';
+import { ExpiryReaper } from './sandboxes/expiry.js';
+import { IdleReaper } from './sandboxes/idle-reaper.js';
 import { IoWatchers } from './sandboxes/io-watchers.js';
 import { ProcessRegistry } from './sandboxes/processes.js';
 import { Reconciler } from './sandboxes/reconciler.js';
 import { SandboxService } from './sandboxes/service.js';
+import { SandboxUsage } from './sandboxes/usage.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
 import { TraefikMode } from './traefik/mode.js';
@@ -27,6 +31,9 @@ export interface Previewd {
   bus: EventBus;
   service: SandboxService;
   reconciler: Reconciler;
+  idleReaper: IdleReaper;
+  expiry: ExpiryReaper;
+  admission: Admission;
   processes: ProcessRegistry;
   watchers: IoWatchers;
   api: FastifyInstance;
@@ -44,7 +51,9 @@ export interface Previewd {
 
 /** The composition root: wires store, provider, bus, service, reconciler and API for `previewd serve`. */
 export async function createPreviewd(config: Config, log: Logger): Promise<Previewd> {
-  const { keys, generated } = ensureApiKeys(config);
+  const ensured = ensureApiKeys(config);
+  const generated = ensured.generated;
+  const { keys, owners: keyOwners } = splitKeyOwners(ensured.keys);
   const store = new SqliteStore(join(config.dataDir, 'previewd.db'));
   await store.migrate();
   const provider = new DockerProvider({ docker: createDockerClient(config), config });
@@ -92,6 +101,19 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
     log: log.child({ component: 'processes' }),
     logBytes: config.io.processLogKb * 1024,
   });
+  edge.activity.socketsKeepAwake = config.lifecycle.websocketsKeepAwake;
+  const usage = new SandboxUsage(edge.activity, processes);
+  const admission = new Admission({
+    store,
+    service,
+    usage,
+    config,
+    log: log.child({ component: 'admission' }),
+  });
+  service.gate = admission;
+  const lifecycleLog = log.child({ component: 'lifecycle' });
+  const idleReaper = new IdleReaper({ store, service, usage, config, log: lifecycleLog });
+  const expiry = new ExpiryReaper({ store, service, bus, config, log: lifecycleLog });
   const watchers = new IoWatchers({
     config,
     provider,
@@ -104,6 +126,7 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
   const api = await buildApi({
     config,
     keys,
+    keyOwners,
     service,
     store,
     provider,
@@ -122,6 +145,9 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
     bus,
     service,
     reconciler,
+    idleReaper,
+    expiry,
+    admission,
     processes,
     watchers,
     api,
@@ -132,6 +158,8 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
       await provider.health();
       await reconciler.runOnce();
       reconciler.start();
+      idleReaper.start();
+      expiry.start();
       await watchers.start();
       const { host, port } = splitHostPort(config.apiAddr);
       await api.listen({ host, port });
@@ -152,6 +180,8 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
     },
     async stop() {
       await reconciler.stop();
+      await idleReaper.stop();
+      await expiry.stop();
       watchers.stop();
       await traefik?.stop();
       await edge.stop();

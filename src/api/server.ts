@@ -32,6 +32,8 @@ import { traefikRoutes } from './routes/traefik.js';
 export interface ApiDeps {
   config: Config;
   keys: readonly string[];
+  /** Owner of each API key that names one (`key:owner`), for per-owner quotas. */
+  keyOwners?: ReadonlyMap<string, string>;
   service: SandboxService;
   store: Store;
   provider: SandboxProvider;
@@ -81,7 +83,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     metrics: deps.metrics,
     version: deps.version,
   });
-  await app.register(sandboxRoutes, { service: deps.service });
+  await app.register(sandboxRoutes, { service: deps.service, owners: deps.keyOwners });
   if (deps.io) {
     const io: IoRouteDeps = {
       ...deps.io,

@@ -45,3 +45,20 @@ export function keyMatches(candidate: string, keys: readonly string[]): boolean 
   }
   return ok;
 }
+
+const OWNER_SUFFIX = /^(.{16,}):([A-Za-z0-9_.@-]{1,64})$/;
+
+/**
+ * API keys may name their owner as `key:owner` (per-owner quotas); plain keys have none. Returns
+ * the bare keys (what clients send) and the owner of each key that has one.
+ */
+export function splitKeyOwners(entries: readonly string[]): { keys: string[]; owners: Map<string, string> } {
+  const owners = new Map<string, string>();
+  const keys = entries.map((entry) => {
+    const match = OWNER_SUFFIX.exec(entry);
+    if (!match) return entry;
+    owners.set(match[1]!, match[2]!);
+    return match[1]!;
+  });
+  return { keys, owners };
+}

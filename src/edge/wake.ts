@@ -21,6 +21,7 @@ export interface WakerDeps {
 
 const SLEEPING = new Set(['stopped', 'paused', 'stopping']);
 const RETRY_AFTER = { 'Retry-After': '5' };
+const PASS_THROUGH = new Set(['sandbox_not_found', 'capacity_exhausted', 'quota_exceeded']);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -68,7 +69,8 @@ export class Waker {
       .catch((err: unknown) => {
         this.deps.metrics.wakes.inc({ result: 'failed' });
         this.deps.log.warn({ err, sandboxId }, 'wake failed');
-        if (isPreviewdError(err) && err.code === 'sandbox_not_found') throw err;
+        // Not found, no room, over quota: the client gets that answer, not a generic wake failure.
+        if (isPreviewdError(err) && PASS_THROUGH.has(err.code)) throw err;
         throw new PreviewdError(
           'wake_failed',
           `sandbox ${sandboxId} could not be started: ${(err as Error).message}`,

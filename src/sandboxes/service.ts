@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { PreviewdError } from '../domain/errors.js';
+import type { EventPayloads, StateChangeReason } from '../domain/events.js';
 import { newSandboxId } from '../domain/ids.js';
 import { nowIso, type SandboxPatch, type SandboxRecord } from '../domain/sandbox.js';
 import type { CreateSandboxInput, Resources, RuntimePlan, SandboxView } from '../domain/schemas.js';
@@ -13,6 +14,14 @@ import { commandFor, planFromInput } from '../runtimes/plan.js';
 import type { SandboxFilter, Store } from '../store/store.js';
 import { traefikLabels } from '../traefik/labels.js';
 import { KeyedLock } from './keyed-lock.js';
+
+/**
+ * Decides whether one more sandbox may start on this host (capacity, quotas), making room first
+ * when it can (src/sandboxes/admission.ts). Throws capacity_exhausted or quota_exceeded.
+ */
+export interface StartGate {
+  admit(request: { sandboxId?: string; owner?: string; kind: 'create' | 'start' }): Promise<void>;
+}
 
 export interface SandboxServiceDeps {
   store: Store;
@@ -39,6 +48,8 @@ export class SandboxService {
   private readonly bus: EventBus;
   private readonly config: Config;
   private readonly log: Logger;
+  /** Capacity admission and quotas; wired by the composition root (none: every start is admitted). */
+  gate?: StartGate;
 
   constructor(deps: SandboxServiceDeps) {
     this.store = deps.store;
@@ -49,7 +60,7 @@ export class SandboxService {
   }
 
   view(record: SandboxRecord): SandboxView {
-    const { env: _env, containerId: _c, owner: _o, deletedAt: _d, ...rest } = record;
+    const { env: _env, containerId: _c, deletedAt: _d, ...rest } = record;
     return {
       ...rest,
       previews: record.ports.map((port) => ({ port, url: previewUrl(this.config, record.id, port) })),
@@ -90,6 +101,8 @@ export class SandboxService {
    */
   async create(input: CreateSandboxInput, opts: { owner?: string } = {}): Promise<SandboxRecord> {
     const resources = this.resources(input.resources);
+    this.checkLifecycleLimits(input);
+    await this.gate?.admit({ owner: opts.owner, kind: 'create' });
     const id = newSandboxId();
     const files = await this.provider.prepareWorkspace(id);
     let plan: RuntimePlan;
@@ -126,12 +139,31 @@ export class SandboxService {
       record.expiresAt = new Date(Date.now() + input.ttlSec * 1000).toISOString();
     }
     if (opts.owner) record.owner = opts.owner;
+    if (input.idlePolicy) record.idlePolicy = input.idlePolicy;
+    if (input.preStop) record.preStop = input.preStop;
     await this.store.insertSandbox(record);
     await this.bus.publish({ type: 'sandbox.created', sandboxId: id, data: { image: record.image } });
     // Env values may be secrets: log their names only.
     this.log.info({ sandboxId: id, runtime: { ...plan, env: Object.keys(plan.env) } }, 'runtime plan');
     this.inBackground(this.lock.run(id, () => this.provision(id)));
     return record;
+  }
+
+  private checkLifecycleLimits(input: CreateSandboxInput): void {
+    const { maxPauseAfterSec, maxIdleTimeoutSec, maxTtlSec } = this.config.lifecycle;
+    const limits = [
+      ['pauseAfterSec', input.pauseAfterSec, maxPauseAfterSec],
+      ['idleTimeoutSec', input.idleTimeoutSec, maxIdleTimeoutSec],
+      ['ttlSec', input.ttlSec, maxTtlSec],
+    ] as const;
+    for (const [field, value, max] of limits) {
+      if (value !== undefined && value > max) {
+        throw new PreviewdError('resource_limit', `${field} ${value} is above this host's maximum ${max}`, {
+          details: { field, max },
+          hint: `Ask for at most ${max} (lifecycle.max* in previewd.yaml).`,
+        });
+      }
+    }
   }
 
   /**
@@ -155,7 +187,8 @@ export class SandboxService {
         record = await this.transition(record, 'starting', { containerId: instanceId });
       }
       await this.provider.start(id);
-      await this.transition(record, 'running', { startedAt: nowIso(), error: undefined });
+      const now = nowIso();
+      await this.transition(record, 'running', { startedAt: now, lastActivityAt: now, error: undefined });
       return undefined;
     } catch (err) {
       await this.fail(id, err);
@@ -168,6 +201,10 @@ export class SandboxService {
       const record = await this.get(id);
       if (record.state === 'running' || record.state === 'starting') return record;
       if (record.state === 'paused') return this.resume(record);
+      // Only the states that need a container started: a bad transition still answers invalid_state.
+      if (record.state === 'stopped' || record.state === 'error') {
+        await this.gate?.admit({ sandboxId: id, owner: record.owner, kind: 'start' });
+      }
       await this.transition(record, 'starting', { error: undefined });
       const failure = await this.provision(id);
       if (failure) throw failure;
@@ -175,39 +212,105 @@ export class SandboxService {
     });
   }
 
-  async stop(id: string): Promise<SandboxRecord> {
+  async stop(id: string, reason?: StateChangeReason): Promise<SandboxRecord> {
     return this.lock.run(id, async () => {
       const record = await this.get(id);
       if (record.state === 'stopped') return record;
-      return this.stopLocked(record);
+      return this.stopLocked(record, reason);
     });
   }
 
-  /** Stops a sandbox whose lock the caller holds. */
-  async stopLocked(record: SandboxRecord): Promise<SandboxRecord> {
-    const stopping = record.state === 'stopping' ? record : await this.transition(record, 'stopping');
+  /**
+   * Stops a sandbox whose lock the caller holds. A running or paused sandbox runs its preStop
+   * command first (time-bounded; its failure is logged, the stop goes on).
+   */
+  async stopLocked(record: SandboxRecord, reason?: StateChangeReason): Promise<SandboxRecord> {
+    const wasLive = record.state === 'running' || record.state === 'paused';
+    const stopping =
+      record.state === 'stopping' ? record : await this.transition(record, 'stopping', {}, reason);
     try {
+      if (wasLive && record.preStop) await this.runPreStop(record);
       await this.provider.stop(record.id);
     } catch (err) {
       await this.fail(record.id, err);
       throw err;
     }
-    return this.transition(stopping, 'stopped', { stoppedAt: nowIso() });
+    return this.transition(stopping, 'stopped', { stoppedAt: nowIso() }, reason);
   }
 
-  async pause(id: string): Promise<SandboxRecord> {
+  private async runPreStop(record: SandboxRecord): Promise<void> {
+    const preStop = record.preStop!;
+    const timeoutSec = Math.min(
+      preStop.timeoutSec ?? this.config.lifecycle.preStopTimeoutSec,
+      this.config.lifecycle.preStopTimeoutSec,
+    );
+    try {
+      if (record.state === 'paused') await this.provider.unpause(record.id);
+      const result = await this.provider.exec(record.id, {
+        cmd: typeof preStop.cmd === 'string' ? ['sh', '-c', preStop.cmd] : preStop.cmd,
+        timeoutSec,
+        maxOutputBytes: 64 * 1024,
+      });
+      this.log.info(
+        {
+          sandboxId: record.id,
+          exitCode: result.exitCode,
+          stderr: result.stderr.toString('utf8').slice(-2000),
+        },
+        'preStop ran',
+      );
+    } catch (err) {
+      this.log.warn({ err, sandboxId: record.id }, 'preStop failed; stopping anyway');
+    }
+  }
+
+  async pause(id: string, reason?: StateChangeReason): Promise<SandboxRecord> {
     return this.lock.run(id, async () => {
       const record = await this.get(id);
       if (record.state === 'paused') return record;
-      assertTransition(id, record.state, 'paused');
-      await this.provider.pause(id);
-      return this.transition(record, 'paused');
+      return this.pauseLocked(record, reason);
     });
+  }
+
+  /** Pauses a sandbox whose lock the caller holds. */
+  async pauseLocked(record: SandboxRecord, reason?: StateChangeReason): Promise<SandboxRecord> {
+    assertTransition(record.id, record.state, 'paused');
+    await this.provider.pause(record.id);
+    return this.transition(record, 'paused', {}, reason);
   }
 
   private async resume(record: SandboxRecord): Promise<SandboxRecord> {
     await this.provider.unpause(record.id);
-    return this.transition(record, 'running');
+    return this.transition(record, 'running', { lastActivityAt: nowIso() });
+  }
+
+  /**
+   * Moves the expiry to `ttlSec` from now, at most lifecycle.maxTtlSec after the sandbox was
+   * created.
+   */
+  async extend(id: string, ttlSec: number): Promise<SandboxRecord> {
+    return this.lock.run(id, async () => {
+      const record = await this.get(id);
+      const limit = Date.parse(record.createdAt) + this.config.lifecycle.maxTtlSec * 1000;
+      const wanted = Date.now() + ttlSec * 1000;
+      if (wanted > limit) {
+        throw new PreviewdError(
+          'resource_limit',
+          `sandbox ${id} may live until ${new Date(limit).toISOString()} at most (lifecycle.maxTtlSec ${this.config.lifecycle.maxTtlSec} after creation)`,
+          {
+            details: { field: 'ttlSec', max: Math.max(0, Math.floor((limit - Date.now()) / 1000)) },
+            hint: 'Ask for a shorter ttlSec; details.max is what is left.',
+          },
+        );
+      }
+      const expiresAt = new Date(wanted).toISOString();
+      const next = await this.store.updateSandbox(id, {
+        expiresAt,
+        ttlSec: Math.round((wanted - Date.parse(record.createdAt)) / 1000),
+      });
+      if (!next) throw new PreviewdError('sandbox_not_found', `sandbox ${id} does not exist`);
+      return next;
+    });
   }
 
   /**
@@ -268,10 +371,10 @@ export class SandboxService {
   }
 
   /** Deletes the sandbox: its container, its workspace, then the row (kept as `deleted`). Idempotent on the engine side. */
-  async delete(id: string): Promise<void> {
+  async delete(id: string, reason?: StateChangeReason): Promise<void> {
     await this.lock.run(id, async () => {
       const record = await this.get(id);
-      await this.transition(record, 'deleted', { deletedAt: nowIso() });
+      await this.transition(record, 'deleted', { deletedAt: nowIso() }, reason);
       try {
         await this.provider.destroy(id);
       } catch (err) {
@@ -290,6 +393,7 @@ export class SandboxService {
     record: SandboxRecord,
     to: SandboxState,
     patch: SandboxPatch = {},
+    reason?: StateChangeReason,
   ): Promise<SandboxRecord> {
     assertTransition(record.id, record.state, to);
     const next = await this.store.updateSandbox(record.id, { ...patch, state: to }, [record.state]);
@@ -300,13 +404,11 @@ export class SandboxService {
         `sandbox ${record.id} changed state meanwhile (now ${current?.state ?? 'gone'}), retry`,
       );
     }
-    const data: { from: SandboxState; to: SandboxState; error?: { code: string; message: string } } = {
-      from: record.state,
-      to,
-    };
+    const data: EventPayloads['sandbox.state'] = { from: record.state, to };
     if (next.error && to === 'error') data.error = next.error;
+    if (reason) data.reason = reason;
     await this.bus.publish({ type: 'sandbox.state', sandboxId: record.id, data });
-    this.log.info({ sandboxId: record.id, from: record.state, to }, 'sandbox state');
+    this.log.info({ sandboxId: record.id, from: record.state, to, reason }, 'sandbox state');
     return next;
   }
 

@@ -12,7 +12,7 @@ import { errorBodySchema, idParamsSchema, sandboxIdSchema } from '../../domain/s
 import type { ExecSession, OutputChunk, SandboxProvider } from '../../providers/provider.js';
 import { toPreviewdError } from '../error-handler.js';
 import { type StreamItem, sendStream } from '../streaming.js';
-import { type IoRouteDeps, recordActivity } from './io-context.js';
+import { holdWhileAnswering, type IoRouteDeps, recordActivity } from './io-context.js';
 
 /** A string runs through `sh -c`; an array is argv. */
 export function toArgv(cmd: string | string[]): string[] {
@@ -91,6 +91,7 @@ const WS_PATH = /^\/v1\/sandboxes\/([^/]+)\/exec\/ws$/;
 export const execRoutes: FastifyPluginAsyncZod<IoRouteDeps> = async (app, deps) => {
   const { service, provider, config } = deps;
   recordActivity(app, deps.activity);
+  holdWhileAnswering(app, deps.activity);
 
   app.post(
     '/v1/sandboxes/:id/exec',
@@ -155,7 +156,11 @@ export const execRoutes: FastifyPluginAsyncZod<IoRouteDeps> = async (app, deps) 
     wss.handleUpgrade(req, socket, head, (ws) => {
       deps.activity.touch(id.data);
       deps.activity.socketOpened?.(id.data);
-      ws.once('close', () => deps.activity.socketClosed?.(id.data));
+      const release = deps.activity.hold?.(id.data);
+      ws.once('close', () => {
+        deps.activity.socketClosed?.(id.data);
+        release?.();
+      });
       void interactive(ws, id.data).catch((err) => app.log.warn({ err }, 'exec session failed'));
     });
   };

@@ -11,6 +11,8 @@ export interface ActivitySink {
   touch(sandboxId: string): void;
   socketOpened?(sandboxId: string): void;
   socketClosed?(sandboxId: string): void;
+  /** Work under way until the returned function is called (the idle reaper leaves the sandbox alone). */
+  hold?(sandboxId: string): () => void;
 }
 
 /** What the sandbox I/O routes (files, exec, processes, logs, events) need. */
@@ -30,5 +32,17 @@ export function recordActivity(app: FastifyInstance, activity: ActivitySink): vo
   app.addHook('preHandler', async (request) => {
     const id = (request.params as { id?: unknown } | undefined)?.id;
     if (typeof id === 'string') activity.touch(id);
+  });
+}
+
+/** Counts every request of the plugin as running work of its sandbox until its answer is done. */
+export function holdWhileAnswering(app: FastifyInstance, activity: ActivitySink): void {
+  if (!activity.hold) return;
+  app.addHook('preHandler', async (request, reply) => {
+    const id = (request.params as { id?: unknown } | undefined)?.id;
+    if (typeof id !== 'string') return;
+    const release = activity.hold!(id);
+    reply.raw.once('close', release);
+    reply.raw.once('finish', release);
   });
 }

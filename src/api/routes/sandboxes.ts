@@ -4,6 +4,7 @@ import { PreviewdError } from '../../domain/errors.js';
 import {
   createSandboxSchema,
   errorBodySchema,
+  extendSchema,
   idParamsSchema,
   keepaliveSchema,
   listSandboxesQuerySchema,
@@ -23,9 +24,20 @@ function parseLabelFilter(label: string | string[] | undefined): Record<string, 
   return out;
 }
 
-const errors = { 400: errorBodySchema, 401: errorBodySchema, 404: errorBodySchema, 409: errorBodySchema };
+const errors = {
+  400: errorBodySchema,
+  401: errorBodySchema,
+  404: errorBodySchema,
+  409: errorBodySchema,
+  429: errorBodySchema,
+  503: errorBodySchema,
+};
 
-export const sandboxRoutes: FastifyPluginAsyncZod<{ service: SandboxService }> = async (app, { service }) => {
+export const sandboxRoutes: FastifyPluginAsyncZod<{
+  service: SandboxService;
+  /** Owner of each API key that names one (`key:owner`). */
+  owners?: ReadonlyMap<string, string>;
+}> = async (app, { service, owners }) => {
   app.post(
     '/v1/sandboxes',
     {
@@ -38,10 +50,12 @@ export const sandboxRoutes: FastifyPluginAsyncZod<{ service: SandboxService }> =
       },
     },
     async (request, reply) => {
+      // A key that names its owner decides; otherwise a trusted backend may say whose it is.
+      const key = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '')?.[1]?.trim();
+      const header = request.headers['x-previewd-owner'];
       const owner =
-        typeof request.headers['x-previewd-owner'] === 'string'
-          ? request.headers['x-previewd-owner']
-          : undefined;
+        (key ? owners?.get(key) : undefined) ??
+        (typeof header === 'string' && header.length > 0 ? header.slice(0, 128) : undefined);
       const record = await service.create(request.body, { owner });
       return reply.status(201).send(service.view(record));
     },
@@ -132,6 +146,21 @@ export const sandboxRoutes: FastifyPluginAsyncZod<{ service: SandboxService }> =
       },
     },
     async (request) => service.view(await service.keepalive(request.params.id, request.body?.untilSec)),
+  );
+
+  app.post(
+    '/v1/sandboxes/:id/extend',
+    {
+      schema: {
+        tags: ['sandboxes'],
+        summary:
+          'Move the expiry: the sandbox is deleted ttlSec from now (at most lifecycle.maxTtlSec after creation)',
+        params: idParamsSchema,
+        body: extendSchema,
+        response: { 200: sandboxSchema, ...errors },
+      },
+    },
+    async (request) => service.view(await service.extend(request.params.id, request.body.ttlSec)),
   );
 
   app.delete(

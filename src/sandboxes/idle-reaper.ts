@@ -1,0 +1,101 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { SandboxRecord } from '../domain/sandbox.js';
+import type { Store } from '../store/store.js';
+import type { SandboxService } from './service.js';
+import type { SandboxUsage } from './usage.js';
+
+export type IdleAction = 'pause' | 'stop';
+
+/**
+ * What idleness asks of a sandbox now: `pause` after pauseAfterSec without activity (CPU freed,
+ * memory kept), `stop` after idleTimeoutSec (memory freed). 0 turns a tier off; always_on,
+ * keepalive and running work (exec, background process, open WebSocket) keep it awake.
+ */
+export function idleAction(
+  record: SandboxRecord,
+  usage: SandboxUsage,
+  now = Date.now(),
+): IdleAction | undefined {
+  if (record.state !== 'running' && record.state !== 'paused') return undefined;
+  if (record.idlePolicy === 'always_on') return undefined;
+  if (usage.keptAwake(record, now) || usage.hasRunningWork(record.id)) return undefined;
+  const idleMs = now - usage.lastActive(record);
+  if (record.idleTimeoutSec > 0 && idleMs >= record.idleTimeoutSec * 1000) return 'stop';
+  const pauseTierOn =
+    record.pauseAfterSec > 0 && (record.idleTimeoutSec === 0 || record.pauseAfterSec < record.idleTimeoutSec);
+  if (record.state === 'running' && pauseTierOn && idleMs >= record.pauseAfterSec * 1000) return 'pause';
+  return undefined;
+}
+
+export interface IdleReport {
+  paused: string[];
+  stopped: string[];
+}
+
+/**
+ * Puts idle sandboxes to sleep in two tiers, every lifecycle.idleReapIntervalSec
+ * (PREVIEWD_IDLE_REAP_INTERVAL_SEC). Each decision is made again under the sandbox's lock, so a
+ * request that arrived meanwhile wins; a sandbox with an operation under way is left for the
+ * next pass. State changes go through SandboxService with reason `idle`.
+ */
+export class IdleReaper {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<IdleReport>;
+
+  constructor(
+    private readonly deps: {
+      store: Store;
+      service: SandboxService;
+      usage: SandboxUsage;
+      config: Config;
+      log: Logger;
+    },
+  ) {}
+
+  start(): void {
+    const every = this.deps.config.lifecycle.idleReapIntervalSec * 1000;
+    this.timer = setInterval(() => {
+      void this.runOnce().catch((err) => this.deps.log.warn({ err }, 'idle reap failed'));
+    }, every);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running?.catch(() => undefined);
+  }
+
+  runOnce(): Promise<IdleReport> {
+    this.running ??= this.pass().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async pass(): Promise<IdleReport> {
+    const { store, service, usage, log } = this.deps;
+    const report: IdleReport = { paused: [], stopped: [] };
+    const rows = await store.listSandboxes({ states: ['running', 'paused'] });
+    for (const row of rows) {
+      if (!idleAction(row, usage) || service.lock.isHeld(row.id)) continue;
+      await service.lock
+        .run(row.id, async () => {
+          const current = await store.getSandbox(row.id);
+          if (!current) return;
+          const action = idleAction(current, usage);
+          if (action === 'stop') {
+            await service.stopLocked(current, 'idle');
+            report.stopped.push(row.id);
+          } else if (action === 'pause') {
+            await service.pauseLocked(current, 'idle');
+            report.paused.push(row.id);
+          }
+        })
+        .catch((err) => log.warn({ err, sandboxId: row.id }, 'idle pause/stop failed'));
+    }
+    if (report.paused.length + report.stopped.length > 0) log.info(report, 'idle sandboxes put to sleep');
+    return report;
+  }
+}
