@@ -17,6 +17,7 @@ import { installAuth } from './auth.js';
 import { installErrorHandling } from './error-handler.js';
 import type { Metrics } from './metrics.js';
 import { accessLogRoutes } from './routes/access-log.js';
+import { appControlRoutes } from './routes/app-control.js';
 import { eventRoutes } from './routes/events.js';
 import { execRoutes } from './routes/exec.js';
 import { fileRoutes } from './routes/files.js';
@@ -84,6 +85,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     version: deps.version,
   });
   await app.register(sandboxRoutes, { service: deps.service, owners: deps.keyOwners });
+  await app.register(appControlRoutes, { service: deps.service, provider: deps.provider });
   if (deps.io) {
     const io: IoRouteDeps = {
       ...deps.io,

@@ -37,6 +37,13 @@ export const configSchema = z.strictObject({
     .boolean()
     .default(true)
     .describe('Share npm and pip download caches (<dataDir>/cache) between sandboxes on this host'),
+  appRestarts: z
+    .number()
+    .int()
+    .min(0)
+    .max(20)
+    .default(3)
+    .describe('Restarts of a crashed app (backoff 1, 2, 4… s) before the supervisor gives up'),
   docker: z
     .strictObject({
       network: z.string().min(1).default('previewd'),
@@ -211,6 +218,7 @@ export const envVars: Record<string, { path: string[]; parse: EnvParser }> = {
   PREVIEWD_DEBIAN_MIRROR: { path: ['images', 'debianMirror'], parse: str },
   PREVIEWD_CA_BUNDLE: { path: ['caBundle'], parse: str },
   PREVIEWD_DEPENDENCY_CACHE: { path: ['dependencyCache'], parse: bool },
+  PREVIEWD_APP_RESTARTS: { path: ['appRestarts'], parse: num },
   PREVIEWD_DOCKER_NETWORK: { path: ['docker', 'network'], parse: str },
   PREVIEWD_DOCKER_SOCKET: { path: ['docker', 'socketPath'], parse: str },
   PREVIEWD_INSTANCE_ID: { path: ['instanceId'], parse: str },

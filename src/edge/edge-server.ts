@@ -30,7 +30,7 @@ import { previewOrigin } from './preview-urls.js';
 import { UpstreamProxy } from './proxy.js';
 import type { Route } from './route-table.js';
 import { RouteTable } from './route-table.js';
-import { crashedError, sandboxError, Waker } from './wake.js';
+import { appDown, crashedError, sandboxError, Waker } from './wake.js';
 
 export interface EdgeDeps {
   config: Config;
@@ -295,6 +295,9 @@ export class Edge {
             this.proxy.web(req, res, addr, (err) => this.upstreamFailed(req, res, route, target, err));
             return;
           }
+          // The container is up but its supervisor reports the app down: the crashed page.
+          const down = await appDown(this.deps.provider, { sandboxId: route.id, status: 'running' });
+          if (down) throw await crashedError(this.deps.provider, route.id, down.exitCode);
         }
         sendStartingPage(res, {
           sandboxId: route.id,
@@ -329,9 +332,10 @@ export class Edge {
     }
     void (async () => {
       const info = await this.deps.provider.inspect(route.id).catch(() => undefined);
-      if (info && (info.status === 'exited' || info.status === 'dead')) {
+      const down = info ? await appDown(this.deps.provider, info) : undefined;
+      if (down) {
         this.routes.invalidate(route.id);
-        this.fail(req, res, await crashedError(this.deps.provider, route.id, info.exitCode));
+        this.fail(req, res, await crashedError(this.deps.provider, route.id, down.exitCode));
         return;
       }
       if (err.code === 'ECONNREFUSED' && info?.status === 'running') {
@@ -398,9 +402,10 @@ export class Edge {
       }
       if (!ready && (fresh.state === 'running' || fresh.error?.code === 'app_exited')) {
         const info = await this.deps.provider.inspect(fresh.id);
-        if (info.status === 'exited' || info.status === 'dead') {
-          crashed = { exitCode: info.exitCode };
-          message = `The app exited with code ${info.exitCode}.`;
+        const down = await appDown(this.deps.provider, info);
+        if (down) {
+          crashed = { exitCode: down.exitCode };
+          message = `The app exited with code ${down.exitCode}.`;
         }
       }
       if (fresh.state === 'error') message = fresh.error?.message ?? 'The sandbox is in error.';

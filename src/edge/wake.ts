@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { isPreviewdError, PreviewdError } from '../domain/errors.js';
-import type { SandboxProvider } from '../providers/provider.js';
+import type { InstanceInfo, SandboxProvider } from '../providers/provider.js';
 import type { SandboxService } from '../sandboxes/service.js';
 import { lastLogLines } from './app-logs.js';
 import type { EdgeMetrics } from './edge-metrics.js';
@@ -37,6 +37,24 @@ export async function crashedError(
     `the app of sandbox ${sandboxId} exited${exitCode === undefined ? '' : ` with code ${exitCode}`}`,
     { details: { exitCode, logs } },
   );
+}
+
+/**
+ * Whether the app is down while the sandbox should serve: its container exited, or (the container
+ * staying up) its supervisor reports a crash (a restart pending or given up). Returns the exit code.
+ */
+export function appDown(
+  provider: SandboxProvider,
+  info: InstanceInfo,
+): Promise<{ exitCode?: number } | undefined> | { exitCode?: number } | undefined {
+  if (info.status === 'exited' || info.status === 'dead') return { exitCode: info.exitCode };
+  if (info.status !== 'running' || !provider.appStatus) return undefined;
+  return provider
+    .appStatus(info.sandboxId)
+    .catch(() => undefined)
+    .then((app) =>
+      app && (app.state === 'crashed' || app.state === 'failed') ? { exitCode: app.exitCode } : undefined,
+    );
 }
 
 /**
@@ -126,9 +144,8 @@ export class Waker {
         if (Date.now() - lastInspect > 300) {
           lastInspect = Date.now();
           const info = await provider.inspect(sandboxId);
-          if (info.status === 'exited' || info.status === 'dead') {
-            throw await crashedError(provider, sandboxId, info.exitCode);
-          }
+          const down = await appDown(provider, info);
+          if (down) throw await crashedError(provider, sandboxId, down.exitCode);
           if (!addr && info.ip) route.addresses.clear();
         }
       }

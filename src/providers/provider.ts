@@ -12,6 +12,23 @@ export interface SpawnSpec {
   resources: Resources;
   labels: Record<string, string>;
   ports: number[];
+  /**
+   * Run the app under previewd's supervisor (install when dependencies changed, start, restart
+   * with backoff after a crash) instead of `cmd`. Providers without a supervisor run `cmd`.
+   */
+  supervise?: { install?: string; start: string; maxRestarts: number };
+}
+
+/** What the app supervisor reports (runtime/supervisor.sh). */
+export interface AppStatus {
+  state: 'installing' | 'running' | 'crashed' | 'failed' | 'stopped';
+  exitCode?: number;
+  /** Restarts since the last healthy run. */
+  restarts: number;
+  /** One more per exit of the app the supervisor did not ask for. */
+  crashes: number;
+  maxRestarts: number;
+  updatedAt: string;
 }
 
 export type InstanceStatus =
@@ -135,6 +152,10 @@ export interface SandboxProvider {
    * sockets). Throws sandbox_not_running when it is not running.
    */
   netTcp(sandboxId: string): Promise<string>;
+  /** What the app supervisor last reported; undefined when the app is not supervised. */
+  appStatus?(sandboxId: string): Promise<AppStatus | undefined>;
+  /** Asks the supervisor to restart the app now (install check included). */
+  restartApp?(sandboxId: string): Promise<void>;
   /** Where the edge reaches `port` of the sandbox. */
   address(sandboxId: string, port: number): Promise<{ host: string; port: number }>;
   /** The sandbox's workspace files; usable whatever the instance's state. */

@@ -50,10 +50,7 @@ export function applyOverrides(
  * user's overrides. With `runtime.start` given, detection only fills missing fields and never
  * fails; without files the plan is the overrides (no start: the container idles).
  */
-export function planFromInput(
-  input: CreateSandboxInput,
-  config: Pick<Config, 'images'>,
-): RuntimePlan {
+export function planFromInput(input: CreateSandboxInput, config: Pick<Config, 'images'>): RuntimePlan {
   if (input.template !== undefined) {
     throw new PreviewdError('invalid_request', `unknown template "${input.template}"`, {
       hint: 'This server has no templates yet; pass files and runtime.start instead.',
@@ -73,13 +70,29 @@ export function planFromInput(
   return plan;
 }
 
+/** A start command as sh runs it: a simple command gets `exec`, so it receives signals directly. */
+function startScript(start: string): string {
+  // A script (`;`, `&&`, pipes, several lines…) runs as written.
+  const simple = !/[;&|\n()`]/.test(start) && !/^\s*exec\s/.test(start);
+  return simple ? `exec ${start}` : start;
+}
+
 /** The container's main process for a plan: install (if any), then the start command, through sh. */
 export function commandFor(plan: RuntimePlan): string[] | undefined {
   if (!plan.start) return undefined;
-  // A simple command gets `exec`, so it replaces the shell and receives the stop signal directly;
-  // a script (`;`, `&&`, pipes, several lines…) runs as written.
-  const simple = !/[;&|\n()`]/.test(plan.start) && !/^\s*exec\s/.test(plan.start);
-  const start = simple ? `exec ${plan.start}` : plan.start;
+  const start = startScript(plan.start);
   const script = plan.install ? `${plan.install} && ${start}` : start;
   return ['sh', '-c', script];
+}
+
+/**
+ * What the app supervisor (runtime/supervisor.sh) runs for a plan: the install (skipped while the
+ * lockfiles are unchanged) and the start command, restarted up to `maxRestarts` times after a crash.
+ */
+export function superviseFor(
+  plan: RuntimePlan,
+  maxRestarts: number,
+): { install?: string; start: string; maxRestarts: number } | undefined {
+  if (!plan.start) return undefined;
+  return { ...(plan.install ? { install: plan.install } : {}), start: startScript(plan.start), maxRestarts };
 }

@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import type { EventBus } from '../events/bus.js';
 import type { SandboxProvider } from '../providers/provider.js';
 import type { Store } from '../store/store.js';
+import { AppWatch } from './app-watch.js';
 import { CrashWatch } from './crash-watch.js';
 import { FilesWatch } from './files-watch.js';
 import { PortWatch } from './port-watch.js';
@@ -16,6 +17,8 @@ export class IoWatchers {
   readonly ports: PortWatch;
   readonly files: FilesWatch;
   readonly crashes: CrashWatch;
+  /** Crashes of supervised apps (the container stays up). */
+  readonly apps: AppWatch;
   private unsubscribe?: () => void;
 
   constructor(
@@ -33,6 +36,7 @@ export class IoWatchers {
     this.ports = new PortWatch({ provider, store, bus, log, intervalMs: config.io.portScanIntervalMs });
     this.files = new FilesWatch({ provider, bus, log, debounceMs: config.io.filesDebounceMs });
     this.crashes = new CrashWatch({ provider, store, bus, log, onCrash: deps.onCrash });
+    this.apps = new AppWatch({ provider, bus, log });
   }
 
   async start(): Promise<void> {
@@ -50,10 +54,12 @@ export class IoWatchers {
     for (const record of await this.deps.store.listSandboxes({ state: 'running' })) this.enter(record.id);
     this.ports.start();
     this.crashes.start();
+    this.apps.start();
   }
 
   private enter(sandboxId: string): void {
     this.ports.watch(sandboxId);
+    void this.apps.watch(sandboxId);
     void this.files
       .watch(sandboxId)
       .catch((err) => this.deps.log.debug({ err, sandboxId }, 'files watch failed'));
@@ -61,6 +67,7 @@ export class IoWatchers {
 
   private leave(sandboxId: string, deleted: boolean): void {
     this.files.unwatch(sandboxId);
+    this.apps.unwatch(sandboxId);
     void this.ports.unwatch(sandboxId, { publish: !deleted }).catch(() => undefined);
     if (deleted) this.deps.processes.forget(sandboxId);
   }
@@ -70,5 +77,6 @@ export class IoWatchers {
     this.ports.stop();
     this.files.stop();
     this.crashes.stop();
+    this.apps.stop();
   }
 }

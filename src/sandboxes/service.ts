@@ -10,7 +10,7 @@ import { devServerEnv } from '../edge/dev-server-env.js';
 import { previewUrl } from '../edge/preview-urls.js';
 import type { EventBus } from '../events/bus.js';
 import type { SandboxProvider } from '../providers/provider.js';
-import { commandFor, planFromInput } from '../runtimes/plan.js';
+import { commandFor, planFromInput, superviseFor } from '../runtimes/plan.js';
 import type { SandboxFilter, Store } from '../store/store.js';
 import { traefikLabels } from '../traefik/labels.js';
 import { KeyedLock } from './keyed-lock.js';
@@ -178,6 +178,7 @@ export class SandboxService {
         sandboxId: id,
         image: record.image,
         cmd: commandFor(record.runtime),
+        supervise: superviseFor(record.runtime, this.config.appRestarts),
         env: { ...devServerEnv(this.config), ...record.runtime.env, ...record.env },
         resources: record.resources,
         labels: this.config.edgeMode === 'traefik' ? traefikLabels(this.config, record) : {},
@@ -210,6 +211,22 @@ export class SandboxService {
       if (failure) throw failure;
       return this.get(id);
     });
+  }
+
+  /**
+   * Restarts the app of a running sandbox through its supervisor (the install runs again when the
+   * dependencies changed); a sandbox that is not running is started, which runs the same plan.
+   */
+  async restartApp(id: string): Promise<SandboxRecord> {
+    const record = await this.get(id);
+    if (record.state !== 'running') return this.start(id);
+    if (!this.provider.restartApp || !record.runtime.start) {
+      throw new PreviewdError('invalid_state', `sandbox ${id} runs no supervised app`, {
+        hint: 'Only sandboxes with a start command (detected or runtime.start) have an app to restart.',
+      });
+    }
+    await this.provider.restartApp(id);
+    return record;
   }
 
   async stop(id: string, reason?: StateChangeReason): Promise<SandboxRecord> {

@@ -19,6 +19,7 @@ import type {
   SpawnSpec,
 } from '../provider.js';
 import { WorkspaceFiles } from '../workspace-fs.js';
+import { readAppStatus, SUPERVISOR_PATH, supervisedContainer } from './app-supervisor.js';
 import { engineStatus, fromEngineError } from './errors.js';
 import { caEnv, proxyEnv, resolveCaBundle, SANDBOX_CA_PATH } from './host-trust.js';
 import { containerName, LABEL_INSTANCE, LABEL_MANAGED, LABEL_SANDBOX, managedLabels } from './labels.js';
@@ -178,6 +179,18 @@ export class DockerProvider implements SandboxProvider {
     if (this.caBundle) binds.push(`${this.caBundle}:${SANDBOX_CA_PATH}:ro`);
     if (this.config.dependencyCache !== false)
       binds.push(...(await this.dependencyCacheBinds(spec.sandboxId)));
+    let cmd = spec.cmd ?? ['sleep', 'infinity'];
+    let env = this.env(spec);
+    if (spec.supervise) {
+      const supervised = await supervisedContainer(
+        { ...spec, supervise: spec.supervise },
+        this.config.dataDir,
+        this.owner,
+      );
+      binds.push(...supervised.binds);
+      cmd = supervised.cmd;
+      env = this.env({ ...spec, env: { ...spec.env, ...supervised.env } });
+    }
     const memory = spec.resources.memoryMb * 1024 * 1024;
     const exposed: Record<string, object> = {};
     for (const port of spec.ports) exposed[`${port}/tcp`] = {};
@@ -185,8 +198,8 @@ export class DockerProvider implements SandboxProvider {
       const container = await this.docker.createContainer({
         name: containerName(spec.sandboxId),
         Image: spec.image,
-        Cmd: spec.cmd ?? ['sleep', 'infinity'],
-        Env: this.env(spec),
+        Cmd: cmd,
+        Env: env,
         User: this.config.docker.sandboxUser,
         WorkingDir: WORKSPACE_MOUNT,
         Hostname: 'sandbox',
@@ -234,6 +247,19 @@ export class DockerProvider implements SandboxProvider {
       `${pip}:${SANDBOX_HOME}/.cache/pip`,
       `${npm}:${SANDBOX_HOME}/.npm`,
     ];
+  }
+
+  appStatus(sandboxId: string) {
+    return readAppStatus(this.config.dataDir, sandboxId);
+  }
+
+  async restartApp(sandboxId: string): Promise<void> {
+    const result = await this.exec(sandboxId, { cmd: ['sh', SUPERVISOR_PATH, 'restart'], timeoutSec: 10 });
+    if (result.exitCode !== 0) {
+      throw new PreviewdError('invalid_state', `sandbox ${sandboxId} has no app supervisor running`, {
+        hint: 'Only sandboxes with a start command run supervised; sandboxes created before may need a delete and re-create.',
+      });
+    }
   }
 
   async start(sandboxId: string): Promise<void> {
