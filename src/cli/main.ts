@@ -3,15 +3,23 @@ import { Command } from 'commander';
 import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.js';
 import { isPreviewdError } from '../domain/errors.js';
 import { version } from '../version.js';
+import { registerDoctorCommand } from './commands/doctor.js';
+import { registerExecCommands } from './commands/exec.js';
+import { registerFilesCommands } from './commands/files.js';
 import { registerImagesCommand } from './commands/images.js';
+import { registerPreviewCommands } from './commands/previews.js';
+import { registerSandboxCommands } from './commands/sandboxes.js';
 import { registerServeCommand } from './commands/serve.js';
+import { exitCodes, reportError } from './output.js';
 
 const program = new Command();
 program
   .name('previewd')
   .description('Sandboxes with live preview URLs')
   .version(version)
-  .option('-c, --config <file>', 'configuration file (default ./previewd.yaml)');
+  .option('-c, --config <file>', 'configuration file (default ./previewd.yaml)')
+  // `exec <id> ls -la`: options after the command belong to the command.
+  .enablePositionalOptions();
 
 let loaded: LoadedConfig | undefined;
 const load = (): LoadedConfig => {
@@ -20,17 +28,25 @@ const load = (): LoadedConfig => {
 };
 
 registerServeCommand(program, load);
+registerSandboxCommands(program, load);
+// `previewd up` (runtimes issue) registers here: registerUpCommand(program, load), built on
+// createFromDirectory (commands/sandboxes.ts) + connect (connection.ts) + withSpinner (output.ts).
+registerExecCommands(program, load);
+registerFilesCommands(program, load);
+registerPreviewCommands(program, load);
 registerImagesCommand(program, load);
+registerDoctorCommand(program, load);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError) {
     process.stderr.write(`previewd: ${err.message}\n`);
-    process.exit(2);
+    process.exit(exitCodes.usage);
   }
   if (isPreviewdError(err)) {
     process.stderr.write(`previewd: ${err.code}: ${err.message}\n  hint: ${err.hint}\n`);
     process.exit(1);
   }
-  process.stderr.write(`previewd: ${(err as Error)?.stack ?? String(err)}\n`);
-  process.exit(1);
+  if ((err as { code?: string })?.code === 'commander.invalidArgument') process.exit(exitCodes.usage);
+  reportError(err, process.argv.includes('--json'));
+  process.exit(process.exitCode ?? exitCodes.failure);
 });
