@@ -1,74 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createDockerClient } from '../../src/providers/docker/client.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import { TEST_KEY, waitFor } from '../helpers/server.js';
-
-const docker = createDockerClient({ docker: { network: 'previewd' } as never });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** `previewd serve` as a real child process, so it can be killed with SIGKILL. */
-class ServerProcess {
-  child?: ChildProcess;
-  constructor(
-    readonly dataDir: string,
-    readonly port: number,
-  ) {}
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
-  async start(): Promise<void> {
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], {
-      env: {
-        ...process.env,
-        PREVIEWD_DATA_DIR: this.dataDir,
-        PREVIEWD_API_ADDR: `127.0.0.1:${this.port}`,
-        PREVIEWD_API_KEYS: TEST_KEY,
-        PREVIEWD_LOG_LEVEL: 'warn',
-        PREVIEWD_RECONCILE_INTERVAL_SEC: '1',
-        PREVIEWD_ORPHAN_GRACE_SEC: '2',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    await waitFor(
-      async () => ((await fetch(`${this.url}/healthz`)).ok ? true : undefined),
-      30_000,
-      'server up',
-    );
-  }
-  kill9(): void {
-    this.child?.kill('SIGKILL');
-  }
-  async call(method: string, path: string, body?: unknown): Promise<any> {
-    const res = await fetch(`${this.url}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${TEST_KEY}`,
-        ...(body ? { 'content-type': 'application/json' } : {}),
-      },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    return res.status === 204 ? undefined : res.json();
-  }
-}
-
-async function instanceContainers(dataDir: string) {
-  const all = await docker.listContainers({ all: true, filters: { label: ['previewd.managed=true'] } });
-  return all.filter((c) => c.Mounts.some((m) => m.Source.startsWith(dataDir)));
-}
+import { waitFor } from '../helpers/server.js';
+import { docker, freePort, instanceContainers, ServerProcess } from '../helpers/server-process.js';
 
 describe('crash safety: kill -9 in the middle of a create', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'previewd-crash-'));
