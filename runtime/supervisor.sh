@@ -88,7 +88,8 @@ install() {
   status installing
   echo "$SAY install: $PREVIEWD_INSTALL"
   run "$PREVIEWD_INSTALL" || return $?
-  mkdir -p "$(dirname "$stamp")" && printf '%s\n' "$hash" >"$stamp"
+  # A new file, not a write through: node_modules may be hardlinked from the host's template cache.
+  mkdir -p "$(dirname "$stamp")" && printf '%s\n' "$hash" >"$stamp.tmp" && mv -f "$stamp.tmp" "$stamp"
 }
 
 mkdir -p "$RUN_DIR"

@@ -58,9 +58,14 @@ export const preStopSchema = z
   })
   .describe('Runs in the sandbox (time-bounded) before every stop; its failure does not prevent the stop');
 
+/** The templates a sandbox can be created from (files under templates/<name>/, see docs/runtimes.md). */
+export const templateNameSchema = z
+  .enum(['vite-react', 'vite-vue', 'next', 'express', 'fastapi', 'flask', 'static'])
+  .describe('Start from a template app: its files, then `files` on top, then runtime detection');
+
 export const createSandboxSchema = z.strictObject({
   image: z.string().min(1).max(256).optional().describe('Container image; default from the runtime plan'),
-  template: z.string().min(1).max(64).optional(),
+  template: templateNameSchema.optional(),
   files: filesMapSchema.optional().describe('Workspace path → UTF-8 content, written before start'),
   runtime: runtimeOverridesSchema.optional(),
   ports: z.array(portSchema).max(32).optional(),

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Config } from '../config/schema.js';
-import { isPreviewdError, PreviewdError } from '../domain/errors.js';
+import { isPreviewdError } from '../domain/errors.js';
 import type { CreateSandboxInput, RuntimePlan, runtimeOverridesSchema } from '../domain/schemas.js';
 import { detect, type RuntimeImages } from './detect.js';
 import { fileTreeFromFiles } from './file-tree.js';
@@ -51,11 +51,6 @@ export function applyOverrides(
  * fails; without files the plan is the overrides (no start: the container idles).
  */
 export function planFromInput(input: CreateSandboxInput, config: Pick<Config, 'images'>): RuntimePlan {
-  if (input.template !== undefined) {
-    throw new PreviewdError('invalid_request', `unknown template "${input.template}"`, {
-      hint: 'This server has no templates yet; pass files and runtime.start instead.',
-    });
-  }
   const overrides = input.runtime ?? {};
   let detected: RuntimePlan | undefined;
   if (input.files && Object.keys(input.files).length > 0) {
@@ -66,6 +61,8 @@ export function planFromInput(input: CreateSandboxInput, config: Pick<Config, 'i
     }
   }
   const plan = applyOverrides(detected, overrides, config.images);
+  // `files` holds the template's files too (the service merges them): detection ran over both.
+  if (input.template !== undefined && plan.source === 'detected') plan.source = 'template';
   if (input.image !== undefined) plan.image = input.image;
   return plan;
 }

@@ -11,6 +11,8 @@ import { previewUrl } from '../edge/preview-urls.js';
 import type { EventBus } from '../events/bus.js';
 import type { SandboxProvider } from '../providers/provider.js';
 import { commandFor, planFromInput, superviseFor } from '../runtimes/plan.js';
+import { TemplateCache } from '../runtimes/template-cache.js';
+import type { TemplateName } from '../runtimes/templates.js';
 import type { SandboxFilter, Store } from '../store/store.js';
 import { traefikLabels } from '../traefik/labels.js';
 import { KeyedLock } from './keyed-lock.js';
@@ -50,6 +52,8 @@ export class SandboxService {
   private readonly log: Logger;
   /** Capacity admission and quotas; wired by the composition root (none: every start is admitted). */
   gate?: StartGate;
+  /** Installed dependencies of the Node templates, per host (src/runtimes/template-cache.ts). */
+  readonly templates: TemplateCache;
 
   constructor(deps: SandboxServiceDeps) {
     this.store = deps.store;
@@ -57,6 +61,7 @@ export class SandboxService {
     this.bus = deps.bus;
     this.config = deps.config;
     this.log = deps.log;
+    this.templates = new TemplateCache({ config: deps.config, log: deps.log });
   }
 
   view(record: SandboxRecord): SandboxView {
@@ -106,10 +111,20 @@ export class SandboxService {
     const id = newSandboxId();
     const files = await this.provider.prepareWorkspace(id);
     let plan: RuntimePlan;
+    let warmTemplate = false;
     try {
-      for (const [path, content] of Object.entries(input.files ?? {})) await files.write(path, content);
+      let withTemplate = input;
+      if (input.template) {
+        // The template's files (and its cached lockfile when warm), the user's files on top.
+        const template = await this.templates.filesFor(input.template);
+        withTemplate = { ...input, files: { ...template.files, ...input.files } };
+        warmTemplate = template.warm;
+      }
+      for (const [path, content] of Object.entries(withTemplate.files ?? {}))
+        await files.write(path, content);
       // After the writes: a bad path is reported as invalid_path before detection reads the files.
-      plan = planFromInput(input, this.config);
+      plan = planFromInput(withTemplate, this.config);
+      if (input.template && warmTemplate) await this.templates.seed(input.template, files.root);
     } catch (err) {
       await this.provider.destroy(id).catch(() => undefined);
       throw err;
@@ -146,6 +161,12 @@ export class SandboxService {
     // Env values may be secrets: log their names only.
     this.log.info({ sandboxId: id, runtime: { ...plan, env: Object.keys(plan.env) } }, 'runtime plan');
     this.inBackground(this.lock.run(id, () => this.provision(id)));
+    if (input.template && !warmTemplate) {
+      // The first sandbox from a cold template warms the cache once its install is done.
+      void this.templates
+        .harvestWhenInstalled(input.template as TemplateName, id, this.provider)
+        .catch((err) => this.log.warn({ err, template: input.template }, 'template cache fill failed'));
+    }
     return record;
   }
 
