@@ -5,9 +5,7 @@ import type { Command } from 'commander';
 import type { LoadedConfig } from '../../config/load.js';
 import { splitHostPort } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
-import { createDockerClient } from '../../providers/docker/client.js';
 import { resolveCaBundle } from '../../providers/docker/host-trust.js';
-import { imageStatus } from '../../runtimes/images/build.js';
 import { findConnection } from '../connection.js';
 import { colour, exitCodes, run, writeJson, writeLine } from '../output.js';
 
@@ -22,6 +20,7 @@ export interface Check {
 const MIN_FREE_GIB = 2;
 
 async function engineCheck(config: Config): Promise<Check> {
+  const { createDockerClient } = await import('../../providers/docker/client.js');
   try {
     const v = await createDockerClient(config).version();
     return { check: 'engine', status: 'ok', detail: `Docker ${v.Version} (API ${v.ApiVersion})` };
@@ -36,6 +35,8 @@ async function engineCheck(config: Config): Promise<Check> {
 }
 
 async function imageChecks(config: Config): Promise<Check[]> {
+  const { createDockerClient } = await import('../../providers/docker/client.js');
+  const { imageStatus } = await import('../../runtimes/images/build.js');
   try {
     const states = await imageStatus(createDockerClient(config), config);
     return states.map((s) => ({

@@ -1,12 +1,6 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import type { Config } from '../../config/schema.js';
-import { createDockerClient } from '../../providers/docker/client.js';
-import {
-  buildImages,
-  type ImagePhase,
-  type ImageProgress,
-  imageStatus,
-} from '../../runtimes/images/build.js';
+import type { ImagePhase, ImageProgress } from '../../runtimes/images/build.js';
 import { IMAGE_KINDS, type ImageKind } from '../../runtimes/images/recipes.js';
 
 /**
@@ -24,6 +18,9 @@ export function registerImagesCommand(program: Command, load: () => { config: Co
     .option('--json', 'print the result as JSON', false)
     .action(async (opts: { force: boolean; only?: ImageKind[]; json: boolean }) => {
       const { config } = load();
+      // Loaded here so the other commands start without dockerode and the image recipes.
+      const { createDockerClient } = await import('../../providers/docker/client.js');
+      const { buildImages } = await import('../../runtimes/images/build.js');
       const progress = createProgressReporter(process.stderr);
       try {
         const results = await buildImages({
@@ -49,6 +46,8 @@ export function registerImagesCommand(program: Command, load: () => { config: Co
     .option('--json', 'print the result as JSON', false)
     .action(async (opts: { json: boolean }) => {
       const { config } = load();
+      const { createDockerClient } = await import('../../providers/docker/client.js');
+      const { imageStatus } = await import('../../runtimes/images/build.js');
       try {
         const states = await imageStatus(createDockerClient(config), config);
         if (opts.json) writeJson(states);

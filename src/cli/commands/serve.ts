@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { createPreviewd } from '../../app.js';
 import { apiKeyFile } from '../../config/api-keys.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { createLogger } from '../../config/logger.js';
@@ -13,6 +12,8 @@ export function registerServeCommand(program: Command, load: () => LoadedConfig)
       const log = createLogger(config);
       for (const warning of warnings) log.warn(warning);
       if (file) log.info({ file }, 'configuration file');
+      // Loaded here so the client commands start without the server's modules.
+      const { createPreviewd } = await import('../../app.js');
       const app = await createPreviewd(config, log);
       if (app.generatedKey) {
         process.stderr.write(

@@ -1,0 +1,194 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, TEST_KEY, type TestServer } from '../helpers/server.js';
+
+const root = join(import.meta.dirname, '..', '..');
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI (its TypeScript entry, as bin/previewd.js runs the built one). */
+function cli(args: string[], env: Record<string, string>, input?: string): Promise<CliResult> {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PREVIEWD_')));
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', ...args],
+      { cwd: root, env: { ...clean, NO_COLOR: '1', ...env }, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+describe('previewd CLI against a real server', () => {
+  let server: TestServer;
+  let env: Record<string, string>;
+  let project: string;
+  let id: string;
+  const json = async <T = any>(args: string[]): Promise<T> => {
+    const res = await cli([...args, '--json'], env);
+    expect(res.code, `${args.join(' ')}: ${res.stderr}`).toBe(0);
+    return JSON.parse(res.stdout) as T;
+  };
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    env = { PREVIEWD_URL: server.url, PREVIEWD_API_KEY: TEST_KEY };
+    project = mkdtempSync(join(tmpdir(), 'previewd-cli-project-'));
+    writeFileSync(
+      join(project, 'server.js'),
+      "require('node:http').createServer((q, s) => { console.log('hit ' + q.url); s.end('cli app'); }).listen(3000);\n",
+    );
+    writeFileSync(join(project, 'logo.bin'), Buffer.from([0, 1, 2, 255]));
+  });
+  afterAll(async () => {
+    await server?.close();
+    if (project) rmSync(project, { recursive: true, force: true });
+  });
+
+  it('create <dir> uploads the folder, waits for the port and prints the sandbox', async () => {
+    const sandbox = await json([
+      'create',
+      project,
+      '--start',
+      'node server.js',
+      '--port',
+      '3000',
+      '-l',
+      'via=cli',
+    ]);
+    id = sandbox.id;
+    expect(sandbox).toMatchObject({ state: 'running', ports: [3000], labels: { via: 'cli' } });
+    const url = new URL(sandbox.previews[0].url);
+    const res = await request(`${server.edgeUrl}/x`, { headers: { host: url.host } });
+    expect(await res.body.text()).toBe('cli app');
+  });
+
+  it('ls and get (by id prefix) print JSON; human output is a table', async () => {
+    const list = await json<any[]>(['ls', '--label', 'via=cli']);
+    expect(list.map((s) => s.id)).toEqual([id]);
+    expect((await json(['get', id.slice(0, 10)])).id).toBe(id);
+    const human = await cli(['ls'], env);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/^ID\s+STATE\s+RUNTIME\s+PORTS\s+CREATED\s+PREVIEW/);
+    expect(human.stdout).toContain(`${id}  running`);
+    expect(human.stdout).not.toContain('\x1b['); // NO_COLOR and no TTY: no colour codes
+  });
+
+  it('finds the key by itself in <dataDir>/api-key', async () => {
+    writeFileSync(join(server.dataDir, 'api-key'), `${TEST_KEY}\n`);
+    const res = await cli(['ls', '--json'], {
+      PREVIEWD_URL: server.url,
+      PREVIEWD_DATA_DIR: server.dataDir,
+    });
+    expect(res.code, res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout).map((s: { id: string }) => s.id)).toContain(id);
+  });
+
+  it('exec streams output and exits with the command exit code; --json buffers', async () => {
+    const streamed = await cli(['exec', id, 'sh', '-c', 'echo out; echo err >&2; exit 7'], env);
+    expect(streamed).toEqual({ code: 7, stdout: 'out\n', stderr: 'err\n' });
+    // Options go before the command: everything after it belongs to the command.
+    const res = await cli(['exec', '--json', id, 'cat logo.bin | od -An -tu1'], env);
+    const result = JSON.parse(res.stdout);
+    expect(result).toMatchObject({ exitCode: 0 });
+    expect(result.stdout.trim().split(/\s+/)).toEqual(['0', '1', '2', '255']);
+  });
+
+  it('files put, ls, get and rm', async () => {
+    const local = join(project, 'note.txt');
+    writeFileSync(local, 'from the cli\n');
+    expect(await json(['files', 'put', id, local, 'docs/note.txt', '--mode', '0640'])).toMatchObject({
+      path: 'docs/note.txt',
+      mode: '0640',
+      size: 13,
+    });
+    const list = await json(['files', 'ls', id, 'docs']);
+    expect(list.entries.map((e: { name: string }) => e.name)).toEqual(['note.txt']);
+    expect((await cli(['files', 'get', id, 'docs/note.txt'], env)).stdout).toBe('from the cli\n');
+    const saved = join(project, 'copy.txt');
+    await json(['files', 'get', id, 'docs/note.txt', saved]);
+    expect(readFileSync(saved, 'utf8')).toBe('from the cli\n');
+    expect(await json(['files', 'rm', id, 'docs', '-r'])).toEqual({ removed: 'docs' });
+    const stdin = await cli(['files', 'put', id, '-', 'piped.txt', '--json'], env, 'piped\n');
+    expect(JSON.parse(stdin.stdout)).toMatchObject({ path: 'piped.txt', size: 6 });
+  });
+
+  it('logs prints the app output as NDJSON', async () => {
+    const res = await cli(['logs', id, '--json'], env);
+    expect(res.code).toBe(0);
+    const chunks = res.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(chunks.map((c) => c.data).join('')).toContain('hit /x');
+  });
+
+  it('url and token', async () => {
+    const { url } = await json(['url', id]);
+    expect(url).toContain(`3000-${id}.`);
+    const token = await json(['token', id, '--ttl', '120']);
+    expect(token.token).toMatch(/^pvt1\./);
+    expect(token.url).toContain('previewd_token=');
+    expect((await json(['url', id, '3000', '--token'])).url).toContain('previewd_token=');
+    expect(await json(['token', id, '--revoke'])).toEqual({ revoked: true });
+  });
+
+  it('errors show the code and hint with a meaningful exit code', async () => {
+    const missing = await cli(['get', '01arz3ndektsv4rrffq69g5fav'], env);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toContain('sandbox_not_found');
+    expect(missing.stderr).toContain('hint:');
+    const asJson = await cli(['files', 'get', id, 'nope.txt', '--json'], env);
+    expect(asJson.code).toBe(3);
+    expect(JSON.parse(asJson.stderr).error).toMatchObject({ code: 'file_not_found', status: 404 });
+    const badKey = await cli(['ls'], { ...env, PREVIEWD_API_KEY: 'wrong-key-0123456789' });
+    expect(badKey.code).toBe(7);
+    expect(badKey.stderr).toContain('unauthorized');
+    const down = await cli(['ls', '--json'], {
+      PREVIEWD_URL: 'http://127.0.0.1:9',
+      PREVIEWD_API_KEY: TEST_KEY,
+    });
+    expect(down.code).toBe(5);
+    expect(JSON.parse(down.stderr).error.code).toBe('connection_failed');
+  });
+
+  it('stop, start and rm', async () => {
+    expect((await json(['stop', id])).state).toBe('stopped');
+    const stopped = await cli(['exec', id, 'true'], env);
+    expect(stopped.code).toBe(4);
+    expect(stopped.stderr).toContain('sandbox_not_running');
+    expect((await json(['start', id])).state).toBe('running');
+    expect(await json(['rm', id])).toEqual({ deleted: [id] });
+    expect(await json(['ls'])).toEqual([]);
+  });
+
+  it('doctor checks engine, images, ports, CA bundle and disk', async () => {
+    const report = await cli(['doctor', '--json'], {
+      ...env,
+      PREVIEWD_DATA_DIR: server.dataDir,
+      PREVIEWD_API_ADDR: '127.0.0.1:0',
+      PREVIEWD_EDGE_ADDR: '127.0.0.1:0',
+    });
+    const { checks } = JSON.parse(report.stdout);
+    const names = checks.map((c: { check: string }) => c.check);
+    for (const name of ['engine', 'api port', 'edge port', 'CA bundle', 'disk', 'server']) {
+      expect(names).toContain(name);
+    }
+    expect(names.some((n: string) => n.startsWith('image '))).toBe(true);
+    expect(checks.find((c: { check: string }) => c.check === 'engine').status).toBe('ok');
+    expect(checks.find((c: { check: string }) => c.check === 'server').status).toBe('ok');
+    for (const c of checks) if (c.status !== 'ok') expect(c.fix).toBeTruthy();
+  });
+});
