@@ -506,7 +506,8 @@ export interface ApiOperations {
     body: {
       /** Container image; default from the runtime plan */
       image?: string;
-      template?: string;
+      /** Start from a template app: its files, then `files` on top, then runtime detection */
+      template?: 'vite-react' | 'vite-vue' | 'next' | 'express' | 'fastapi' | 'flask' | 'static';
       /** Workspace path → UTF-8 content, written before start */
       files?: Record<string, string>;
       runtime?: {
