@@ -138,8 +138,8 @@ export class Reconciler {
                   error: { code: 'app_exited', message: `the app exited with code ${info.exitCode}` },
                 }
               : { stoppedAt: nowIso() };
-          const stopping = await service.transition(row, 'stopping');
-          await service.transition(stopping, 'stopped', patch);
+          const stopping = await service.transition(row, 'stopping', {}, 'engine');
+          await service.transition(stopping, 'stopped', patch, 'engine');
           report.stopped.push(id);
         } else if (status === 'paused' && row.state === 'running') {
           await service.transition(row, 'paused');
