@@ -214,7 +214,7 @@ export function detectNode(tree: FileTree, image: string): RuntimePlan | undefin
     if (!entry) return undefined;
     const port = serverPortFromSource(tree.read(entry) ?? '') ?? DEFAULT_PORTS.node;
     return nodePlan(image, {
-      start: `node ${entry}`,
+      start: `node --watch ${entry}`,
       port,
       env: { HOST: '0.0.0.0', PORT: String(port) },
       framework: 'node',
@@ -260,7 +260,8 @@ export function detectNode(tree: FileTree, image: string): RuntimePlan | undefin
     (script ? portFromCommand(scripts[script]!) : undefined) ??
     (entry ? serverPortFromSource(tree.read(entry) ?? '') : undefined) ??
     DEFAULT_PORTS.node;
-  const start = script ? runScript(pm.name, script, []) : `node ${entry}`;
+  // A bare entry restarts on change (node --watch); a script runs as its author wrote it.
+  const start = script ? runScript(pm.name, script, []) : `node --watch ${entry}`;
   return nodePlan(image, {
     ...common,
     env: { ...env, HOST: '0.0.0.0', PORT: String(port) },

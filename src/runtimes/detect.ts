@@ -14,16 +14,20 @@ export const STATIC_PORT = 8080;
 /** Folders a static site's index.html may sit in, tried after the root. */
 const STATIC_ROOTS = ['', 'public', 'dist', 'site', 'www', 'docs'];
 
+/** previewd's live-reloading static server, mounted read-only in every supervised container. */
+export const STATIC_SERVER = '/opt/previewd/static-server.mjs';
+
 /**
- * A static site: served by Python's http.server (in the Python image; it needs no download).
+ * A static site: served by previewd's own live-reloading server (runtime/static-server.mjs, in the
+ * Node image; nothing to download): a changed file reloads the open pages.
  */
 function detectStatic(tree: FileTree, images: RuntimeImages): RuntimePlan | undefined {
   const root = STATIC_ROOTS.find((dir) => tree.paths.includes(dir ? `${dir}/index.html` : 'index.html'));
   if (root === undefined) return undefined;
-  const directory = root ? ` --directory ${root}` : '';
+  const directory = root !== '';
   return {
-    image: images.python,
-    start: `python3 -m http.server ${STATIC_PORT} --bind 0.0.0.0${directory}`,
+    image: images.node,
+    start: `node ${STATIC_SERVER} --port ${STATIC_PORT}${directory ? ` --dir ${root}` : ''}`,
     port: STATIC_PORT,
     env: {},
     source: 'detected',

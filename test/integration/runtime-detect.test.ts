@@ -51,7 +51,7 @@ describe('runtime detection through the API (real engine)', () => {
     });
     expect(node.body).toMatchObject({ image: 'previewd/runtime-node:22', ports: [3000] });
     const site = await server.call('POST', '/v1/sandboxes', { files: readFixtureProject('static-html') });
-    expect(site.body).toMatchObject({ image: 'previewd/runtime-python:3', ports: [8080] });
+    expect(site.body).toMatchObject({ image: 'previewd/runtime-node:22', ports: [8080] });
     expect(await appAnswers(server, node.body.id, 3000)).toBe('bare\n');
     expect(await appAnswers(server, site.body.id, 8080)).toContain('<h1>Hello</h1>');
   });

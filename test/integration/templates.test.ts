@@ -1,6 +1,7 @@
+import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { edgeJson, previewHostOf } from '../helpers/edge.js';
-import { startTestServer, type TestServer, waitFor, waitState } from '../helpers/server.js';
+import { startTestServer, TEST_KEY, type TestServer, waitFor, waitState } from '../helpers/server.js';
 
 /** What each template serves at its preview URL (through the edge), and where. */
 const expected: Record<string, { port: number; path: string; text: string }> = {
@@ -13,9 +14,23 @@ const expected: Record<string, { port: number; path: string; text: string }> = {
   static: { port: 8080, path: '/', text: 'Hello from a static site' },
 };
 
-describe('templates (real engine, npm registry)', () => {
+describe('templates (real engine, npm registry, real browser)', () => {
   let server: TestServer;
+  let browser: Browser;
   const created = new Map<string, string>();
+
+  const write = async (id: string, path: string, content: string) => {
+    const res = await fetch(`${server.url}/v1/sandboxes/${id}/files?path=${encodeURIComponent(path)}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/octet-stream' },
+      body: content,
+    });
+    expect(res.status).toBeLessThan(300);
+  };
+  const read = async (id: string, path: string) =>
+    (await server.call('GET', `/v1/sandboxes/${id}/files?path=${encodeURIComponent(path)}`)).body as string;
+  const previewUrl = async (id: string) =>
+    (await server.call('GET', `/v1/sandboxes/${id}`)).body.previews[0].url as string;
 
   const serves = (id: string, template: string, timeoutMs = 240_000) => {
     const want = expected[template] as { port: number; path: string; text: string };
@@ -37,9 +52,20 @@ describe('templates (real engine, npm registry)', () => {
 
   beforeAll(async () => {
     server = await startTestServer();
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--host-resolver-rules=MAP *.preview.localhost 127.0.0.1',
+      ],
+    });
   });
 
   afterAll(async () => {
+    await browser?.close();
     await server?.close();
   });
 
@@ -67,7 +93,9 @@ describe('templates (real engine, npm registry)', () => {
   }, 900_000);
 
   it('user files go on top of the template', async () => {
-    const body = await createFrom('static', { files: { 'index.html': '<h1>Hello from a static site, mine</h1>' } });
+    const body = await createFrom('static', {
+      files: { 'index.html': '<h1>Hello from a static site, mine</h1>' },
+    });
     const res = await serves(body.id, 'static', 30_000);
     expect(res.text).toContain('mine');
     await server.call('DELETE', `/v1/sandboxes/${body.id}`);
@@ -88,4 +116,84 @@ describe('templates (real engine, npm registry)', () => {
     expect(text).toContain('[previewd] dependencies unchanged: install skipped');
     expect(text).not.toContain('[previewd] install:');
   }, 120_000);
+
+  it('vite-react: a click, then App.jsx changed through the files API: new text, no reload, the count kept', async () => {
+    const id = created.get('vite-react') as string;
+    const page = await browser.newPage();
+    await page.goto(await previewUrl(id));
+    await page.waitForSelector('#counter', { timeout: 60_000 });
+    for (let i = 0; i < 3; i++) await page.click('#counter');
+    expect(await page.textContent('#counter')).toBe('count is 3');
+    await page.evaluate('window.__sameDocument = true');
+    const app = await read(id, 'src/App.jsx');
+    await write(id, 'src/App.jsx', app.replace('Hello from Vite + React', 'Edited through the API'));
+    await page.waitForFunction(
+      `document.getElementById('title')?.textContent === 'Edited through the API'`,
+      null,
+      {
+        timeout: 30_000,
+      },
+    );
+    expect(await page.textContent('#counter')).toBe('count is 3');
+    expect(await page.evaluate('window.__sameDocument')).toBe(true);
+    await page.close();
+  }, 120_000);
+
+  it('static: the live-reloading server reloads the page when a file changes', async () => {
+    const id = created.get('static') as string;
+    const page = await browser.newPage();
+    await page.goto(await previewUrl(id));
+    expect(await page.textContent('#title')).toBe('Hello from a static site');
+    const html = await read(id, 'index.html');
+    await write(id, 'index.html', html.replace('Hello from a static site', 'Static, edited'));
+    await page.waitForFunction(`document.getElementById('title')?.textContent === 'Static, edited'`, null, {
+      timeout: 30_000,
+    });
+    await page.close();
+  }, 60_000);
+
+  it('express, fastapi and flask restart or reload when their code changes', async () => {
+    const edits: [string, string, string, string][] = [
+      ['express', 'server.js', 'Hello from Express', 'Express, edited'],
+      ['fastapi', 'main.py', 'Hello from FastAPI', 'FastAPI, edited'],
+      ['flask', 'app.py', 'Hello from Flask', 'Flask, edited'],
+    ];
+    await Promise.all(
+      edits.map(async ([template, path, from, to]) => {
+        const id = created.get(template) as string;
+        await write(id, path, (await read(id, path)).replace(from, to));
+        const port = expected[template]?.port as number;
+        await waitFor(
+          async () => {
+            const res = await edgeJson(server, previewHostOf(id, port), '/');
+            return res.status === 200 && res.text.includes(to) ? true : undefined;
+          },
+          30_000,
+          `${template} to serve "${to}"`,
+        );
+      }),
+    );
+  }, 60_000);
+
+  it('next: Fast Refresh over the edge keeps the count', async () => {
+    const id = created.get('next') as string;
+    const page = await browser.newPage();
+    await page.goto(await previewUrl(id));
+    await page.waitForSelector('#counter', { timeout: 60_000 });
+    // The client bundle hydrates after the HTML: click until React handles it.
+    await waitFor(async () => {
+      await page.click('#counter');
+      return (await page.textContent('#counter')) !== 'count is 0' ? true : undefined;
+    }, 60_000);
+    const count = await page.textContent('#counter');
+    await page.evaluate('window.__sameDocument = true');
+    const source = await read(id, 'app/page.jsx');
+    await write(id, 'app/page.jsx', source.replace('Hello from Next.js', 'Next, edited'));
+    await page.waitForFunction(`document.getElementById('title')?.textContent === 'Next, edited'`, null, {
+      timeout: 60_000,
+    });
+    expect(await page.textContent('#counter')).toBe(count);
+    expect(await page.evaluate('window.__sameDocument')).toBe(true);
+    await page.close();
+  }, 180_000);
 });

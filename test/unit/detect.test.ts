@@ -25,24 +25,24 @@ function detectFixture(name: string): RuntimePlan {
 
 const expected: Record<string, RuntimePlan> = {
   'static-html': {
-    image: 'img/python',
-    start: 'python3 -m http.server 8080 --bind 0.0.0.0',
+    image: 'img/node',
+    start: 'node /opt/previewd/static-server.mjs --port 8080',
     port: 8080,
     env: {},
     source: 'detected',
     framework: 'static',
   },
   'static-public': {
-    image: 'img/python',
-    start: 'python3 -m http.server 8080 --bind 0.0.0.0 --directory public',
+    image: 'img/node',
+    start: 'node /opt/previewd/static-server.mjs --port 8080 --dir public',
     port: 8080,
     env: {},
     source: 'detected',
     framework: 'static',
   },
   'tooling-package-static': {
-    image: 'img/python',
-    start: 'python3 -m http.server 8080 --bind 0.0.0.0',
+    image: 'img/node',
+    start: 'node /opt/previewd/static-server.mjs --port 8080',
     port: 8080,
     env: {},
     source: 'detected',
@@ -61,7 +61,7 @@ const expected: Record<string, RuntimePlan> = {
   'express-main-literal-port': {
     image: 'img/node',
     install: 'npm install --no-audit --no-fund',
-    start: 'node app.js',
+    start: 'node --watch app.js',
     port: 4000,
     env: { HOST: '0.0.0.0', PORT: '4000' },
     source: 'detected',
@@ -89,7 +89,7 @@ const expected: Record<string, RuntimePlan> = {
   },
   'node-bare-server': {
     image: 'img/node',
-    start: 'node server.js',
+    start: 'node --watch server.js',
     port: 3000,
     env: { HOST: '0.0.0.0', PORT: '3000' },
     source: 'detected',

@@ -9,12 +9,15 @@ export const SUPERVISOR_PATH = '/opt/previewd/supervisor.sh';
 /** Where the supervisor writes its status: a host directory beside the workspace, not in it. */
 export const SUPERVISOR_RUN_DIR = '/run/previewd';
 
-/** The repository's runtime/supervisor.sh (POSIX sh: the node and python images both run it). */
-export function supervisorScript(): string {
-  const candidates = [
-    fileURLToPath(new URL('../../../runtime/supervisor.sh', import.meta.url)),
-    resolve('runtime/supervisor.sh'),
-  ];
+/** Where the repository's runtime/ folder is mounted (read-only): the supervisor, the static server. */
+export const RUNTIME_MOUNT = '/opt/previewd';
+
+/**
+ * The repository's runtime/ folder: supervisor.sh (POSIX sh: the node and python images both run
+ * it) and static-server.mjs.
+ */
+export function runtimeDir(): string {
+  const candidates = [fileURLToPath(new URL('../../../runtime', import.meta.url)), resolve('runtime')];
   return candidates.find((p) => existsSync(p)) ?? (candidates[0] as string);
 }
 
@@ -39,7 +42,7 @@ export async function supervisedContainer(
   };
   if (spec.supervise.install) env.PREVIEWD_INSTALL = spec.supervise.install;
   return {
-    binds: [`${supervisorScript()}:${SUPERVISOR_PATH}:ro`, `${run}:${SUPERVISOR_RUN_DIR}`],
+    binds: [`${runtimeDir()}:${RUNTIME_MOUNT}:ro`, `${run}:${SUPERVISOR_RUN_DIR}`],
     cmd: ['sh', SUPERVISOR_PATH],
     env,
   };
