@@ -3,7 +3,16 @@
  * aligned tables, a spinner on stderr for long work, `--json` for scripts, and errors with their
  * code, hint and a documented exit code (docs/cli.md).
  */
-import { PreviewdError } from '@previewd/sdk';
+import type { PreviewdError } from '@previewd/sdk';
+
+/** A previewd error by shape (a copy of the SDK loaded from elsewhere is still recognised). */
+function isApiError(err: unknown): err is PreviewdError {
+  return (
+    err instanceof Error &&
+    typeof (err as { code?: unknown }).code === 'string' &&
+    typeof (err as { status?: unknown }).status === 'number'
+  );
+}
 
 export const exitCodes = {
   ok: 0,
@@ -29,7 +38,7 @@ export function exitCodeOf(err: unknown): number {
   if (name === 'ConfigError' || (err as { code?: string })?.code === 'commander.invalidArgument') {
     return exitCodes.usage;
   }
-  if (!(err instanceof PreviewdError)) return exitCodes.failure;
+  if (!isApiError(err)) return exitCodes.failure;
   switch (err.code) {
     case 'connection_failed':
     case 'engine_unavailable':
@@ -112,7 +121,7 @@ export function ago(iso: string | undefined, now = Date.now()): string {
 /** Prints an error (code, message, hint) to stderr and sets the exit code; JSON with --json. */
 export function reportError(err: unknown, json: boolean): void {
   const code = exitCodeOf(err);
-  if (err instanceof PreviewdError) {
+  if (isApiError(err)) {
     if (json) {
       process.stderr.write(
         `${JSON.stringify({ error: { code: err.code, message: err.message, hint: err.hint, status: err.status } })}\n`,
@@ -191,7 +200,7 @@ export async function withSpinner<T>(
     return await fn(s);
   } catch (err) {
     if (json) s.stop();
-    else s.fail(`${text}: ${err instanceof PreviewdError ? err.code : 'failed'}`);
+    else s.fail(`${text}: ${isApiError(err) ? err.code : 'failed'}`);
     throw err;
   }
 }
