@@ -28,6 +28,7 @@ import { previewTokenRoutes } from './routes/preview-tokens.js';
 import { processRoutes } from './routes/processes.js';
 import { sandboxRoutes } from './routes/sandboxes.js';
 import { systemRoutes } from './routes/system.js';
+import { templateRoutes } from './routes/templates.js';
 import { traefikRoutes } from './routes/traefik.js';
 
 export interface ApiDeps {
@@ -86,6 +87,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
   await app.register(sandboxRoutes, { service: deps.service, owners: deps.keyOwners });
   await app.register(appControlRoutes, { service: deps.service, provider: deps.provider });
+  await app.register(templateRoutes, { service: deps.service, provider: deps.provider });
   if (deps.io) {
     const io: IoRouteDeps = {
       ...deps.io,

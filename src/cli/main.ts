@@ -10,6 +10,7 @@ import { registerImagesCommand } from './commands/images.js';
 import { registerPreviewCommands } from './commands/previews.js';
 import { registerSandboxCommands } from './commands/sandboxes.js';
 import { registerServeCommand } from './commands/serve.js';
+import { registerTemplatesCommand } from './commands/templates.js';
 import { exitCodes, reportError } from './output.js';
 
 const program = new Command();
@@ -35,6 +36,7 @@ registerExecCommands(program, load);
 registerFilesCommands(program, load);
 registerPreviewCommands(program, load);
 registerImagesCommand(program, load);
+registerTemplatesCommand(program, load);
 registerDoctorCommand(program, load);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
