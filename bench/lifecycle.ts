@@ -1,17 +1,117 @@
 /**
  * bench/lifecycle: create → running through the HTTP API (p50/p95 over N sandboxes), beside a
  * plain `docker run` of the same image with the same options as the floor, measured in the same
- * run, interleaved, so the machine's noise hits both alike.
+ * run, interleaved, so the machine's noise hits both alike. Then wake latency through the edge
+ * (request → first byte) from paused and from stopped, and a density run: D idle Node sandboxes,
+ * memory per sandbox (cgroup, without page cache) and previewd's own RSS.
  *
- *   node --import tsx bench/lifecycle.ts [N=20]
+ *   node --import tsx bench/lifecycle.ts [N=20] [--wakes 10] [--density 50]
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { request } from 'undici';
+import { containerMemoryMb } from '../src/sandboxes/memory.js';
 import { startTestServer } from '../test/helpers/server.js';
 import { printTable, summary } from './stats.js';
 
 const run = promisify(execFile);
-const N = Number(process.argv[2] ?? 20);
+function flag(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? fallback : Number(process.argv[i + 1]);
+}
+const positional =
+  process.argv[2] !== undefined && !process.argv[2].startsWith('--') ? process.argv[2] : undefined;
+const N = Number(positional ?? 20);
+const WAKES = flag('wakes', 10);
+/** Bounded: each sandbox is a container with a Node process. */
+const DENSITY = Math.min(flag('density', 50), 200);
+const nodeApp = `require('http').createServer((q,s)=>s.end('ok')).listen(3000)`;
+type Server = Awaited<ReturnType<typeof startTestServer>>;
+
+/** A GET through the edge until the first byte of the answer (headers received). */
+async function edgeFirstByte(server: Server, id: string): Promise<number> {
+  const t0 = performance.now();
+  const res = await request(`${server.edgeUrl}/`, {
+    headers: { host: `3000-${id}.preview.localhost`, accept: 'application/json' },
+  });
+  const ms = performance.now() - t0;
+  const body = await res.body.text();
+  if (res.statusCode !== 200 || body !== 'ok') throw new Error(`edge answered ${res.statusCode}: ${body}`);
+  return ms;
+}
+
+async function createNodeSandbox(server: Server): Promise<string> {
+  const created = await server.call('POST', '/v1/sandboxes', {
+    runtime: { start: `node -e "${nodeApp}"`, port: 3000 },
+    pauseAfterSec: 0,
+    idleTimeoutSec: 0,
+  });
+  if (created.status !== 201) throw new Error(`create failed: ${JSON.stringify(created.body)}`);
+  return created.body.id as string;
+}
+
+async function wakeBench(server: Server): Promise<void> {
+  const id = await createNodeSandbox(server);
+  await waitUntilServes(server, id);
+  const fromPaused: number[] = [];
+  const fromStopped: number[] = [];
+  for (let i = 0; i < WAKES; i++) {
+    await server.call('POST', `/v1/sandboxes/${id}/pause`);
+    fromPaused.push(await edgeFirstByte(server, id));
+    await server.call('POST', `/v1/sandboxes/${id}/stop`);
+    fromStopped.push(await edgeFirstByte(server, id));
+  }
+  await server.call('DELETE', `/v1/sandboxes/${id}`);
+  printTable(`wake through the edge, request → first byte, ${WAKES} wakes each (ms)`, [
+    { from: 'paused (goal ≤ 150 ms)', ...summary(fromPaused) },
+    { from: 'stopped (goal ≤ 1 s)', ...summary(fromStopped) },
+  ]);
+}
+
+async function waitUntilServes(server: Server, id: string): Promise<void> {
+  for (;;) {
+    try {
+      await edgeFirstByte(server, id);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+async function densityBench(server: Server): Promise<void> {
+  const ids: string[] = [];
+  const t0 = performance.now();
+  try {
+    for (let i = 0; i < DENSITY; i += 5) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(5, DENSITY - i) }, () => createNodeSandbox(server)),
+      );
+      ids.push(...batch);
+      await Promise.all(batch.map((id) => waitUntilServes(server, id)));
+    }
+    const startedSec = (performance.now() - t0) / 1000;
+    await new Promise((r) => setTimeout(r, 5000)); // let them settle idle
+    const perSandbox: number[] = [];
+    for (const id of ids) {
+      const record = await server.app.store.getSandbox(id);
+      const mb = record?.containerId ? await containerMemoryMb(record.containerId) : undefined;
+      if (mb !== undefined) perSandbox.push(mb);
+    }
+    const rssMb = process.memoryUsage().rss / 1024 / 1024;
+    printTable(`density: ${ids.length} idle Node sandboxes (all serving after ${startedSec.toFixed(1)} s)`, [
+      // Without page cache: the node binary's pages are cached once and shared by every sandbox.
+      { what: 'memory per sandbox, MB (cgroup, no page cache)', ...summary(perSandbox) },
+    ]);
+    const total = perSandbox.reduce((a, b) => a + b, 0);
+    console.log(`sum over sandboxes: ${total.toFixed(0)} MB`);
+    console.log(`previewd RSS (in-process, includes this bench's client): ${rssMb.toFixed(0)} MB`);
+  } finally {
+    for (let i = 0; i < ids.length; i += 10) {
+      await Promise.all(ids.slice(i, i + 10).map((id) => server.call('DELETE', `/v1/sandboxes/${id}`)));
+    }
+  }
+}
 
 async function apiCreateToRunning(
   server: Awaited<ReturnType<typeof startTestServer>>,
@@ -87,6 +187,14 @@ async function main(): Promise<void> {
     { path: 'floor: docker run -d (CLI, same options)', ...f },
   ]);
   console.log(`\nratio p50 previewd / docker run: ${(a.p50 / f.p50).toFixed(2)}x`);
+
+  const lifecycle = await startTestServer({ logLevel: 'silent', 'admission.maxRunning': DENSITY + 10 });
+  try {
+    if (WAKES > 0) await wakeBench(lifecycle);
+    if (DENSITY > 0) await densityBench(lifecycle);
+  } finally {
+    await lifecycle.close();
+  }
 }
 
 await main();
