@@ -140,6 +140,12 @@ export function reportError(err: unknown, json: boolean): void {
   process.exitCode = code;
 }
 
+/** A progress bar for a spinner's text: `[#####-----] 3/6`. */
+export function progressBar(done: number, total: number, width = 20): string {
+  const filled = total > 0 ? Math.round((Math.min(done, total) / total) * width) : width;
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${total}`;
+}
+
 export interface Spinner {
   update(text: string): void;
   succeed(text: string): void;

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -8,19 +8,41 @@ import { startTestServer, TEST_KEY, type TestServer } from '../helpers/server.js
 
 const root = join(import.meta.dirname, '..', '..');
 
+/** Newest modification time of the files under a directory. */
+function newest(dir: string): number {
+  let max = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) max = Math.max(max, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return max;
+}
+
+/**
+ * The built binary (bin/previewd.js → dist/, as `make setup` leaves it) when the build is newer
+ * than the sources; else the TypeScript entry through tsx (a run without a rebuild tests the code
+ * as it is, only slower).
+ */
+const built = join(root, 'dist', 'cli', 'main.js');
+const entry =
+  existsSync(built) &&
+  statSync(built).mtimeMs >= newest(join(root, 'src')) &&
+  statSync(built).mtimeMs >= newest(join(root, 'packages', 'sdk', 'src'))
+    ? ['bin/previewd.js']
+    : ['--import', 'tsx', 'src/cli/main.ts'];
+
 interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
 }
 
-/** Runs the real CLI (its TypeScript entry, as bin/previewd.js runs the built one). */
+/** Runs the real CLI. */
 function cli(args: string[], env: Record<string, string>, input?: string): Promise<CliResult> {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PREVIEWD_')));
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', ...args],
+      [...entry, ...args],
       { cwd: root, env: { ...clean, NO_COLOR: '1', ...env }, maxBuffer: 16 * 1024 * 1024 },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
@@ -104,6 +126,8 @@ describe('previewd CLI against a real server', () => {
     const result = JSON.parse(res.stdout);
     expect(result).toMatchObject({ exitCode: 0 });
     expect(result.stdout.trim().split(/\s+/)).toEqual(['0', '1', '2', '255']);
+    const piped = await cli(['exec', '-i', id, 'tr a-z A-Z'], env, 'piped in\n');
+    expect(piped).toEqual({ code: 0, stdout: 'PIPED IN\n', stderr: '' });
   });
 
   it('files put, ls, get and rm', async () => {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { LoadedConfig } from '../../config/load.js';
 import { connect } from '../connection.js';
@@ -21,6 +22,7 @@ export function registerExecCommands(program: Command, load: () => LoadedConfig)
       v,
     ])
     .option('-t, --timeout <sec>', 'kill it after this long', seconds)
+    .option('-i, --stdin', "send this CLI's stdin to the command (read to the end first)")
     .option('--json', 'wait for it and print { exitCode, stdout, stderr, durationMs }')
     .passThroughOptions()
     .action(
@@ -28,7 +30,7 @@ export function registerExecCommands(program: Command, load: () => LoadedConfig)
         async (
           ref: string,
           cmd: string[],
-          flags: { cwd?: string; env?: string[]; timeout?: number; json?: boolean },
+          flags: { cwd?: string; env?: string[]; timeout?: number; stdin?: boolean; json?: boolean },
         ) => {
           const sandbox = await findSandbox(connect(load), ref);
           const env: Record<string, string> = {};
@@ -42,6 +44,7 @@ export function registerExecCommands(program: Command, load: () => LoadedConfig)
             ...(flags.cwd ? { cwd: flags.cwd } : {}),
             ...(Object.keys(env).length ? { env } : {}),
             ...(flags.timeout ? { timeoutSec: flags.timeout } : {}),
+            ...(flags.stdin ? { stdin: readFileSync(0, 'utf8') } : {}),
           };
           if (flags.json) {
             const result = await sandbox.exec(command, opts);

@@ -4,7 +4,17 @@ import type { CreateSandboxRequest, Previewd, Sandbox, SandboxInfo } from '@prev
 import { type Command, InvalidArgumentError } from 'commander';
 import type { LoadedConfig } from '../../config/load.js';
 import { connect } from '../connection.js';
-import { ago, colour, run, stateColour, table, withSpinner, writeJson, writeLine } from '../output.js';
+import {
+  ago,
+  colour,
+  progressBar,
+  run,
+  stateColour,
+  table,
+  withSpinner,
+  writeJson,
+  writeLine,
+} from '../output.js';
 import { readProjectFiles } from '../project-files.js';
 import { findSandbox } from '../sandbox-ref.js';
 
@@ -83,8 +93,9 @@ export async function createFromDirectory(
   const json = Boolean(flags.json);
   const sandbox = await withSpinner('Creating sandbox', json, async (s) => {
     const created = await client.sandboxes.create(request);
-    for (const [path, content] of Object.entries(binary)) {
-      s.update(`Uploading ${path}`);
+    const uploads = Object.entries(binary);
+    for (const [i, [path, content]] of uploads.entries()) {
+      s.update(`Uploading ${progressBar(i, uploads.length)} ${path}`);
       await created.files.write(path, content);
     }
     s.succeed(`Created ${created.id} (${created.info.runtime.framework ?? created.info.runtime.source})`);
