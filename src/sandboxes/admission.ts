@@ -34,6 +34,8 @@ export interface AdmissionDeps {
  */
 export class Admission implements StartGate {
   private queue: Promise<unknown> = Promise.resolve();
+  /** Creates admitted whose row is not written yet (files still being written): id → admitted at. */
+  private readonly admittedCreates = new Map<string, { at: number; owner?: string }>();
   private readonly memory: NonNullable<AdmissionDeps['memory']>;
 
   constructor(private readonly deps: AdmissionDeps) {
@@ -56,19 +58,32 @@ export class Admission implements StartGate {
 
   private async decide(request: { sandboxId?: string; owner?: string; kind: 'create' | 'start' }) {
     const { store, config } = this.deps;
-    const rows = (await store.listSandboxes()).filter((r) => r.id !== request.sandboxId);
+    // Deleted rows too: an admitted create whose sandbox was deleted since is no longer pending.
+    const rows = (await store.listSandboxes({ includeDeleted: true })).filter(
+      (r) => r.id !== request.sandboxId,
+    );
+    // Admitted creates count until their row exists (or for a minute, if they failed before it).
+    const ids = new Set(rows.map((r) => r.id));
+    for (const [id, admitted] of this.admittedCreates) {
+      if (ids.has(id) || Date.now() - admitted.at > 60_000) this.admittedCreates.delete(id);
+    }
+    const pending = this.admittedCreates.size;
     this.checkQuotas(rows, request);
 
     const live = rows.filter((r) => LIVE.includes(r.state));
     const { maxRunning, startMemoryMb } = config.admission;
-    let extraSlots = maxRunning > 0 ? live.length + 1 - maxRunning : 0;
+    let extraSlots = maxRunning > 0 ? live.length + pending + 1 - maxRunning : 0;
     const usageMb = new Map<string, number>();
     for (const r of live) usageMb.set(r.id, await this.usageOf(r));
-    let used = [...usageMb.values()].reduce((a, b) => a + b, 0);
+    let used = [...usageMb.values()].reduce((a, b) => a + b, 0) + pending * startMemoryMb;
     let available = await this.memory.availableMb();
     const overBudget = () => used + startMemoryMb > this.memoryBudgetMb;
     const belowWatermark = () => available - startMemoryMb < this.minFreeMemoryMb;
-    if (extraSlots <= 0 && !overBudget() && !belowWatermark()) return;
+    const admitted = () => {
+      if (request.kind === 'create' && request.sandboxId)
+        this.admittedCreates.set(request.sandboxId, { at: Date.now(), owner: request.owner });
+    };
+    if (extraSlots <= 0 && !overBudget() && !belowWatermark()) return admitted();
 
     const candidates = live
       .filter((r) => this.canGiveWay(r))
@@ -97,24 +112,23 @@ export class Admission implements StartGate {
         details: { retryAfterSec: config.admission.retryAfterSec },
       });
     }
+    admitted();
   }
 
   private checkQuotas(rows: SandboxRecord[], request: { owner?: string; kind: 'create' | 'start' }): void {
     const { maxSandboxesPerOwner, maxRunningPerOwner } = this.deps.config.quotas;
     if (!request.owner) return;
+    const ownPending = [...this.admittedCreates.values()].filter((a) => a.owner === request.owner).length;
     const own = rows.filter((r) => r.owner === request.owner && r.state !== 'deleted');
-    if (
-      request.kind === 'create' &&
-      maxSandboxesPerOwner !== undefined &&
-      own.length >= maxSandboxesPerOwner
-    ) {
+    const owned = own.length + ownPending;
+    if (request.kind === 'create' && maxSandboxesPerOwner !== undefined && owned >= maxSandboxesPerOwner) {
       throw new PreviewdError(
         'quota_exceeded',
-        `owner ${request.owner} has ${own.length} sandboxes, the quota is ${maxSandboxesPerOwner}`,
+        `owner ${request.owner} has ${owned} sandboxes, the quota is ${maxSandboxesPerOwner}`,
         { details: { quota: 'maxSandboxesPerOwner', limit: maxSandboxesPerOwner } },
       );
     }
-    const running = own.filter((r) => LIVE.includes(r.state)).length;
+    const running = own.filter((r) => LIVE.includes(r.state)).length + ownPending;
     if (maxRunningPerOwner !== undefined && running >= maxRunningPerOwner) {
       throw new PreviewdError(
         'quota_exceeded',

@@ -107,8 +107,8 @@ export class SandboxService {
   async create(input: CreateSandboxInput, opts: { owner?: string } = {}): Promise<SandboxRecord> {
     const resources = this.resources(input.resources);
     this.checkLifecycleLimits(input);
-    await this.gate?.admit({ owner: opts.owner, kind: 'create' });
     const id = newSandboxId();
+    await this.gate?.admit({ sandboxId: id, owner: opts.owner, kind: 'create' });
     const files = await this.provider.prepareWorkspace(id);
     let plan: RuntimePlan;
     let warmTemplate = false;

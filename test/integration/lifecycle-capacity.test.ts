@@ -68,6 +68,11 @@ describe('capacity admission, quotas and expiry (real engine)', () => {
     await Promise.all([older, newer, third].map((id) => server.call('DELETE', `/v1/sandboxes/${id}`)));
   });
 
+  it('counts creates admitted but not yet recorded: concurrent creates do not overshoot maxRunning', async () => {
+    const results = await Promise.all([1, 2, 3].map(() => server.call('POST', '/v1/sandboxes', sleeper)));
+    expect(results.map((r) => r.status).sort()).toEqual([201, 201, 503]);
+  });
+
   it('answers 429 quota_exceeded per owner: running sandboxes, then sandboxes', async () => {
     const alice = { 'x-previewd-owner': 'alice' };
     const first = await createRunning(server, {}, alice);
