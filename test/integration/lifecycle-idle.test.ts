@@ -46,33 +46,44 @@ describe('idle in two tiers: pause, then stop; woken through the edge (real engi
   });
 
   it('keeps awake: keepalive untilSec, always_on, an open WebSocket, a background process', async () => {
-    const idle = { pauseAfterSec: 1, idleTimeoutSec: 3 };
+    // Each keeper is set up the moment its sandbox runs (well within pauseAfterSec).
+    const idle = { pauseAfterSec: 3, idleTimeoutSec: 5 };
+    let ws: Awaited<ReturnType<typeof wsConnect>>['ws'] | undefined;
+    let pid = 0;
     const [kept, always, socket, busy] = await Promise.all([
-      createAppSandbox(server, idle),
+      createAppSandbox(server, idle).then(async (sb) => {
+        const held = await server.call('POST', `/v1/sandboxes/${sb.id}/keepalive`, { untilSec: 60 });
+        expect(held.status).toBe(200);
+        expect(Date.parse(held.body.keepAliveUntil)).toBeGreaterThan(Date.now() + 50_000);
+        return sb;
+      }),
       createAppSandbox(server, { ...idle, idlePolicy: 'always_on' }),
-      createAppSandbox(server, idle),
-      createAppSandbox(server, idle),
+      createAppSandbox(server, idle).then(async (sb) => {
+        const open = await wsConnect(server, previewHostOf(sb.id), '/ws');
+        expect(JSON.parse(open.first).url).toBe('/ws');
+        ws = open.ws;
+        return sb;
+      }),
+      createAppSandbox(server, idle).then(async (sb) => {
+        const proc = await server.call('POST', `/v1/sandboxes/${sb.id}/processes`, { cmd: 'sleep 30' });
+        expect(proc.status).toBeLessThan(300);
+        pid = proc.body.pid;
+        return sb;
+      }),
     ]);
     expect(always.body.idlePolicy).toBe('always_on');
-    const held = await server.call('POST', `/v1/sandboxes/${kept.id}/keepalive`, { untilSec: 60 });
-    expect(held.status).toBe(200);
-    expect(Date.parse(held.body.keepAliveUntil)).toBeGreaterThan(Date.now() + 50_000);
-    const { ws, first } = await wsConnect(server, previewHostOf(socket.id), '/ws');
-    expect(JSON.parse(first).url).toBe('/ws');
-    const proc = await server.call('POST', `/v1/sandboxes/${busy.id}/processes`, { cmd: 'sleep 30' });
-    expect(proc.status).toBeLessThan(300);
 
     // Well past both tiers: every one of them still runs, none saw an idle transition.
-    await sleep(4500);
+    await sleep(6500);
     for (const sb of [kept, always, socket, busy]) {
       expect(await stateOf(server, sb.id)).toBe('running');
       expect((await stateEvents(server, sb.id)).some((e) => e.reason === 'idle')).toBe(false);
     }
-    expect(await wsRoundTrip(ws, 'still open')).toBe('still open');
+    expect(await wsRoundTrip(ws!, 'still open')).toBe('still open');
 
     // Once the WebSocket closes and the process is killed, they sleep like the others.
-    ws.close();
-    await server.call('POST', `/v1/sandboxes/${busy.id}/processes/${proc.body.pid}/kill`, {});
+    ws!.close();
+    await server.call('POST', `/v1/sandboxes/${busy.id}/processes/${pid}/kill`, {});
     await waitStateEvent(server, socket.id, 'paused', 'idle');
     await waitStateEvent(server, busy.id, 'paused', 'idle');
     await Promise.all(
