@@ -48,9 +48,9 @@ describe('capacity admission, quotas and expiry (real engine)', () => {
     await waitStateEvent(server, older, 'stopped', 'capacity');
     expect((await server.call('GET', `/v1/sandboxes/${newer}`)).body.state).toBe('running');
 
-    // Nothing can give way: one is held awake, the other was active a moment ago.
+    // Nothing can give way: both are held awake.
     await server.call('POST', `/v1/sandboxes/${newer}/keepalive`, { untilSec: 60 });
-    await server.call('POST', `/v1/sandboxes/${third}/keepalive`);
+    await server.call('POST', `/v1/sandboxes/${third}/keepalive`, { untilSec: 60 });
     const refused = await server.call('POST', '/v1/sandboxes', sleeper);
     expect(refused.status).toBe(503);
     expect(refused.body.error.code).toBe('capacity_exhausted');
