@@ -28,6 +28,8 @@ export interface SandboxRecord {
   updatedAt: string;
   startedAt?: string;
   stoppedAt?: string;
+  /** Set when previewd stopped it on its own (idle reaper, capacity admission): an exec wakes it. */
+  stopReason?: 'idle' | 'capacity' | 'expired' | 'engine';
   lastActivityAt: string;
   keepAliveUntil?: string;
   expiresAt?: string;

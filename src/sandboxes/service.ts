@@ -227,7 +227,7 @@ export class SandboxService {
       if (record.state === 'stopped' || record.state === 'error') {
         await this.gate?.admit({ sandboxId: id, owner: record.owner, kind: 'start' });
       }
-      await this.transition(record, 'starting', { error: undefined });
+      await this.transition(record, 'starting', { error: undefined, stopReason: undefined });
       const failure = await this.provision(id);
       if (failure) throw failure;
       return this.get(id);
@@ -273,7 +273,7 @@ export class SandboxService {
       await this.fail(record.id, err);
       throw err;
     }
-    return this.transition(stopping, 'stopped', { stoppedAt: nowIso() }, reason);
+    return this.transition(stopping, 'stopped', { stoppedAt: nowIso(), stopReason: reason }, reason);
   }
 
   private async runPreStop(record: SandboxRecord): Promise<void> {
@@ -359,6 +359,8 @@ export class SandboxService {
     const record = await this.get(id);
     if (record.state === 'running') return record;
     if (record.state === 'paused') return this.start(id);
+    // Asleep because previewd put it to sleep, not because a client stopped it: wake it.
+    if (record.state === 'stopped' && record.stopReason) return this.start(id);
     const hint =
       record.state === 'creating' || record.state === 'starting'
         ? 'The sandbox is starting; wait for state "running" (follow GET /v1/sandboxes/{id}/events).'

@@ -91,7 +91,7 @@ describe('idle in two tiers: pause, then stop; woken through the edge (real engi
     );
   });
 
-  it('runs preStop (time-bounded) before an idle stop', async () => {
+  it('runs preStop (time-bounded) before an idle stop; an exec wakes what previewd put to sleep', async () => {
     const { id } = await createAppSandbox(server, {
       pauseAfterSec: 0,
       idleTimeoutSec: 2,
@@ -102,6 +102,16 @@ describe('idle in two tiers: pause, then stop; woken through the edge (real engi
     await waitFor(async () => (existsSync(file) ? true : undefined), 5000, 'prestop.txt');
     expect(readFileSync(file, 'utf8')).toBe('flushed\n');
     // The sleep 60 was cut by the bound: the stop happened (checked above) without waiting a minute.
+
+    // An exec on a sandbox previewd put to sleep wakes it (a client's own stop would answer 409).
+    const exec = await server.call('POST', `/v1/sandboxes/${id}/exec`, { cmd: 'cat /workspace/prestop.txt' });
+    expect(exec.status).toBe(200);
+    expect(exec.body).toMatchObject({ exitCode: 0, stdout: 'flushed\n' });
+    expect(await stateOf(server, id)).toBe('running');
+    await server.call('POST', `/v1/sandboxes/${id}/stop`);
+    const refused = await server.call('POST', `/v1/sandboxes/${id}/exec`, { cmd: 'true' });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe('sandbox_not_running');
     await server.call('DELETE', `/v1/sandboxes/${id}`);
   });
 });

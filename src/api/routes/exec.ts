@@ -86,7 +86,8 @@ const WS_PATH = /^\/v1\/sandboxes\/([^/]+)\/exec\/ws$/;
 /**
  * Commands in a sandbox: buffered (`{ exitCode, stdout, stderr }`), streamed as NDJSON when the
  * client accepts application/x-ndjson, or interactive over a WebSocket (stdin, PTY resize, signals).
- * A paused sandbox is resumed first; a stopped one answers sandbox_not_running.
+ * A paused sandbox is resumed first, and so is one previewd stopped on its own (idle, capacity);
+ * one stopped by a client answers sandbox_not_running.
  */
 export const execRoutes: FastifyPluginAsyncZod<IoRouteDeps> = async (app, deps) => {
   const { service, provider, config } = deps;
