@@ -24,13 +24,18 @@ RUN update-ca-certificates
 ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 WORKDIR /src
 COPY package.json package-lock.json ./
+# The TypeScript SDK is an npm workspace (the CLI's client commands use it).
+COPY packages/sdk/package.json ./packages/sdk/package.json
 # Node's own headers, when the base image ships them (official node images do): better-sqlite3
 # then compiles without downloading them from nodejs.org.
 RUN if [ -f /usr/local/include/node/node.h ]; then export npm_config_nodedir=/usr/local; fi \
   && npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY packages/sdk/tsconfig.json ./packages/sdk/tsconfig.json
+COPY packages/sdk/src ./packages/sdk/src
 COPY src ./src
-RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev --no-audit --no-fund
+RUN (cd packages/sdk && ../../node_modules/.bin/tsc -p tsconfig.json) \
+  && npx tsc -p tsconfig.build.json && npm prune --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE}
 # previewd runs as the sandboxes' user (docker.sandboxUser, default 1000:1000): it creates their
@@ -51,6 +56,8 @@ WORKDIR /opt/previewd
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+COPY --from=build /src/packages/sdk/package.json ./packages/sdk/package.json
+COPY --from=build /src/packages/sdk/dist ./packages/sdk/dist
 COPY bin ./bin
 ENV NODE_ENV=production \
   NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt \
