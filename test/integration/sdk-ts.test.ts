@@ -1,13 +1,15 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import {
   FileNotFoundError,
   InvalidPathError,
   isPreviewdError,
   Previewd,
   PreviewdError,
-  type Sandbox,
+  Sandbox,
   SandboxNotFoundError,
+  type WebSocketConstructor,
 } from '../../packages/sdk/src/index.js';
 import { startTestServer, TEST_KEY, type TestServer } from '../helpers/server.js';
 
@@ -166,6 +168,36 @@ describe('TypeScript SDK against a real server and engine', () => {
     await sandbox.previewTokens.revokeAll();
     await sandbox.keepalive(60);
     expect(sandbox.info.keepAliveUntil).toBeDefined();
+  });
+
+  it('opens interactive terminals over the exec WebSocket (stdin, eof, PTY size, exit code)', async () => {
+    const WS = WebSocket as unknown as WebSocketConstructor; // Node 20 has no global WebSocket
+    const cat = await sandbox.terminal({ cmd: 'cat', WebSocket: WS });
+    let out = '';
+    cat.onOutput((data) => {
+      out += data;
+    });
+    cat.write('hello terminal\n');
+    cat.eof();
+    expect(await cat.exit).toBe(0);
+    expect(out).toBe('hello terminal\n');
+    const tty = await sandbox.terminal({
+      cmd: ['sh', '-c', 'stty size; exit 4'],
+      tty: { cols: 100, rows: 30 },
+      WebSocket: WS,
+    });
+    let ttyOut = '';
+    tty.onOutput((data) => {
+      ttyOut += data;
+    });
+    expect(await tty.exit).toBe(4);
+    expect(ttyOut.trim()).toBe('30 100');
+    const denied = new Previewd({ url: server.url, apiKey: 'wrong-key-0123456789' });
+    const sb = await client.sandboxes.get(sandbox.id);
+    const refused = await new Sandbox(denied.http, sb.info)
+      .terminal({ cmd: 'true', WebSocket: WS })
+      .catch((e: PreviewdError) => e.code);
+    expect(refused).toBe('connection_failed');
   });
 
   it('stops, starts and deletes', async () => {

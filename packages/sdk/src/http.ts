@@ -20,7 +20,7 @@ export interface HttpOptions {
 /** The one place the SDK talks HTTP: bearer key, JSON in and out, typed errors. */
 export class Http {
   readonly baseUrl: string;
-  private readonly apiKey?: string;
+  readonly apiKey?: string;
   private readonly fetchFn: typeof fetch;
   private readonly headers: Record<string, string>;
 

@@ -15,3 +15,10 @@ export {
   type WaitOptions,
 } from './sandbox.js';
 export { readLines, readNdjson, readSse, type SseMessage } from './streams.js';
+export {
+  Terminal,
+  type TerminalOptions,
+  type TerminalOutput,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from './terminal.js';

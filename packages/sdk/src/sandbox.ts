@@ -11,6 +11,7 @@ import type {
 } from './generated/api-types.js';
 import type { Http } from './http.js';
 import { readNdjson } from './streams.js';
+import { Terminal, type TerminalOptions } from './terminal.js';
 
 export type SandboxState = SandboxInfo['state'];
 export type Command = string | string[];
@@ -206,6 +207,14 @@ export class Sandbox {
       signal,
     });
     yield* streamItems<ExecStreamItem>(body);
+  }
+
+  /**
+   * An interactive session (WebSocket): stdin, PTY resize, signals; output as it comes.
+   * In Node 20 pass `{ WebSocket }` from the `ws` package.
+   */
+  terminal(opts: TerminalOptions): Promise<Terminal> {
+    return Terminal.open(this.http.baseUrl, this.http.apiKey, this.id, opts);
   }
 
   /** The app's own output (install and dev server); `follow` keeps streaming. */
