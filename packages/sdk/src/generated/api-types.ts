@@ -485,6 +485,15 @@ export interface ApiOperations {
     body: never;
     response: unknown;
   };
+  /** List the templates */
+  'GET /v1/templates': {
+    params: never;
+    query: never;
+    body: never;
+    response: {
+      templates: unknown[];
+    };
+  };
   /** Traefik's dynamic configuration (HTTP provider JSON) for every routable sandbox */
   'GET /v1/traefik/dynamic': {
     params: never;
@@ -1221,6 +1230,21 @@ export interface ApiOperations {
       };
       metadata: Record<string, unknown>;
       labels: Record<string, string>;
+    };
+  };
+  /** Install a template's dependencies once for this host */
+  'POST /v1/templates/{name}/warm': {
+    params: {
+      /** Start from a template app: its files, then `files` on top, then runtime detection */
+      name: 'vite-react' | 'vite-vue' | 'next' | 'express' | 'fastapi' | 'flask' | 'static';
+    };
+    query: never;
+    body: never;
+    response: {
+      /** Start from a template app: its files, then `files` on top, then runtime detection */
+      template: 'vite-react' | 'vite-vue' | 'next' | 'express' | 'fastapi' | 'flask' | 'static';
+      result: 'cached' | 'warmed' | 'failed';
+      ms: number;
     };
   };
   /** Write a file (raw body; parents are created) */
