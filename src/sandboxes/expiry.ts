@@ -45,22 +45,14 @@ export class ExpiryReaper {
   }
 
   private async pass(): Promise<string[]> {
-    const { store, service, bus, log } = this.deps;
+    const { store, service, log } = this.deps;
     const expired: string[] = [];
     const now = Date.now();
     for (const row of await store.listSandboxes()) {
       if (!row.expiresAt || Date.parse(row.expiresAt) > now) continue;
-      // Read again: an extend may have moved it since the list.
-      const current = await store.getSandbox(row.id);
-      if (!current?.expiresAt || Date.parse(current.expiresAt) > Date.now()) continue;
       try {
-        await bus.publish({
-          type: 'sandbox.expired',
-          sandboxId: row.id,
-          data: { expiresAt: current.expiresAt },
-        });
-        await service.delete(row.id, 'expired');
-        expired.push(row.id);
+        // Checked again under the sandbox's lock: an extend may have moved it since the list.
+        if (await service.expire(row.id)) expired.push(row.id);
       } catch (err) {
         log.warn({ err, sandboxId: row.id }, 'could not delete an expired sandbox');
       }

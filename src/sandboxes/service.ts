@@ -412,17 +412,37 @@ export class SandboxService {
 
   /** Deletes the sandbox: its container, its workspace, then the row (kept as `deleted`). Idempotent on the engine side. */
   async delete(id: string, reason?: StateChangeReason): Promise<void> {
-    await this.lock.run(id, async () => {
-      const record = await this.get(id);
-      await this.transition(record, 'deleted', { deletedAt: nowIso() }, reason);
-      try {
-        await this.provider.destroy(id);
-      } catch (err) {
-        // The row is already deleted; the reconciler removes what the engine kept.
-        this.log.warn({ err, sandboxId: id }, 'destroy failed; the reconciler will retry');
-      }
-      await this.bus.publish({ type: 'sandbox.deleted', sandboxId: id, data: {} });
+    await this.lock.run(id, async () => this.deleteLocked(await this.get(id), reason));
+  }
+
+  /**
+   * Deletes the sandbox if it is past its expiresAt, checked under its lock (an extend that came
+   * first wins): event `sandbox.expired`, then the usual deletion. Returns whether it did.
+   */
+  async expire(id: string): Promise<boolean> {
+    return this.lock.run(id, async () => {
+      const record = await this.store.getSandbox(id);
+      if (!record?.expiresAt || Date.parse(record.expiresAt) > Date.now()) return false;
+      await this.bus.publish({
+        type: 'sandbox.expired',
+        sandboxId: id,
+        data: { expiresAt: record.expiresAt },
+      });
+      await this.deleteLocked(record, 'expired');
+      return true;
     });
+  }
+
+  private async deleteLocked(record: SandboxRecord, reason?: StateChangeReason): Promise<void> {
+    const id = record.id;
+    await this.transition(record, 'deleted', { deletedAt: nowIso() }, reason);
+    try {
+      await this.provider.destroy(id);
+    } catch (err) {
+      // The row is already deleted; the reconciler removes what the engine kept.
+      this.log.warn({ err, sandboxId: id }, 'destroy failed; the reconciler will retry');
+    }
+    await this.bus.publish({ type: 'sandbox.deleted', sandboxId: id, data: {} });
   }
 
   /**

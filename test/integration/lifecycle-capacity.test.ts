@@ -99,7 +99,7 @@ describe('capacity admission, quotas and expiry (real engine)', () => {
   it('deletes at ttl with sandbox.expired; extend moves the expiry, up to the configured maximum', async () => {
     const res = await server.call('POST', '/v1/sandboxes', { ...sleeper, ttlSec: 3 });
     const doomed = res.body.id as string;
-    const kept = (await server.call('POST', '/v1/sandboxes', { ...sleeper, ttlSec: 3 })).body.id as string;
+    const kept = (await server.call('POST', '/v1/sandboxes', { ...sleeper, ttlSec: 30 })).body.id as string;
     const extended = await server.call('POST', `/v1/sandboxes/${kept}/extend`, { ttlSec: 60 });
     expect(extended.status).toBe(200);
     expect(Date.parse(extended.body.expiresAt)).toBeGreaterThan(Date.now() + 50_000);
