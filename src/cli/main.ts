@@ -11,6 +11,7 @@ import { registerPreviewCommands } from './commands/previews.js';
 import { registerSandboxCommands } from './commands/sandboxes.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerTemplatesCommand } from './commands/templates.js';
+import { registerUpCommand } from './commands/up.js';
 import { exitCodes, reportError } from './output.js';
 
 const program = new Command();
@@ -30,8 +31,7 @@ const load = (): LoadedConfig => {
 
 registerServeCommand(program, load);
 registerSandboxCommands(program, load);
-// `previewd up` (runtimes issue) registers here: registerUpCommand(program, load), built on
-// createFromDirectory (commands/sandboxes.ts) + connect (connection.ts) + withSpinner (output.ts).
+registerUpCommand(program, load);
 registerExecCommands(program, load);
 registerFilesCommands(program, load);
 registerPreviewCommands(program, load);
