@@ -156,6 +156,42 @@ export function providerConformance(name: string, make: () => Promise<ProviderFi
       await fx.provider.destroy(s.sandboxId);
     });
 
+    it('supervises the app when it can: status, restart after a crash, restart on demand', async () => {
+      if (!fx.provider.appStatus || !fx.provider.restartApp) return;
+      const s = spec({
+        supervise: {
+          install: 'echo installed >> installs.txt',
+          start: 'echo started >> starts.txt; exec sleep infinity',
+          maxRestarts: 1,
+        },
+      });
+      await fx.provider.prepareWorkspace(s.sandboxId);
+      await fx.provider.spawn(s);
+      await fx.provider.start(s.sandboxId);
+      await waitFor(async () =>
+        (await fx.provider.appStatus?.(s.sandboxId))?.state === 'running' ? true : undefined,
+      );
+      await fx.provider.restartApp(s.sandboxId);
+      const files = fx.provider.files(s.sandboxId);
+      await waitFor(async () =>
+        (await files.read('starts.txt')).toString() === 'started\nstarted\n' ? true : undefined,
+      );
+      // The install ran once: the dependency files did not change.
+      expect((await files.read('installs.txt')).toString()).toBe('installed\n');
+      // A crash (the app killed from inside): reported, then restarted after the backoff.
+      await fx.provider.exec(s.sandboxId, { cmd: ['sh', '-c', 'pkill -x sleep'] });
+      const crashed = await waitFor(async () => {
+        const status = await fx.provider.appStatus?.(s.sandboxId);
+        return status && status.crashes >= 1 ? status : undefined;
+      });
+      expect(crashed.exitCode).toBe(143);
+      await waitFor(async () =>
+        (await files.read('starts.txt')).toString().split('\n').length === 4 ? true : undefined,
+      );
+      expect((await fx.provider.inspect(s.sandboxId)).status).toBe('running');
+      await fx.provider.destroy(s.sandboxId);
+    });
+
     it('exec on a stopped sandbox fails with sandbox_not_running', async () => {
       const s = spec();
       await fx.provider.prepareWorkspace(s.sandboxId);
