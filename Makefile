@@ -25,8 +25,6 @@ typecheck:
 test: setup lint typecheck
 	@./scripts/ensure-test-tools.sh
 	npx vitest run
-	@# Restarts dockerd: alone, after everything else (test/engine, see vitest.config.ts).
-	PREVIEWD_ENGINE_TESTS=1 npx vitest run
 
 bench: setup
 	node --import tsx bench/lifecycle.ts

@@ -1,16 +1,35 @@
 import { defineConfig } from 'vitest/config';
 
+const shared = {
+  // Two cores: at most two test files (and their containers) at a time.
+  pool: 'forks' as const,
+  maxWorkers: 2,
+  testTimeout: 60_000,
+  hookTimeout: 120_000,
+};
+
 export default defineConfig({
   test: {
-    // test/engine restarts the Docker engine under everything else: it runs alone, in a separate
-    // `vitest run` after the main one (Makefile: test), selected by PREVIEWD_ENGINE_TESTS=1.
-    include: process.env.PREVIEWD_ENGINE_TESTS ? ['test/engine/**/*.test.ts'] : ['test/**/*.test.ts'],
-    exclude: process.env.PREVIEWD_ENGINE_TESTS ? [] : ['test/engine/**', '**/node_modules/**'],
-    // Two cores: at most two test files (and their containers) at a time.
-    pool: 'forks',
-    maxWorkers: 2,
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
     reporters: ['default', './test/reporters/summary-line.ts'],
+    projects: [
+      {
+        test: {
+          ...shared,
+          name: 'main',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/engine/**', '**/node_modules/**'],
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        // test/engine restarts the Docker engine under everything: it runs alone, after the rest.
+        test: {
+          ...shared,
+          name: 'engine',
+          include: ['test/engine/**/*.test.ts'],
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });
