@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import type { RuntimePlan } from '../../src/domain/schemas.js';
 import { commandFor } from '../../src/runtimes/plan.js';
 
-const plan = (start?: string, install?: string): RuntimePlan => ({ image: 'i', env: {}, source: 'overrides', start, install });
+const plan = (start?: string, install?: string): RuntimePlan => ({
+  image: 'i',
+  env: {},
+  source: 'overrides',
+  start,
+  install,
+});
 
 describe('commandFor: the container main process of a plan', () => {
   it.each([
