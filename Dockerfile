@@ -1,7 +1,10 @@
 # previewd itself, as a container (Traefik mode: deploy/traefik/docker-compose.yml builds this).
 #
 #   docker build -t previewd .
-#   # no registry? any Debian-based image with Node >= 20.18 and npm works as the base:
+#   # another base: any Debian-based image with Node >= 20.18, npm, and Node's headers under
+#   # /usr/local/include/node (better-sqlite3 compiles against them; without them node-gyp downloads
+#   # them from nodejs.org). previewd/runtime-node:22 has no headers, so it builds only where
+#   # nodejs.org is reachable:
 #   docker build --build-arg NODE_IMAGE=previewd/runtime-node:22 -t previewd .
 #
 # At run time previewd drives the host's Docker engine through its socket, so:
