@@ -61,6 +61,11 @@ COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY --from=build /src/packages/sdk/package.json ./packages/sdk/package.json
 COPY --from=build /src/packages/sdk/dist ./packages/sdk/dist
+# The in-sandbox supervisor and static server (bind-mounted read-only into sandboxes: the engine
+# resolves that mount on the host, so in a container deployment mount the same path from the host)
+# and the templates.
+COPY runtime ./runtime
+COPY templates ./templates
 COPY bin ./bin
 ENV NODE_ENV=production \
   NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt \
