@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { edgeJson, previewHostOf } from '../helpers/edge.js';
-import { startTestServer, type TestServer, TEST_KEY, waitFor, waitState } from '../helpers/server.js';
+import { startTestServer, TEST_KEY, type TestServer, waitFor, waitState } from '../helpers/server.js';
 
 /** Answers "hello <n>" (n = a counter in the workspace, one more per start); exits 3 on /crash and at start while `fail` exists. */
-const app = String.raw`
+const app = `
 const fs = require('node:fs');
 if (fs.existsSync('fail')) { console.log('refusing to start: fail exists'); process.exit(3); }
 const n = (Number(fs.existsSync('starts') ? fs.readFileSync('starts', 'utf8') : 0) || 0) + 1;
@@ -28,10 +28,14 @@ describe('the app supervisor (real engine)', () => {
   const crashes = async () =>
     (await server.app.bus.history({ sandboxId: id })).filter((e) => e.type === 'app.crashed');
   const answer = (text: string) =>
-    waitFor(async () => {
-      const res = await edgeJson(server, host, '/');
-      return res.status === 200 && res.text === text ? res : undefined;
-    }, 30_000, text);
+    waitFor(
+      async () => {
+        const res = await edgeJson(server, host, '/');
+        return res.status === 200 && res.text === text ? res : undefined;
+      },
+      30_000,
+      text,
+    );
 
   beforeAll(async () => {
     server = await startTestServer({ appRestarts: 1 });
@@ -77,14 +81,19 @@ describe('the app supervisor (real engine)', () => {
     expect((await put('fail', 'x')).status).toBeLessThan(300);
     expect((await edgeJson(server, host, '/crash')).text).toBe('bye');
     // The crash, then one restart (appRestarts: 1) that fails too.
-    const events = await waitFor(async () => {
-      const all = await crashes();
-      return all.length >= before + 2 ? all.slice(before) : undefined;
-    }, 30_000, 'two app.crashed');
-    expect(events[0]?.data).toMatchObject({ exitCode: 3, oomKilled: false });
-    expect((events[0]?.data as { lastLines: string[] }).lastLines).toContain('Error: crash requested');
-    expect((events[1]?.data as { lastLines: string[] }).lastLines.at(-1)).toBe('refusing to start: fail exists');
-    expect((events[1]?.data as { lastLines: string[] }).lastLines.join('\n')).not.toContain('[previewd]');
+    const events = await waitFor(
+      async () => {
+        const all = await crashes();
+        return all.length >= before + 2 ? all.slice(before) : undefined;
+      },
+      30_000,
+      'two app.crashed',
+    );
+    const [first, second] = events.map((e) => e.data as { exitCode: number; lastLines: string[] });
+    expect(first).toMatchObject({ exitCode: 3, oomKilled: false });
+    expect(first!.lastLines).toContain('Error: crash requested');
+    expect(second!.lastLines.at(-1)).toBe('refusing to start: fail exists');
+    expect(second!.lastLines.join('\n')).not.toContain('[previewd]');
     const status = await server.call('GET', `/v1/sandboxes/${id}/app`);
     expect(status.body).toMatchObject({ supervised: true, state: 'failed', exitCode: 3, restarts: 1 });
     // The container stays up; the sandbox stays running; the edge shows the crash.
