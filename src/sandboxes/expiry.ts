@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { EventBus } from '../events/bus.js';
 import type { Store } from '../store/store.js';
+import { PeriodicPass } from './periodic-pass.js';
 import type { SandboxService } from './service.js';
 
 /**
@@ -9,10 +10,7 @@ import type { SandboxService } from './service.js';
  * `sandbox.expired`, then the usual deletion (`sandbox.state` to `deleted` with reason `expired`,
  * `sandbox.deleted`). Runs with the idle reaper's interval.
  */
-export class ExpiryReaper {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<string[]>;
-
+export class ExpiryReaper extends PeriodicPass<string[]> {
   constructor(
     private readonly deps: {
       store: Store;
@@ -21,30 +19,11 @@ export class ExpiryReaper {
       config: Config;
       log: Logger;
     },
-  ) {}
-
-  start(): void {
-    const every = this.deps.config.lifecycle.idleReapIntervalSec * 1000;
-    this.timer = setInterval(() => {
-      void this.runOnce().catch((err) => this.deps.log.warn({ err }, 'expiry pass failed'));
-    }, every);
-    this.timer.unref();
+  ) {
+    super('expiry pass', () => deps.config.lifecycle.idleReapIntervalSec * 1000, deps.log);
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running?.catch(() => undefined);
-  }
-
-  runOnce(): Promise<string[]> {
-    this.running ??= this.pass().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
-  }
-
-  private async pass(): Promise<string[]> {
+  protected async pass(): Promise<string[]> {
     const { store, service, log } = this.deps;
     const expired: string[] = [];
     const now = Date.now();

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { SandboxRecord } from '../domain/sandbox.js';
 import type { Store } from '../store/store.js';
+import { PeriodicPass } from './periodic-pass.js';
 import type { SandboxService } from './service.js';
 import type { SandboxUsage } from './usage.js';
 
@@ -39,10 +40,7 @@ export interface IdleReport {
  * request that arrived meanwhile wins; a sandbox with an operation under way is left for the
  * next pass. State changes go through SandboxService with reason `idle`.
  */
-export class IdleReaper {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<IdleReport>;
-
+export class IdleReaper extends PeriodicPass<IdleReport> {
   constructor(
     private readonly deps: {
       store: Store;
@@ -51,30 +49,11 @@ export class IdleReaper {
       config: Config;
       log: Logger;
     },
-  ) {}
-
-  start(): void {
-    const every = this.deps.config.lifecycle.idleReapIntervalSec * 1000;
-    this.timer = setInterval(() => {
-      void this.runOnce().catch((err) => this.deps.log.warn({ err }, 'idle reap failed'));
-    }, every);
-    this.timer.unref();
+  ) {
+    super('idle reap', () => deps.config.lifecycle.idleReapIntervalSec * 1000, deps.log);
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running?.catch(() => undefined);
-  }
-
-  runOnce(): Promise<IdleReport> {
-    this.running ??= this.pass().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
-  }
-
-  private async pass(): Promise<IdleReport> {
+  protected async pass(): Promise<IdleReport> {
     const { store, service, usage, log } = this.deps;
     const report: IdleReport = { paused: [], stopped: [] };
     const rows = await store.listSandboxes({ states: ['running', 'paused'] });

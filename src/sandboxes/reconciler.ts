@@ -6,6 +6,7 @@ import { nowIso, type SandboxRecord } from '../domain/sandbox.js';
 import type { EventBus } from '../events/bus.js';
 import type { InstanceStatus, ManagedInstance, SandboxProvider } from '../providers/provider.js';
 import type { Store } from '../store/store.js';
+import { PeriodicPass } from './periodic-pass.js';
 import type { SandboxService } from './service.js';
 
 export interface ReconcileReport {
@@ -21,9 +22,7 @@ export interface ReconcileReport {
  * container killed or removed from outside, a row deleted while the engine was away. Runs at
  * start-up and then every `reconcileIntervalSec`. Every state change goes through SandboxService.
  */
-export class Reconciler {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<ReconcileReport>;
+export class Reconciler extends PeriodicPass<ReconcileReport> {
   /** The first pass reports every live sandbox it found as adopted. */
   private firstRun = true;
 
@@ -36,30 +35,11 @@ export class Reconciler {
       config: Config;
       log: Logger;
     },
-  ) {}
-
-  start(): void {
-    const every = this.deps.config.reconcileIntervalSec * 1000;
-    this.timer = setInterval(() => {
-      void this.runOnce().catch((err) => this.deps.log.warn({ err }, 'reconcile failed'));
-    }, every);
-    this.timer.unref();
+  ) {
+    super('reconcile', () => deps.config.reconcileIntervalSec * 1000, deps.log);
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.running?.catch(() => undefined);
-  }
-
-  /** One pass; concurrent callers share it. */
-  runOnce(): Promise<ReconcileReport> {
-    this.running ??= this.pass().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
-  }
-
-  private async pass(): Promise<ReconcileReport> {
+  protected async pass(): Promise<ReconcileReport> {
     const { store, provider, service, config, log } = this.deps;
     const report: ReconcileReport = { adopted: [], resumed: [], lost: [], stopped: [], orphansRemoved: [] };
     const instances = new Map<string, ManagedInstance>();
