@@ -1,0 +1,61 @@
+import { useCallback, useEffect, useState } from 'preact/hooks';
+import { api, setUnauthorizedHandler } from './api-client';
+import { ListView } from './list-view';
+import { linkClick, useRoute } from './router';
+import { SandboxView } from './sandbox-view';
+import { SignIn } from './sign-in';
+
+type Session =
+  | { status: 'checking' }
+  | { status: 'signed-out' }
+  | { status: 'signed-in'; owner: string | null };
+
+/** The shell: asks the server whether the session cookie is valid, then shows sign-in or the pages. */
+export function App() {
+  const [session, setSession] = useState<Session>({ status: 'checking' });
+  const route = useRoute();
+
+  useEffect(() => {
+    setUnauthorizedHandler(() => setSession({ status: 'signed-out' }));
+    api
+      .session()
+      .then((s) => setSession({ status: 'signed-in', owner: s.owner }))
+      .catch(() => setSession({ status: 'signed-out' }));
+  }, []);
+
+  const signOut = useCallback(async () => {
+    await api.signOut().catch(() => undefined);
+    setSession({ status: 'signed-out' });
+  }, []);
+
+  if (session.status === 'checking') {
+    return (
+      <main class="centered" aria-busy="true">
+        <p class="muted">Loading…</p>
+      </main>
+    );
+  }
+  if (session.status === 'signed-out') {
+    return <SignIn onSignedIn={(owner) => setSession({ status: 'signed-in', owner })} />;
+  }
+  return (
+    <div class="shell">
+      <header class="topbar">
+        <a href="/" class="brand" onClick={linkClick('/')}>
+          previewd
+        </a>
+        <nav aria-label="Main">
+          <a href="/" onClick={linkClick('/')} aria-current={route.name === 'list' ? 'page' : undefined}>
+            Sandboxes
+          </a>
+        </nav>
+        <span class="spacer" />
+        {session.owner ? <span class="muted">Signed in as {session.owner}</span> : null}
+        <button type="button" class="ghost" onClick={signOut}>
+          Sign out
+        </button>
+      </header>
+      {route.name === 'sandbox' ? <SandboxView key={route.id} id={route.id} /> : <ListView />}
+    </div>
+  );
+}
