@@ -83,3 +83,49 @@ describe('Docker provider isolation defaults', () => {
     expect(info.HostConfig.Binds?.some((b) => b.includes('docker.sock'))).toBe(false);
   });
 });
+
+describe('Docker provider sandbox network', () => {
+  it('settles on one network when two were made under the same name, and spawns on it', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'previewd-provider-'));
+    const network = `previewd-dup-${Date.now().toString(36)}`;
+    const { config } = loadConfig({
+      env: {},
+      cwd: dataDir,
+      overrides: { dataDir, 'docker.network': network },
+    });
+    const docker = createDockerClient(config);
+    // What two control planes starting at the same moment can leave behind.
+    await docker.createNetwork({ Name: network, Driver: 'bridge', CheckDuplicate: false });
+    await docker.createNetwork({ Name: network, Driver: 'bridge', CheckDuplicate: false });
+    const named = async () =>
+      (await docker.listNetworks({ filters: { name: [network] } })).filter((n) => n.Name === network);
+    expect((await named()).length).toBe(2);
+
+    const provider = new DockerProvider({ docker, config });
+    const id = newSandboxId();
+    try {
+      await provider.prepareWorkspace(id);
+      await provider.spawn({
+        sandboxId: id,
+        image: config.images.node,
+        env: {},
+        resources: { cpus: 0.5, memoryMb: 256, pids: 100 },
+        labels: {},
+        ports: [],
+      });
+      await provider.start(id);
+      expect((await named()).length).toBe(1);
+      const info = await provider.inspect(id);
+      expect(info.status).toBe('running');
+      expect(info.ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    } finally {
+      await provider.destroy(id).catch(() => undefined);
+      for (const n of await named())
+        await docker
+          .getNetwork(n.Id)
+          .remove()
+          .catch(() => undefined);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -59,6 +59,8 @@ export class DockerProvider implements SandboxProvider {
   private readonly owner: { uid: number; gid: number };
   private readonly caBundle?: string;
   private networkReady?: Promise<void>;
+  /** The id of the sandbox network (names can be ambiguous, ids cannot). */
+  private networkId?: string;
   /** Host PIDs of running sandboxes' main processes, for reading their /proc/net from the host. */
   private readonly hostPids = new Map<string, { pid: number; containerId: string }>();
   /** Identifies this control plane's containers (derived from the data dir unless configured). */
@@ -100,22 +102,44 @@ export class DockerProvider implements SandboxProvider {
     }
   }
 
-  /** The sandbox network: a bridge with inter-container traffic disabled. */
+  /**
+   * The sandbox network: a bridge with inter-container traffic disabled. The engine lets two
+   * control planes that create it at the same moment make two networks of one name (and then
+   * refuses the name as ambiguous), so every process keeps the same one — the oldest, then the
+   * lowest id — removes the others, and attaches containers by id.
+   */
   ensureNetwork(): Promise<void> {
     this.networkReady ??= (async () => {
-      const existing = await this.docker.listNetworks({ filters: { name: [this.network] } });
-      if (existing.some((n) => n.Name === this.network)) return;
-      try {
-        await this.docker.createNetwork({
-          Name: this.network,
-          Driver: 'bridge',
-          CheckDuplicate: true,
-          Labels: { [LABEL_MANAGED]: 'true' },
-          Options: { 'com.docker.network.bridge.enable_icc': 'false' },
-        });
-      } catch (err) {
-        if (engineStatus(err) !== 409) throw fromEngineError(err, 'create the sandbox network');
+      const named = async () =>
+        (await this.docker.listNetworks({ filters: { name: [this.network] } })).filter(
+          (n) => n.Name === this.network,
+        );
+      let existing = await named();
+      if (existing.length === 0) {
+        try {
+          await this.docker.createNetwork({
+            Name: this.network,
+            Driver: 'bridge',
+            CheckDuplicate: true,
+            Labels: { [LABEL_MANAGED]: 'true' },
+            Options: { 'com.docker.network.bridge.enable_icc': 'false' },
+          });
+        } catch (err) {
+          if (engineStatus(err) !== 409) throw fromEngineError(err, 'create the sandbox network');
+        }
+        existing = await named();
       }
+      const [keep, ...extra] = existing.sort(
+        (a, b) => a.Created.localeCompare(b.Created) || a.Id.localeCompare(b.Id),
+      );
+      if (!keep) throw new PreviewdError('engine_error', `the sandbox network ${this.network} vanished`);
+      for (const net of extra) {
+        await this.docker
+          .getNetwork(net.Id)
+          .remove()
+          .catch(() => undefined); // in use or already gone: whoever made it removes it
+      }
+      this.networkId = keep.Id;
     })().catch((err) => {
       this.networkReady = undefined;
       throw err;
@@ -210,7 +234,7 @@ export class DockerProvider implements SandboxProvider {
           ...(this.config.edge?.useLoopbackPorts ? { PortBindings: loopbackPortBindings(spec.ports) } : {}),
           Init: true,
           Binds: binds,
-          NetworkMode: this.network,
+          NetworkMode: this.networkId ?? this.network,
           Memory: memory,
           MemorySwap: memory,
           NanoCpus: Math.round(spec.resources.cpus * 1e9),
