@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set-up: everything `make start` and `make test` need, idempotent and quick when nothing changed.
 #   1. Node >= 20.18 and npm dependencies (npm ci when package-lock.json changed)
-#   2. the TypeScript build (dist/)
+#   2. the TypeScript build (dist/) and the dashboard (dashboard/dist, Vite)
 #   3. a Docker engine that answers (installed and started when we are root with apt)
 #   4. the runtime images (built without a registry when missing or their inputs changed)
 set -euo pipefail
@@ -38,6 +38,16 @@ if [ ! -f dist/.build-stamp ] || [ -n "$(find src package.json tsconfig.json tsc
   say "Building (tsc)..."
   npm run --silent build
   touch dist/.build-stamp
+fi
+# The dashboard: rebuilt when its sources or the locked dependencies changed.
+if [ -f dashboard/vite.config.ts ]; then
+  dash_hash=$( (find dashboard -path dashboard/dist -prune -o -type f -print | LC_ALL=C sort | xargs sha256sum; sha256sum package-lock.json) | sha256sum | cut -d' ' -f1)
+  dash_stamp=dashboard/dist/.inputs-hash
+  if [ ! -f "$dash_stamp" ] || [ "$(cat "$dash_stamp")" != "$dash_hash" ]; then
+    say "Building the dashboard (vite build)..."
+    node_modules/.bin/vite build --config dashboard/vite.config.ts --logLevel warn
+    echo "$dash_hash" >"$dash_stamp"
+  fi
 fi
 
 # 3. Docker engine

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { type ErrorCode, PreviewdError } from '../domain/errors.js';
 
@@ -42,8 +42,17 @@ export function toPreviewdError(err: unknown): PreviewdError {
   return new PreviewdError('internal', 'internal error', { cause: err });
 }
 
-/** The one mapping from errors to HTTP: `{ "error": { code, message, hint } }` with the code's status. */
-export function installErrorHandling(app: FastifyInstance): void {
+/** A path no route serves: `not_found` in the usual error body. */
+export function answerNotFound(request: FastifyRequest, reply: FastifyReply): void {
+  const perr = new PreviewdError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`);
+  void reply.status(perr.status).send(perr.toBody());
+}
+
+/**
+ * The one mapping from errors to HTTP: `{ "error": { code, message, hint } }` with the code's
+ * status. Unknown paths answer `not_found` unless the dashboard is served (it installs its own).
+ */
+export function installErrorHandling(app: FastifyInstance, opts: { notFound?: boolean } = {}): void {
   app.setErrorHandler((err, request, reply) => {
     const perr = toPreviewdError(err);
     if (perr.status >= 500) request.log.error({ err }, 'request failed');
@@ -51,8 +60,5 @@ export function installErrorHandling(app: FastifyInstance): void {
     for (const [name, value] of Object.entries(perr.headers ?? {})) reply.header(name, value);
     void reply.status(perr.status).send(perr.toBody());
   });
-  app.setNotFoundHandler((request, reply) => {
-    const perr = new PreviewdError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`);
-    void reply.status(perr.status).send(perr.toBody());
-  });
+  if (opts.notFound !== false) app.setNotFoundHandler(answerNotFound);
 }

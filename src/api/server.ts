@@ -1,3 +1,4 @@
+import fastifyCookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import {
@@ -13,8 +14,9 @@ import type { SandboxProvider } from '../providers/provider.js';
 import type { SandboxService } from '../sandboxes/service.js';
 import type { Store } from '../store/store.js';
 import type { DynamicConfigSource } from '../traefik/dynamic-config-source.js';
-import { installAuth } from './auth.js';
-import { installErrorHandling } from './error-handler.js';
+import { ApiAuth, installAuth } from './auth.js';
+import { installDashboard } from './dashboard.js';
+import { answerNotFound, installErrorHandling } from './error-handler.js';
 import type { Metrics } from './metrics.js';
 import { accessLogRoutes } from './routes/access-log.js';
 import { appControlRoutes } from './routes/app-control.js';
@@ -27,9 +29,11 @@ import { portRoutes } from './routes/ports.js';
 import { previewTokenRoutes } from './routes/preview-tokens.js';
 import { processRoutes } from './routes/processes.js';
 import { sandboxRoutes } from './routes/sandboxes.js';
+import { sessionRoutes } from './routes/session.js';
 import { systemRoutes } from './routes/system.js';
 import { templateRoutes } from './routes/templates.js';
 import { traefikRoutes } from './routes/traefik.js';
+import { DashboardSessions, loadSessionSecret } from './session.js';
 
 export interface ApiDeps {
   config: Config;
@@ -76,8 +80,20 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     transform: jsonSchemaTransform,
   });
 
-  installErrorHandling(app);
-  installAuth(app, deps.keys);
+  const dashboard = deps.config.dashboard.enabled;
+  installErrorHandling(app, { notFound: !dashboard });
+  await app.register(fastifyCookie);
+  const sessions = new DashboardSessions(
+    loadSessionSecret(deps.config.dataDir),
+    deps.keys,
+    deps.config.dashboard.sessionTtlSec,
+  );
+  const auth = new ApiAuth(deps.keys, dashboard ? sessions : undefined);
+  installAuth(app, auth);
+  if (dashboard) {
+    await app.register(sessionRoutes, { keys: deps.keys, owners: deps.keyOwners, sessions });
+    await installDashboard(app, answerNotFound);
+  }
   deps.metrics.install(app);
   await app.register(systemRoutes, {
     store: deps.store,
@@ -95,7 +111,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       service: deps.service,
       provider: deps.provider,
       store: deps.store,
-      keys: deps.keys,
+      auth,
     };
     await app.register(fileRoutes, io);
     await app.register(execRoutes, io);

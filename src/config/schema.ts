@@ -184,6 +184,19 @@ export const configSchema = z.strictObject({
       maxRunningPerOwner: z.number().int().min(1).optional(),
     })
     .prefault({}),
+  dashboard: z
+    .strictObject({
+      /** Serve the web dashboard at / on the API address. */
+      enabled: z.boolean().default(true),
+      /** How long a dashboard sign-in lasts. */
+      sessionTtlSec: z
+        .number()
+        .int()
+        .min(60)
+        .max(30 * 86_400)
+        .default(12 * 3600),
+    })
+    .prefault({}),
   reconcileIntervalSec: z.number().positive().max(3600).default(5),
   orphanGraceSec: z.number().min(0).max(86_400).default(30),
 });
@@ -248,6 +261,8 @@ export const envVars: Record<string, { path: string[]; parse: EnvParser }> = {
   PREVIEWD_FILES_DEBOUNCE_MS: { path: ['io', 'filesDebounceMs'], parse: num },
   PREVIEWD_PROCESS_LOG_KB: { path: ['io', 'processLogKb'], parse: num },
   PREVIEWD_EXEC_OUTPUT_MB: { path: ['io', 'execOutputMb'], parse: num },
+  PREVIEWD_DASHBOARD: { path: ['dashboard', 'enabled'], parse: bool },
+  PREVIEWD_DASHBOARD_SESSION_TTL_SEC: { path: ['dashboard', 'sessionTtlSec'], parse: num },
   PREVIEWD_RECONCILE_INTERVAL_SEC: { path: ['reconcileIntervalSec'], parse: num },
   PREVIEWD_ORPHAN_GRACE_SEC: { path: ['orphanGraceSec'], parse: num },
   PREVIEWD_IDLE_TIMEOUT_SEC: { path: ['defaults', 'idleTimeoutSec'], parse: num },

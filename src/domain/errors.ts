@@ -8,6 +8,10 @@ export const errorCodes = {
     hint: 'Send "Authorization: Bearer <api key>"; keys are in PREVIEWD_API_KEYS or <dataDir>/api-key.',
   },
   forbidden: { status: 403, hint: 'This key may not do that.' },
+  origin_refused: {
+    status: 403,
+    hint: 'A request signed in with the dashboard cookie must come from the dashboard page itself; scripts send "Authorization: Bearer <api key>" instead.',
+  },
   invalid_request: {
     status: 400,
     hint: 'Check the request against /openapi.json; the message names the field.',

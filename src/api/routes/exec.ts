@@ -5,7 +5,6 @@ import { StringDecoder } from 'node:string_decoder';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
-import { keyMatches } from '../../config/api-keys.js';
 import { PreviewdError } from '../../domain/errors.js';
 import { commandSchema, execResultSchema, execSchema } from '../../domain/io-schemas.js';
 import { errorBodySchema, idParamsSchema, sandboxIdSchema } from '../../domain/schemas.js';
@@ -143,10 +142,12 @@ export const execRoutes: FastifyPluginAsyncZod<IoRouteDeps> = async (app, deps) 
       }
       return;
     }
-    const header = req.headers.authorization ?? '';
-    const key = /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim() ?? url.searchParams.get('access_token') ?? '';
-    if (!key || !keyMatches(key, deps.keys)) {
-      socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n\r\n');
+    try {
+      deps.auth.authenticate(req, url.searchParams.get('access_token'));
+    } catch (err) {
+      const status = err instanceof PreviewdError ? err.status : 401;
+      const reason = status === 403 ? 'Forbidden' : 'Unauthorized';
+      socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\n\r\n`);
       return;
     }
     const id = sandboxIdSchema.safeParse(match[1]);

@@ -5,6 +5,7 @@ import type { SandboxProvider } from '../../providers/provider.js';
 import type { ProcessRegistry } from '../../sandboxes/processes.js';
 import type { SandboxService } from '../../sandboxes/service.js';
 import type { Store } from '../../store/store.js';
+import type { ApiAuth } from '../auth.js';
 
 /** Where API and exec activity is recorded for the idle reaper (the edge's ActivityTracker). */
 export interface ActivitySink {
@@ -24,7 +25,8 @@ export interface IoRouteDeps {
   bus: EventBus;
   processes: ProcessRegistry;
   activity: ActivitySink;
-  keys: readonly string[];
+  /** Checks callers the Fastify hook does not see (the exec WebSocket upgrade). */
+  auth: ApiAuth;
 }
 
 /** Counts every request of the plugin as activity of the sandbox it names. */

@@ -51,7 +51,7 @@ export const sandboxRoutes: FastifyPluginAsyncZod<{
     },
     async (request, reply) => {
       // A key that names its owner decides; otherwise a trusted backend may say whose it is.
-      const key = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '')?.[1]?.trim();
+      const key = request.callerKey;
       const header = request.headers['x-previewd-owner'];
       const owner =
         (key ? owners?.get(key) : undefined) ??

@@ -23,6 +23,7 @@ ERROR_CODES = {
     "method_not_allowed": {"status": 405, "hint": "See /openapi.json for the methods of this route."},
     "not_a_preview_host": {"status": 404, "hint": "Preview hosts look like {port}-{id}.<previewDomain>; use the url from the sandbox's previews."},
     "not_found": {"status": 404, "hint": "See /openapi.json for the routes this server has."},
+    "origin_refused": {"status": 403, "hint": "A request signed in with the dashboard cookie must come from the dashboard page itself; scripts send \"Authorization: Bearer <api key>\" instead."},
     "payload_too_large": {"status": 413, "hint": "Send less per request, or raise maxBodyMb (PREVIEWD_MAX_BODY_MB)."},
     "port_not_exposed": {"status": 404, "hint": "Expose the port with POST /v1/sandboxes/{id}/ports."},
     "preview_token_invalid": {"status": 401, "hint": "The preview token is expired, revoked, or for another sandbox or port; mint a new one."},
@@ -118,6 +119,10 @@ class NotFoundError(PreviewdError):
     code = "not_found"
 
 
+class OriginRefusedError(PreviewdError):
+    code = "origin_refused"
+
+
 class PayloadTooLargeError(PreviewdError):
     code = "payload_too_large"
 
@@ -202,6 +207,7 @@ ERROR_CLASSES = {
     "method_not_allowed": MethodNotAllowedError,
     "not_a_preview_host": NotAPreviewHostError,
     "not_found": NotFoundError,
+    "origin_refused": OriginRefusedError,
     "payload_too_large": PayloadTooLargeError,
     "port_not_exposed": PortNotExposedError,
     "preview_token_invalid": PreviewTokenInvalidError,

@@ -100,6 +100,13 @@ export interface ApiOperations {
     body: never;
     response: undefined;
   };
+  /** Sign out of the dashboard */
+  'DELETE /v1/session': {
+    params: never;
+    query: never;
+    body: never;
+    response: undefined;
+  };
   /** Liveness */
   'GET /healthz': {
     params: never;
@@ -484,6 +491,18 @@ export interface ApiOperations {
     };
     body: never;
     response: unknown;
+  };
+  /** Who is signed in */
+  'GET /v1/session': {
+    params: never;
+    query: never;
+    body: never;
+    response: {
+      /** The owner named by the key (`key:owner`), if any */
+      owner: string | null;
+      /** When the dashboard session ends */
+      expiresAt?: string;
+    };
   };
   /** List the templates */
   'GET /v1/templates': {
@@ -1230,6 +1249,20 @@ export interface ApiOperations {
       };
       metadata: Record<string, unknown>;
       labels: Record<string, string>;
+    };
+  };
+  /** Sign in to the dashboard */
+  'POST /v1/session': {
+    params: never;
+    query: never;
+    body: {
+      apiKey: string;
+    };
+    response: {
+      /** The owner named by the key (`key:owner`), if any */
+      owner: string | null;
+      /** When the dashboard session ends */
+      expiresAt?: string;
     };
   };
   /** Install a template's dependencies once for this host */

@@ -53,6 +53,10 @@ export const errorCodes = {
     hint: "Preview hosts look like {port}-{id}.<previewDomain>; use the url from the sandbox's previews.",
   },
   not_found: { status: 404, hint: 'See /openapi.json for the routes this server has.' },
+  origin_refused: {
+    status: 403,
+    hint: 'A request signed in with the dashboard cookie must come from the dashboard page itself; scripts send "Authorization: Bearer <api key>" instead.',
+  },
   payload_too_large: {
     status: 413,
     hint: 'Send less per request, or raise maxBodyMb (PREVIEWD_MAX_BODY_MB).',
@@ -125,6 +129,7 @@ export class InvalidStateError extends PreviewdError<'invalid_state'> {}
 export class MethodNotAllowedError extends PreviewdError<'method_not_allowed'> {}
 export class NotAPreviewHostError extends PreviewdError<'not_a_preview_host'> {}
 export class NotFoundError extends PreviewdError<'not_found'> {}
+export class OriginRefusedError extends PreviewdError<'origin_refused'> {}
 export class PayloadTooLargeError extends PreviewdError<'payload_too_large'> {}
 export class PortNotExposedError extends PreviewdError<'port_not_exposed'> {}
 export class PreviewTokenInvalidError extends PreviewdError<'preview_token_invalid'> {}
@@ -163,6 +168,7 @@ export const errorClasses = {
   method_not_allowed: MethodNotAllowedError,
   not_a_preview_host: NotAPreviewHostError,
   not_found: NotFoundError,
+  origin_refused: OriginRefusedError,
   payload_too_large: PayloadTooLargeError,
   port_not_exposed: PortNotExposedError,
   preview_token_invalid: PreviewTokenInvalidError,

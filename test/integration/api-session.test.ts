@@ -1,0 +1,198 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Fastify from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { installDashboard } from '../../src/api/dashboard.js';
+import { answerNotFound } from '../../src/api/error-handler.js';
+import { DashboardSessions } from '../../src/api/session.js';
+import { newSandboxId } from '../../src/domain/ids.js';
+import { startTestServer, TEST_KEY, type TestServer } from '../helpers/server.js';
+
+/** Fetch as a browser would: the session cookie, optionally an Origin. */
+async function asBrowser(
+  server: TestServer,
+  method: string,
+  path: string,
+  cookie: string,
+  opts: { origin?: string; body?: unknown } = {},
+): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${server.url}${path}`, {
+    method,
+    headers: {
+      cookie,
+      ...(opts.origin ? { origin: opts.origin } : {}),
+      ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+/** Opens the exec WebSocket and resolves with the upgrade's HTTP status (101 when accepted). */
+function upgradeStatus(url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    ws.once('upgrade', (res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.once('error', (err) => reject(err));
+  });
+}
+
+describe('dashboard sessions (real server)', () => {
+  let server: TestServer;
+  let cookie: string;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('refuses a wrong key and sets no cookie', async () => {
+    const res = await fetch(`${server.url}/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ apiKey: 'not-the-key-0123456789' }),
+    });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as any).error.code).toBe('unauthorized');
+    expect(res.headers.get('set-cookie')).toBeNull();
+  });
+
+  it('trades the right key for an HttpOnly, SameSite=Strict cookie that works as the key', async () => {
+    const res = await fetch(`${server.url}/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ apiKey: TEST_KEY }),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ owner: null });
+    const setCookie = res.headers.get('set-cookie') ?? '';
+    expect(setCookie).toMatch(/^previewd_session=s1\./);
+    expect(setCookie).toMatch(/HttpOnly/i);
+    expect(setCookie).toMatch(/SameSite=Strict/i);
+    expect(setCookie).toMatch(/Path=\//);
+    expect(setCookie).not.toContain(TEST_KEY);
+    cookie = setCookie.split(';', 1)[0]!;
+
+    expect((await asBrowser(server, 'GET', '/v1/session', cookie)).status).toBe(200);
+    expect((await asBrowser(server, 'GET', '/v1/sandboxes', cookie)).body.sandboxes).toEqual([]);
+  });
+
+  it('accepts changes made with the cookie only from the same origin', async () => {
+    const bad = { files: 'not a map' };
+    const noOrigin = await asBrowser(server, 'POST', '/v1/sandboxes', cookie, { body: bad });
+    expect(noOrigin.status).toBe(403);
+    expect(noOrigin.body.error.code).toBe('origin_refused');
+    expect(noOrigin.body.error.hint).toMatch(/Bearer/);
+
+    const foreign = await asBrowser(server, 'POST', '/v1/sandboxes', cookie, {
+      origin: 'http://evil.example',
+      body: bad,
+    });
+    expect(foreign.body.error.code).toBe('origin_refused');
+
+    // Same origin: past auth, so the body's own problem is what answers.
+    const same = await asBrowser(server, 'POST', '/v1/sandboxes', cookie, { origin: server.url, body: bad });
+    expect(same.status).toBe(400);
+    expect(same.body.error.code).toBe('invalid_request');
+  });
+
+  it('refuses a forged or truncated cookie', async () => {
+    const forged = `${cookie.slice(0, -4)}AAAA`;
+    const res = await asBrowser(server, 'GET', '/v1/sandboxes', forged);
+    expect(res.status).toBe(401);
+    expect(res.body.error.code).toBe('unauthorized');
+    expect((await asBrowser(server, 'GET', '/v1/sandboxes', 'previewd_session=s1.1.2')).status).toBe(401);
+  });
+
+  it('opens the exec WebSocket with the cookie from the same origin only', async () => {
+    const url = `${server.url.replace('http', 'ws')}/v1/sandboxes/${newSandboxId()}/exec/ws`;
+    expect(await upgradeStatus(url, { cookie, origin: server.url })).toBe(101);
+    expect(await upgradeStatus(url, { cookie, origin: 'http://evil.example' })).toBe(403);
+    expect(await upgradeStatus(url, { cookie: 'previewd_session=s1.9.x.y', origin: server.url })).toBe(401);
+  });
+
+  it('signs out by clearing the cookie', async () => {
+    const res = await fetch(`${server.url}/v1/session`, { method: 'DELETE' });
+    expect(res.status).toBe(204);
+    expect(res.headers.get('set-cookie')).toMatch(/previewd_session=;.*Expires=Thu, 01 Jan 1970/i);
+  });
+
+  it('answers unknown API paths with JSON, not the dashboard page', async () => {
+    const res = await fetch(`${server.url}/v1/nothing-here`, {
+      headers: { authorization: `Bearer ${TEST_KEY}` },
+    });
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as any).error.code).toBe('not_found');
+  });
+});
+
+describe('DashboardSessions', () => {
+  const secret = Buffer.alloc(32, 7);
+
+  it('ends a session when it expires or its key is removed', () => {
+    const sessions = new DashboardSessions(secret, ['key-a-0123456789abcdef'], 60);
+    const { token } = sessions.issue('key-a-0123456789abcdef', 1_000_000);
+    expect(sessions.verify(token, 1_000_000)).toBe('key-a-0123456789abcdef');
+    expect(sessions.verify(token, 1_000_000 + 61_000)).toBeUndefined();
+    const rotated = new DashboardSessions(secret, ['key-b-0123456789abcdef'], 60);
+    expect(rotated.verify(token, 1_000_000)).toBeUndefined();
+    const otherSecret = new DashboardSessions(Buffer.alloc(32, 8), ['key-a-0123456789abcdef'], 60);
+    expect(otherSecret.verify(token, 1_000_000)).toBeUndefined();
+  });
+});
+
+describe('dashboard serving', () => {
+  let root: string;
+  const app = Fastify();
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'previewd-dash-'));
+    mkdirSync(join(root, 'assets'));
+    writeFileSync(join(root, 'index.html'), '<!doctype html><title>dash</title>');
+    writeFileSync(join(root, 'assets', 'app-abc123.js'), 'console.log(1)');
+    app.get('/v1/ping', async () => ({ ok: true }));
+    await installDashboard(app, answerNotFound, root);
+  });
+  afterAll(async () => {
+    await app.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('serves index.html for page paths, with a strict CSP that forbids framing the dashboard', async () => {
+    for (const url of ['/', '/sandboxes/01abc']) {
+      const res = await app.inject({ url });
+      expect(res.statusCode).toBe(200);
+      expect(res.body).toContain('<title>dash</title>');
+      expect(res.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+      expect(res.headers['content-security-policy']).toContain("script-src 'self'");
+    }
+  });
+
+  it('serves hashed assets for good, and answers a missing asset or API path with 404 JSON', async () => {
+    const asset = await app.inject({ url: '/assets/app-abc123.js' });
+    expect(asset.statusCode).toBe(200);
+    expect(asset.headers['cache-control']).toContain('immutable');
+    const missing = await app.inject({ url: '/assets/gone-123.js' });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json().error.code).toBe('not_found');
+    const api = await app.inject({ url: '/v1/unknown' });
+    expect(api.statusCode).toBe(404);
+    expect(api.headers['content-security-policy']).toBeUndefined();
+    expect((await app.inject({ url: '/v1/ping' })).json()).toEqual({ ok: true });
+  });
+
+  it('refuses to leave its root', async () => {
+    const res = await app.inject({ url: '/..%2f..%2fetc%2fpasswd' });
+    expect(res.body).not.toContain('root:');
+  });
+});
