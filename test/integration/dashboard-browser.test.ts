@@ -1,0 +1,152 @@
+import type { Browser, BrowserContext, Frame, Page, Request } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureDashboardBuilt, launchChromium } from '../helpers/dashboard.js';
+import { startTestServer, TEST_KEY, type TestServer, waitFor } from '../helpers/server.js';
+
+const SLOW = 120_000;
+
+/** Signs in through the page's form (the only way the page gets a session). */
+async function signIn(page: Page, server: TestServer, key = TEST_KEY): Promise<number> {
+  await page.fill('#api-key', key);
+  const [res] = await Promise.all([
+    page.waitForResponse((r) => r.url() === `${server.url}/v1/session` && r.request().method() === 'POST'),
+    page.click('form.sign-in button[type=submit]'),
+  ]);
+  return res.status();
+}
+
+/** The frame of the preview iframe of sandbox `id` (null until it is there). */
+function previewFrame(page: Page, id: string): Frame | undefined {
+  return page.frames().find((f) => f.url().includes(`-${id}.preview.localhost`));
+}
+
+describe('the dashboard in a real browser (real server, real engine)', () => {
+  let server: TestServer;
+  let browser: Browser;
+  let context: BrowserContext;
+
+  beforeAll(async () => {
+    ensureDashboardBuilt();
+    server = await startTestServer();
+    browser = await launchChromium();
+  }, SLOW);
+  afterAll(async () => {
+    await context?.close();
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('signs in with a cookie, creates from vite-react, edits with hot reload, runs ls, stops live', async () => {
+    context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    const requests: Request[] = [];
+    page.on('request', (r) => requests.push(r));
+
+    // A wrong key is refused and the page stays on sign-in.
+    await page.goto(server.url);
+    await page.waitForSelector('#api-key');
+    expect(await signIn(page, server, 'not-the-key')).toBe(401);
+    await page.waitForSelector('form.sign-in [role=alert]');
+    expect(await page.textContent('form.sign-in [role=alert]')).toContain('refused');
+    expect(await page.isVisible('#api-key')).toBe(true);
+
+    // The right key: the list, with its empty state.
+    expect(await signIn(page, server)).toBe(200);
+    await page.waitForSelector('text=No sandboxes yet — create one from a template');
+    await page.evaluate('window.__dashboardMarker = "kept"');
+
+    // Create from vite-react: the row appears at once and its state moves live to running.
+    await page.waitForSelector('#template option[value="vite-react"]', { state: 'attached' });
+    await page.selectOption('#template', 'vite-react');
+    const [created] = await Promise.all([
+      page.waitForResponse(
+        (r) => r.url() === `${server.url}/v1/sandboxes` && r.request().method() === 'POST',
+      ),
+      page.click('form.create-template button[type=submit]'),
+    ]);
+    expect(created.status()).toBe(201);
+    const id = ((await created.json()) as { id: string }).id;
+    const row = `tr[data-sandbox-id="${id}"]`;
+    await page.waitForSelector(row, { timeout: 5_000 });
+    const firstState = await page.getAttribute(`${row} [data-state]`, 'data-state');
+    expect(['creating', 'starting']).toContain(firstState);
+    await page.waitForSelector(`${row} [data-state="running"]`, { timeout: SLOW });
+    expect(await page.textContent(row)).toContain('vite-react');
+    expect(await page.getAttribute(`${row} a.port`, 'href')).toContain(`-${id}.preview.localhost`);
+
+    // Open it (in-page navigation) and see the app in the iframe.
+    await page.click(`${row} a[href="/sandboxes/${id}"]`);
+    await page.waitForSelector(`main.sandbox-page[data-sandbox-id="${id}"]`);
+    expect(new URL(page.url()).pathname).toBe(`/sandboxes/${id}`);
+    await page.waitForSelector('iframe.preview-frame', { timeout: SLOW });
+    const frame = await waitFor(async () => previewFrame(page, id), SLOW, 'the preview frame');
+    await frame.waitForFunction(
+      `document.getElementById('title')?.textContent === 'Hello from Vite + React'`,
+      undefined,
+      { timeout: SLOW },
+    );
+    await frame.evaluate('window.__previewMarker = 42');
+
+    // Edit src/App.jsx in the editor and save with Ctrl-S: the iframe changes without a reload.
+    const original = (await server.call('GET', `/v1/sandboxes/${id}/files?path=src/App.jsx`)).body as string;
+    expect(original).toContain('Hello from Vite + React');
+    const edited = original.replace('Hello from Vite + React', 'Edited in the dashboard');
+    await page.click('button.tree-item.dir:has-text("src/")');
+    await page.click('[data-path="src/App.jsx"]');
+    await page.waitForSelector('.cm-content:has-text("Hello from Vite + React")');
+    await page.click('.cm-content');
+    await page.keyboard.press('Control+A');
+    await page.keyboard.insertText(edited);
+    await page.waitForSelector('[data-save-status="dirty"]');
+    await page.keyboard.press('Control+S');
+    await page.waitForSelector('[data-save-status="saved"]', { timeout: 10_000 });
+    expect((await server.call('GET', `/v1/sandboxes/${id}/files?path=src/App.jsx`)).body).toBe(edited);
+    await frame.waitForFunction(
+      `document.getElementById('title')?.textContent === 'Edited in the dashboard'`,
+      undefined,
+      { timeout: 30_000 },
+    );
+    expect(await frame.evaluate('window.__previewMarker')).toBe(42);
+
+    // The terminal: a shell on the exec WebSocket; `ls` lists the workspace.
+    await page.waitForSelector('[data-terminal-status="open"]', { timeout: 30_000 });
+    await page.click('.term-host');
+    await page.keyboard.type('ls');
+    await page.keyboard.press('Enter');
+    // (The dashboard's CSP forbids eval, so poll the text rather than waitForFunction with a string.)
+    await waitFor(
+      async () =>
+        (await page.textContent('.term-host .xterm-rows'))?.includes('package.json') ? true : undefined,
+      15_000,
+      '`ls` output in the terminal',
+    );
+
+    // Stop: the state changes live on this page, the preview frame goes away (no wake), and the
+    // list shows it stopped too.
+    await page.click('.sandbox-head button:has-text("Stop")');
+    await page.waitForSelector('.sandbox-head [data-state="stopped"]', { timeout: 60_000 });
+    expect(await page.$('iframe.preview-frame')).toBeNull();
+    await page.click('a.back');
+    await page.waitForSelector(`${row} [data-state="stopped"]`, { timeout: 10_000 });
+    expect((await server.call('GET', `/v1/sandboxes/${id}`)).body.state).toBe('stopped');
+
+    // One document the whole way (in-page routing, live updates: the marker survived), no list polling.
+    expect(await page.evaluate('window.__dashboardMarker')).toBe('kept');
+    const listGets = requests.filter(
+      (r) => new URL(r.url()).pathname === '/v1/sandboxes' && r.method() === 'GET',
+    );
+    expect(listGets.length).toBeLessThan(8);
+
+    // The session is an HttpOnly cookie; the page keeps nothing of the key.
+    expect(await page.evaluate('document.cookie')).not.toContain('previewd_session');
+    expect(await page.evaluate('localStorage.length')).toBe(0);
+    expect(await page.evaluate('sessionStorage.length')).toBe(0);
+    const cookie = (await context.cookies(server.url)).find((c) => c.name === 'previewd_session');
+    expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
+
+    // Sign out ends the session for the page.
+    await page.click('button:has-text("Sign out")');
+    await page.waitForSelector('#api-key');
+    expect(await page.evaluate(`fetch('/v1/session').then((r) => r.status)`)).toBe(401);
+  }, 360_000);
+});
