@@ -12,11 +12,14 @@ export type IdleAction = 'pause' | 'stop';
  * What idleness asks of a sandbox now: `pause` after pauseAfterSec without activity (CPU freed,
  * memory kept), `stop` after idleTimeoutSec (memory freed). 0 turns a tier off; always_on,
  * keepalive and running work (exec, background process, open WebSocket) keep it awake.
+ * Without `canPause` (Traefik mode: Traefik keeps routing to a paused container, where requests
+ * would hang instead of waking it) the first tier stops instead.
  */
 export function idleAction(
   record: SandboxRecord,
   usage: SandboxUsage,
   now = Date.now(),
+  canPause = true,
 ): IdleAction | undefined {
   if (record.state !== 'running' && record.state !== 'paused') return undefined;
   if (record.idlePolicy === 'always_on') return undefined;
@@ -25,7 +28,9 @@ export function idleAction(
   if (record.idleTimeoutSec > 0 && idleMs >= record.idleTimeoutSec * 1000) return 'stop';
   const pauseTierOn =
     record.pauseAfterSec > 0 && (record.idleTimeoutSec === 0 || record.pauseAfterSec < record.idleTimeoutSec);
-  if (record.state === 'running' && pauseTierOn && idleMs >= record.pauseAfterSec * 1000) return 'pause';
+  if (record.state === 'running' && pauseTierOn && idleMs >= record.pauseAfterSec * 1000) {
+    return canPause ? 'pause' : 'stop';
+  }
   return undefined;
 }
 
@@ -54,16 +59,17 @@ export class IdleReaper extends PeriodicPass<IdleReport> {
   }
 
   protected async pass(): Promise<IdleReport> {
-    const { store, service, usage, log } = this.deps;
+    const { store, service, usage, log, config } = this.deps;
+    const canPause = config.edgeMode !== 'traefik';
     const report: IdleReport = { paused: [], stopped: [] };
     const rows = await store.listSandboxes({ states: ['running', 'paused'] });
     for (const row of rows) {
-      if (!idleAction(row, usage) || service.lock.isHeld(row.id)) continue;
+      if (!idleAction(row, usage, Date.now(), canPause) || service.lock.isHeld(row.id)) continue;
       await service.lock
         .run(row.id, async () => {
           const current = await store.getSandbox(row.id);
           if (!current) return;
-          const action = idleAction(current, usage);
+          const action = idleAction(current, usage, Date.now(), canPause);
           if (action === 'stop') {
             await service.stopLocked(current, 'idle');
             report.stopped.push(row.id);

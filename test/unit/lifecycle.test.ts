@@ -68,6 +68,13 @@ describe('idleAction: which tier idleness asks for', () => {
   for (const [name, over, signals, expected] of cases) {
     it(name, () => expect(idleAction(record(over), usage(signals), NOW)).toBe(expected));
   }
+  it('stops instead of pausing where a paused container cannot be woken (Traefik mode)', () => {
+    expect(idleAction(record({ lastActivityAt: ago(130) }), usage({}), NOW, false)).toBe('stop');
+    expect(idleAction(record({ lastActivityAt: ago(10) }), usage({}), NOW, false)).toBeUndefined();
+    expect(idleAction(record({ state: 'paused', lastActivityAt: ago(300) }), usage({}), NOW, false)).toBe(
+      undefined,
+    );
+  });
 });
 
 describe('API keys with owners', () => {
