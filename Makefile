@@ -21,6 +21,7 @@ lint:
 
 typecheck:
 	npx tsc -p tsconfig.json --noEmit
+	npx tsc -p dashboard/tsconfig.json
 
 test: setup lint typecheck
 	@./scripts/ensure-test-tools.sh
