@@ -73,6 +73,22 @@ function withoutCookie(header: string, name: string): string {
     .trim();
 }
 
+/**
+ * SameSite attributes of the preview-token cookie. It must reach the preview inside a cross-site
+ * iframe (the dashboard on the API address), where Chromium sends only `SameSite=None; Secure`
+ * cookies, and, with third-party cookies blocked, only partitioned ones (CHIPS). Over TLS:
+ * `None; Secure`. Over plain http, `Secure` is accepted only on potentially trustworthy origins:
+ * `localhost` and `*.localhost` are, so there `None; Secure; Partitioned` (measured in Chromium
+ * 156: Lax and None; Secure are not sent in the iframe, Partitioned is, and in a top-level tab
+ * too). Any other http host keeps `Lax` (a Secure cookie would be refused there).
+ */
+export function tokenCookieScope(secure: boolean, host: string | undefined): string {
+  if (secure) return 'SameSite=None; Secure';
+  const name = (host ?? '').replace(/:\d+$/, '').replace(/\.$/, '').toLowerCase();
+  if (name === 'localhost' || name.endsWith('.localhost')) return 'SameSite=None; Secure; Partitioned';
+  return 'SameSite=Lax';
+}
+
 /** The request URL without the token parameter (for redirects, the app and the access log). */
 export function stripTokenParam(url: string): string {
   const q = url.indexOf('?');
@@ -517,7 +533,7 @@ export class Edge {
       if (fromParam && res && (req.method === 'GET' || req.method === 'HEAD')) {
         const useSecure = secure || this.deps.config.edge.publicScheme === 'https';
         const maxAge = Math.max(1, Math.floor((check.claims.exp - Date.now()) / 1000));
-        const cookie = `${TOKEN_COOKIE}=${token}; Path=/; HttpOnly; Max-Age=${maxAge}; ${useSecure ? 'SameSite=None; Secure' : 'SameSite=Lax'}`;
+        const cookie = `${TOKEN_COOKIE}=${token}; Path=/; HttpOnly; Max-Age=${maxAge}; ${tokenCookieScope(useSecure, req.headers.host)}`;
         res.writeHead(303, { location: req.url ?? '/', 'set-cookie': cookie, 'cache-control': 'no-store' });
         res.end();
         return false;

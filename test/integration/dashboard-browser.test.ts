@@ -1,5 +1,6 @@
 import type { Browser, BrowserContext, Frame, Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tokenCookieScope } from '../../src/edge/edge-server.js';
 import { ensureDashboardBuilt, launchChromium } from '../helpers/dashboard.js';
 import { startTestServer, TEST_KEY, type TestServer, waitFor } from '../helpers/server.js';
 
@@ -149,4 +150,60 @@ describe('the dashboard in a real browser (real server, real engine)', () => {
     await page.waitForSelector('#api-key');
     expect(await page.evaluate(`fetch('/v1/session').then((r) => r.status)`)).toBe(401);
   }, 360_000);
+
+  it('shows a private sandbox in the iframe: a fresh token, and its cookie reaches sub-requests', async () => {
+    const created = await server.call('POST', '/v1/sandboxes', { template: 'static', visibility: 'private' });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    try {
+      const page = await ctx.newPage();
+      const minted = page.waitForResponse((r) => r.url().endsWith(`/v1/sandboxes/${id}/preview-tokens`), {
+        timeout: SLOW,
+      });
+      await page.goto(`${server.url}/sandboxes/${id}`);
+      expect(await signIn(page, server)).toBe(200);
+      await page.waitForSelector(
+        `main.sandbox-page[data-sandbox-id="${id}"] .sandbox-head [data-state="running"]`,
+        {
+          timeout: SLOW,
+        },
+      );
+      await page.waitForSelector('iframe.preview-frame', { timeout: SLOW });
+      expect((await minted).status()).toBe(201);
+      const frame = await waitFor(async () => previewFrame(page, id), SLOW, 'the preview frame');
+      await frame.waitForFunction(
+        `document.getElementById('title')?.textContent === 'Hello from a static site'`,
+        undefined,
+        { timeout: SLOW },
+      );
+      // The token went into the frame's URL once; the edge answered with its cookie and
+      // redirected: the frame's URL no longer carries the token.
+      expect(frame.url()).not.toContain('previewd_token');
+      // style.css is a sub-request of the cross-site frame: it carried the cookie (else 401, unstyled).
+      await frame.waitForFunction(`getComputedStyle(document.body).display === 'grid'`, undefined, {
+        timeout: 15_000,
+      });
+      const log = await server.call('GET', `/v1/sandboxes/${id}/access-log?limit=50`);
+      const css = (log.body.entries as { path: string; status: number }[]).find(
+        (e) => e.path === '/style.css',
+      );
+      expect(css?.status).toBe(200);
+      expect((log.body.entries as { status: number }[]).some((e) => e.status === 401)).toBe(false);
+    } finally {
+      await ctx.close();
+    }
+  }, 240_000);
+});
+
+describe('the preview-token cookie scope', () => {
+  it('is None; Secure; Partitioned on http *.localhost, Lax on other http hosts, None; Secure over TLS', () => {
+    expect(tokenCookieScope(false, '3000-abc.preview.localhost:8080')).toBe(
+      'SameSite=None; Secure; Partitioned',
+    );
+    expect(tokenCookieScope(false, 'LOCALHOST')).toBe('SameSite=None; Secure; Partitioned');
+    expect(tokenCookieScope(false, '3000-abc.preview.example.com:8080')).toBe('SameSite=Lax');
+    expect(tokenCookieScope(false, 'localhost.example.com')).toBe('SameSite=Lax');
+    expect(tokenCookieScope(true, '3000-abc.preview.example.com')).toBe('SameSite=None; Secure');
+  });
 });
