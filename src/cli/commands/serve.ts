@@ -21,7 +21,17 @@ export function registerServeCommand(program: Command, load: () => LoadedConfig)
         );
       }
       await app.start();
-      log.info({ api: app.apiUrl, dataDir: config.dataDir }, 'previewd is serving');
+      log.info(
+        {
+          api: app.apiUrl,
+          edge: app.edgeUrl,
+          ...(config.dashboard.enabled ? { dashboard: `${app.apiUrl}/` } : {}),
+          dataDir: config.dataDir,
+        },
+        config.dashboard.enabled
+          ? `previewd is serving; dashboard at ${app.apiUrl}/ (sign in with the API key in ${apiKeyFile(config.dataDir)} or PREVIEWD_API_KEYS)`
+          : 'previewd is serving',
+      );
       let stopping = false;
       const shutdown = async (signal: string) => {
         if (stopping) process.exit(130);
