@@ -3,15 +3,11 @@ import { api } from './api-client';
 import { CreatePanel } from './create-panel';
 import { ErrorNote } from './error-note';
 import { linkClick } from './router';
+import { runtimeLabel } from './runtime-label';
 import { type SandboxList, useSandboxList } from './sandbox-list-state';
 import { StateBadge } from './state-badge';
 import { ago, useNow } from './time-format';
 import { type Sandbox, type SandboxState, sandboxStates } from './types';
-
-function runtimeOf(s: Sandbox): string {
-  const parts = [s.template, s.runtime.framework].filter((p, i, all) => p && all.indexOf(p) === i);
-  return parts.length ? parts.join(' · ') : s.runtime.image;
-}
 
 function matches(s: Sandbox, text: string): boolean {
   if (!text) return true;
@@ -179,7 +175,7 @@ function SandboxTable({ list }: { list: SandboxList }) {
                     <StateBadge state={s.state} />
                     {s.error && s.state === 'error' ? <div class="small muted">{s.error.message}</div> : null}
                   </td>
-                  <td>{runtimeOf(s)}</td>
+                  <td>{runtimeLabel(s)}</td>
                   <td title={s.createdAt}>{ago(s.createdAt, now)}</td>
                   <td title={s.lastActivityAt}>{ago(s.lastActivityAt, now)} ago</td>
                   <td>{s.owner ?? <span class="muted">—</span>}</td>

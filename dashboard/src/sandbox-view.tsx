@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from 'preact/hooks';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { AccessLogPanel } from './access-log-panel';
 import { ApiError, api } from './api-client';
 import { ErrorNote } from './error-note';
@@ -8,6 +8,7 @@ import { LogPanel } from './log-panel';
 import { PanelTabs } from './panel-tabs';
 import { PreviewFrame } from './preview-frame';
 import { linkClick } from './router';
+import { runtimeLabel } from './runtime-label';
 import { SandboxActions } from './sandbox-actions';
 import { StateBadge } from './state-badge';
 import { TerminalPanel } from './terminal-panel';
@@ -42,22 +43,35 @@ export function SandboxView({ id }: { id: string }) {
 
   useEffect(refetch, [refetch]);
 
+  // A burst of events (the replayed history, a start) needs one fetch, not one per event.
+  const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const refetchSoon = useCallback(() => {
+    clearTimeout(timer.current);
+    timer.current = setTimeout(refetch, 150);
+  }, [refetch]);
+  useEffect(() => () => clearTimeout(timer.current), []);
+
   useEventStream(`/v1/sandboxes/${encodeURIComponent(id)}/events?lastEventId=0`, {
     onEvent: (e) => {
       setEvents((prev) => (prev.some((p) => p.id === e.id) ? prev : [...prev.slice(-499), e]));
       if (e.type === 'sandbox.state') {
+        // The stream starts with the sandbox's history: only a change newer than what was
+        // fetched moves the state here (at once); the refetch brings the rest.
         const data = e.data as { to: Sandbox['state']; error?: Sandbox['error'] };
-        setSandbox((s) => (s ? { ...s, state: data.to, error: data.error ?? s.error } : s));
-        refetch();
+        setSandbox((s) =>
+          s && Date.parse(e.at) >= Date.parse(s.updatedAt)
+            ? { ...s, state: data.to, error: data.error ?? s.error }
+            : s,
+        );
+        refetchSoon();
       } else if (e.type === 'sandbox.deleted') setDeleted(true);
-      else if (e.type === 'sandbox.ports') refetch();
+      else if (e.type === 'sandbox.ports') refetchSoon();
       else if (e.type === 'files.changed') {
         const paths = (e.data as { paths?: string[] }).paths ?? [];
         setChanged((c) => ({ paths, seq: c.seq + 1 }));
       }
     },
-    // The replay brings back every state change: refetch once it is live, for the current object.
-    onOpen: () => refetch(),
+    onOpen: () => refetchSoon(),
   });
 
   if (deleted) {
@@ -101,10 +115,7 @@ export function SandboxView({ id }: { id: string }) {
         <dl class="facts">
           <div>
             <dt>Template / runtime</dt>
-            <dd>
-              {[sandbox.template, sandbox.runtime.framework].filter(Boolean).join(' · ') ||
-                sandbox.runtime.image}
-            </dd>
+            <dd>{runtimeLabel(sandbox)}</dd>
           </div>
           <div>
             <dt>Age</dt>

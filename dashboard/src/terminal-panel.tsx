@@ -90,6 +90,9 @@ export function TerminalPanel({ id, running }: { id: string; running: boolean })
       input.dispose();
       resize.dispose();
       dark.removeEventListener('change', onScheme);
+      // This session is over: its late events must not touch the next one's status.
+      ws.onclose = null;
+      ws.onmessage = null;
       ws.close();
       term.dispose();
     };
