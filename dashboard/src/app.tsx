@@ -1,8 +1,9 @@
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { api, setUnauthorizedHandler } from './api-client';
+import { ErrorNote } from './error-note';
 import { ListView } from './list-view';
 import { linkClick, useRoute } from './router';
-import { SandboxView } from './sandbox-view';
+import type { SandboxView as SandboxViewType } from './sandbox-view';
 import { SignIn } from './sign-in';
 
 type Session =
@@ -14,6 +15,13 @@ type Session =
 export function App() {
   const [session, setSession] = useState<Session>({ status: 'checking' });
   const route = useRoute();
+  // The sandbox page (CodeMirror, xterm.js) is loaded when first opened: the list stays light.
+  const [SandboxView, setSandboxView] = useState<typeof SandboxViewType | null>(null);
+  const [pageError, setPageError] = useState<unknown>(null);
+  useEffect(() => {
+    if (route.name !== 'sandbox' || SandboxView) return;
+    import('./sandbox-view').then((m) => setSandboxView(() => m.SandboxView)).catch(setPageError);
+  }, [route.name, SandboxView]);
 
   useEffect(() => {
     setUnauthorizedHandler(() => setSession({ status: 'signed-out' }));
@@ -55,7 +63,19 @@ export function App() {
           Sign out
         </button>
       </header>
-      {route.name === 'sandbox' ? <SandboxView key={route.id} id={route.id} /> : <ListView />}
+      {route.name === 'list' ? (
+        <ListView />
+      ) : SandboxView ? (
+        <SandboxView key={route.id} id={route.id} />
+      ) : (
+        <main class="page">
+          {pageError ? (
+            <ErrorNote error={pageError} onRetry={() => location.reload()} />
+          ) : (
+            <p class="muted">Loading…</p>
+          )}
+        </main>
+      )}
     </div>
   );
 }

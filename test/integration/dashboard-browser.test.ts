@@ -1,3 +1,4 @@
+import { strToU8, zipSync } from 'fflate';
 import type { Browser, BrowserContext, Frame, Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenCookieScope } from '../../src/edge/edge-server.js';
@@ -190,6 +191,60 @@ describe('the dashboard in a real browser (real server, real engine)', () => {
       );
       expect(css?.status).toBe(200);
       expect((log.body.entries as { status: number }[]).some((e) => e.status === 401)).toBe(false);
+    } finally {
+      await ctx.close();
+    }
+  }, 240_000);
+
+  it('creates from a zip in one request, filters the list, and stops the selection in bulk', async () => {
+    const html = '<!doctype html><title>zip</title><h1 id="title">from a zip</h1>';
+    const zip = zipSync({
+      'site/index.html': strToU8(html),
+      'site/notes.md': strToU8('# notes\n'),
+      'site/logo.png': new Uint8Array([
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0xff, 0xfe, 0x00, 0x80,
+      ]),
+      'site/node_modules/x/index.js': strToU8('skipped'),
+    });
+    const ctx = await browser.newContext({ viewport: { width: 1024, height: 768 } });
+    try {
+      const page = await ctx.newPage();
+      await page.goto(server.url);
+      expect(await signIn(page, server)).toBe(200);
+      await page.waitForSelector('section.dropzone');
+      await page.setInputFiles('input[type=file][accept*="zip"]', {
+        name: 'site.zip',
+        mimeType: 'application/zip',
+        buffer: Buffer.from(zip),
+      });
+      await page.waitForSelector('text=2 file(s) ready; 1 binary file(s) skipped');
+      const [created] = await Promise.all([
+        page.waitForResponse(
+          (r) => r.url() === `${server.url}/v1/sandboxes` && r.request().method() === 'POST',
+        ),
+        page.click('button:has-text("Create from upload")'),
+      ]);
+      expect(created.status()).toBe(201);
+      const id = ((await created.json()) as { id: string }).id;
+      // One request with the files, the common folder dropped, node_modules left out.
+      const body = JSON.parse(created.request().postData() ?? '{}') as { files: Record<string, string> };
+      expect(Object.keys(body.files).sort()).toEqual(['index.html', 'notes.md']);
+      expect((await server.call('GET', `/v1/sandboxes/${id}/files?path=index.html`)).body).toBe(html);
+      const row = `tr[data-sandbox-id="${id}"]`;
+      await page.waitForSelector(row, { timeout: 5_000 });
+      await page.waitForSelector(`${row} [data-state="running"]`, { timeout: SLOW });
+
+      // Search narrows the list to this sandbox; the state filter keeps it while it runs.
+      await page.fill('input[type=search]', id);
+      await page.selectOption('select:near(:text("State"))', 'running');
+      expect(await page.$$eval('tr[data-sandbox-id]', (rows) => rows.length)).toBe(1);
+
+      // Bulk stop of the selection: the row moves to stopped live (and so leaves the running filter).
+      await page.selectOption('select:near(:text("State"))', '');
+      await page.check(`${row} input[type=checkbox]`);
+      await page.click('button:has-text("Stop selected")');
+      await page.waitForSelector(`${row} [data-state="stopped"]`, { timeout: 60_000 });
+      expect((await server.call('GET', `/v1/sandboxes/${id}`)).body.state).toBe('stopped');
     } finally {
       await ctx.close();
     }
