@@ -123,11 +123,24 @@ describe('the dashboard in a real browser (real server, real engine)', () => {
       '`ls` output in the terminal',
     );
 
+    // A second tab on the list (same session), loaded and live before the stop: it learns of
+    // the stop from the event stream alone (no reload, no list request).
+    const other = await context.newPage();
+    await other.goto(server.url);
+    await other.waitForSelector(`${row} [data-state="running"]`);
+    await other.waitForSelector('.live-open');
+    const otherRequests: Request[] = [];
+    other.on('request', (r) => otherRequests.push(r));
+
     // Stop: the state changes live on this page, the preview frame goes away (no wake), and the
     // list shows it stopped too.
     await page.click('.sandbox-head button:has-text("Stop")');
     await page.waitForSelector('.sandbox-head [data-state="stopped"]', { timeout: 60_000 });
     expect(await page.$('iframe.preview-frame')).toBeNull();
+    await other.waitForSelector(`${row} [data-state="stopped"]`, { timeout: 30_000 });
+    expect(otherRequests.filter((r) => new URL(r.url()).pathname === '/v1/sandboxes')).toEqual([]);
+    expect(otherRequests.every((r) => r.resourceType() !== 'document')).toBe(true);
+    await other.close();
     await page.click('a.back');
     await page.waitForSelector(`${row} [data-state="stopped"]`, { timeout: 10_000 });
     expect((await server.call('GET', `/v1/sandboxes/${id}`)).body.state).toBe('stopped');
