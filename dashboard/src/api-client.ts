@@ -35,6 +35,19 @@ export function setUnauthorizedHandler(handler: () => void): void {
   onUnauthorized = handler;
 }
 
+/**
+ * Asks whether the session still holds (a stream that the server refused says nothing of why).
+ * Signs the page out on 401; true when still signed in.
+ */
+export async function verifySession(): Promise<boolean> {
+  const res = await fetch('/v1/session', { credentials: 'same-origin' }).catch(() => null);
+  if (res?.status === 401) {
+    onUnauthorized?.();
+    return false;
+  }
+  return true;
+}
+
 /** A same-origin request carrying the session cookie; JSON in and out. */
 export async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
   const init: RequestInit = { method, credentials: 'same-origin', headers: {} };

@@ -1,4 +1,5 @@
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { verifySession } from './api-client';
 import type { PreviewdEvent } from './types';
 
 /** Every event type previewd publishes (src/domain/events.ts); SSE names each event by its type. */
@@ -34,8 +35,12 @@ export interface EventStreamHandlers {
 export function useEventStream(url: string | null, handlers: EventStreamHandlers): void {
   const current = useRef(handlers);
   current.current = handlers;
+  // Bumped to open the stream again after the browser gave up on it (see onerror).
+  const [attempt, setAttempt] = useState(0);
   useEffect(() => {
     if (!url) return;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    let closed = false;
     const source = new EventSource(url, { withCredentials: true });
     let opened = false;
     current.current.onStatus?.('connecting');
@@ -52,45 +57,20 @@ export function useEventStream(url: string | null, handlers: EventStreamHandlers
       current.current.onOpen?.(opened);
       opened = true;
     };
-    source.onerror = () => current.current.onStatus?.('reconnecting');
-    return () => source.close();
-  }, [url]);
-}
-
-export interface LogChunk {
-  stream: 'stdout' | 'stderr';
-  data: string;
-}
-
-/**
- * Follows the app's output (`/logs?follow=1`, SSE). The server replays the tail on every
- * connection, so a reconnect starts the shown log over (`onReset`) instead of repeating lines.
- */
-export function useLogStream(
-  url: string | null,
-  onChunk: (chunk: LogChunk) => void,
-  onReset: () => void,
-  onStatus?: (status: StreamStatus) => void,
-): void {
-  const handlers = useRef({ onChunk, onReset, onStatus });
-  handlers.current = { onChunk, onReset, onStatus };
-  useEffect(() => {
-    if (!url) return;
-    const source = new EventSource(url, { withCredentials: true });
-    const onData = (msg: MessageEvent<string>) => {
-      try {
-        handlers.current.onChunk(JSON.parse(msg.data) as LogChunk);
-      } catch {
-        // skipped
-      }
+    source.onerror = () => {
+      current.current.onStatus?.('reconnecting');
+      // The browser retries a dropped connection by itself, but gives up on an answer that is
+      // not a stream (401 after the session ended, 5xx while the server restarts): sign out on
+      // 401, else open it again a little later.
+      if (source.readyState !== EventSource.CLOSED) return;
+      void verifySession().then((signedIn) => {
+        if (signedIn && !closed) retry = setTimeout(() => setAttempt((n) => n + 1), 3000);
+      });
     };
-    source.addEventListener('stdout', onData);
-    source.addEventListener('stderr', onData);
-    source.onopen = () => {
-      handlers.current.onReset();
-      handlers.current.onStatus?.('open');
+    return () => {
+      closed = true;
+      clearTimeout(retry);
+      source.close();
     };
-    source.onerror = () => handlers.current.onStatus?.('reconnecting');
-    return () => source.close();
-  }, [url]);
+  }, [url, attempt]);
 }
