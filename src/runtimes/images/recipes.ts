@@ -63,6 +63,8 @@ export const PYTHON_PACKAGES = [
   'python3-pip',
   'python3-venv',
   'python3-uvicorn',
+  // uvicorn's watchgod reloader: its stat reloader misses some back-to-back edits.
+  'python3-watchgod',
   'python3-fastapi',
   'python3-flask',
   // Django is a supported runtime and PyPI may be unreachable, so it comes from Debian too.
@@ -119,7 +121,9 @@ export function pythonDockerfile(baseImage: string): string {
     `FROM ${baseImage}`,
     aptInstall(PYTHON_PACKAGES),
     sandboxUser(),
-    'ENV PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1',
+    // No .pyc for workspace code: a .pyc is trusted while the source keeps its size and its mtime
+    // in whole seconds, so a reload after a same-length edit within one second ran the old code.
+    'ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_DISABLE_PIP_VERSION_CHECK=1',
     'WORKDIR /workspace',
     'CMD ["python3"]',
     '',
