@@ -2,15 +2,14 @@ import { useEffect, useState } from 'preact/hooks';
 import { api } from './api-client';
 import { ErrorNote } from './error-note';
 import type { Sandbox, Template } from './types';
-import {
-  type CollectedFiles,
-  createWithProgress,
-  filesFromDrop,
-  filesFromList,
-  filesFromZip,
-} from './upload-files';
+import { UploadFailureNote } from './upload-failure-note';
+import { type CollectedFiles, filesFromDrop, filesFromList, filesFromZip } from './upload-files';
+import { createFromFiles, UploadIncomplete, type UploadProgress } from './upload-send';
 
-/** Create a sandbox from a template, or from a dropped / chosen folder or zip (one request, with progress). */
+/**
+ * Create a sandbox from a template, or from a dropped / chosen folder or zip (text files in the
+ * create request, binary files in batches after; one progress bar over both).
+ */
 export function CreatePanel({ onCreated }: { onCreated: (s: Sandbox) => void }) {
   const [templates, setTemplates] = useState<Template[] | null>(null);
   const [templatesError, setTemplatesError] = useState<unknown>(null);
@@ -19,7 +18,7 @@ export function CreatePanel({ onCreated }: { onCreated: (s: Sandbox) => void }) 
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [upload, setUpload] = useState<CollectedFiles | null>(null);
-  const [progress, setProgress] = useState<number | null>(null);
+  const [progress, setProgress] = useState<UploadProgress | null>(null);
   const [dragging, setDragging] = useState(false);
 
   useEffect(() => {
@@ -48,7 +47,8 @@ export function CreatePanel({ onCreated }: { onCreated: (s: Sandbox) => void }) 
     setError(null);
     try {
       const files = await read();
-      if (!Object.keys(files.files).length) throw new Error('No text files found in what was dropped.');
+      if (!Object.keys(files.files).length && !Object.keys(files.binary).length)
+        throw new Error('No files found in what was dropped (node_modules, .git and the like are left out).');
       setUpload(files);
     } catch (err) {
       setError(err);
@@ -59,19 +59,22 @@ export function CreatePanel({ onCreated }: { onCreated: (s: Sandbox) => void }) 
     if (!upload) return;
     setBusy(true);
     setError(null);
-    setProgress(0);
+    setProgress({ ratio: 0, label: 'Starting the upload…' });
     try {
-      onCreated(await createWithProgress({ files: upload.files, visibility }, setProgress));
+      await createFromFiles(upload, { visibility }, setProgress, onCreated);
       setUpload(null);
     } catch (err) {
       setError(err);
+      // The sandbox exists: a second click would create another one.
+      if (err instanceof UploadIncomplete) setUpload(null);
     } finally {
       setBusy(false);
       setProgress(null);
     }
   };
 
-  const count = upload ? Object.keys(upload.files).length : 0;
+  const textCount = upload ? Object.keys(upload.files).length : 0;
+  const binaryCount = upload ? Object.keys(upload.binary).length : 0;
 
   return (
     <section class="card create" aria-labelledby="create-title">
@@ -154,8 +157,7 @@ export function CreatePanel({ onCreated }: { onCreated: (s: Sandbox) => void }) 
           {upload ? (
             <div class="upload-summary">
               <p>
-                {count} file(s) ready
-                {upload.skipped.length ? `; ${upload.skipped.length} binary file(s) skipped` : ''}.
+                {textCount + binaryCount} file(s) ready ({textCount} text, {binaryCount} binary).
               </p>
               <div class="row">
                 <button type="button" class="primary" disabled={busy} onClick={createFromUpload}>
@@ -168,13 +170,20 @@ export function CreatePanel({ onCreated }: { onCreated: (s: Sandbox) => void }) 
             </div>
           ) : null}
           {progress !== null ? (
-            <progress max={1} value={progress} aria-label="Upload progress">
-              {Math.round(progress * 100)}%
-            </progress>
+            <div class="upload-progress">
+              <progress max={1} value={progress.ratio} aria-label="Upload progress">
+                {Math.round(progress.ratio * 100)}%
+              </progress>
+              <p aria-live="polite">{progress.label}</p>
+            </div>
           ) : null}
         </section>
       </div>
-      {error ? <ErrorNote error={error} /> : null}
+      {error instanceof UploadIncomplete ? (
+        <UploadFailureNote error={error} />
+      ) : error ? (
+        <ErrorNote error={error} />
+      ) : null}
     </section>
   );
 }

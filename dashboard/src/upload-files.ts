@@ -1,16 +1,18 @@
 import { unzipSync } from 'fflate';
-import { ApiError } from './api-client';
-import type { Sandbox } from './types';
 
-/** Files read from a dropped folder or zip, ready for `files` of a create request. */
+/**
+ * Files read from a dropped folder or zip. `files` is UTF-8 text, for `files` of the create
+ * request; `binary` is everything else (images, fonts), uploaded after through `files/batch`.
+ * Tool folders such as node_modules are left out.
+ */
 export interface CollectedFiles {
   files: Record<string, string>;
-  /** Skipped: binary (the create request carries UTF-8 text), or tool folders such as node_modules. */
-  skipped: string[];
+  binary: Record<string, Uint8Array>;
 }
 
 const skippedDirs = new Set(['node_modules', '.git', '__pycache__', '.venv', 'dist', '.next']);
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a BOM stays in the text (else the file would lose its first three bytes).
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function keep(path: string): boolean {
   return !path.split('/').some((part) => skippedDirs.has(part) || part === '');
@@ -21,35 +23,34 @@ function addBytes(out: CollectedFiles, path: string, bytes: Uint8Array): void {
   try {
     out.files[path] = decoder.decode(bytes);
   } catch {
-    out.skipped.push(path);
+    out.binary[path] = bytes;
   }
 }
 
+const empty = (): CollectedFiles => ({ files: {}, binary: {} });
+
 /** Drops a folder prefix every file shares (a zip of `my-app/` or a dropped `my-app` folder). */
 function stripCommonRoot(out: CollectedFiles): CollectedFiles {
-  const paths = Object.keys(out.files);
+  const paths = [...Object.keys(out.files), ...Object.keys(out.binary)];
   const first = paths[0]?.split('/')[0];
   if (!first || !paths.every((p) => p.startsWith(`${first}/`))) return out;
-  const files: Record<string, string> = {};
-  for (const [p, content] of Object.entries(out.files)) files[p.slice(first.length + 1)] = content;
-  return {
-    files,
-    skipped: out.skipped.map((p) => (p.startsWith(`${first}/`) ? p.slice(first.length + 1) : p)),
-  };
+  const strip = <T>(map: Record<string, T>) =>
+    Object.fromEntries(Object.entries(map).map(([p, v]) => [p.slice(first.length + 1), v]));
+  return { files: strip(out.files), binary: strip(out.binary) };
 }
 
 export async function filesFromZip(file: File): Promise<CollectedFiles> {
   const entries = unzipSync(new Uint8Array(await file.arrayBuffer()), {
     filter: (entry) => !entry.name.endsWith('/') && keep(entry.name),
   });
-  const out: CollectedFiles = { files: {}, skipped: [] };
+  const out = empty();
   for (const [name, bytes] of Object.entries(entries)) addBytes(out, name.replace(/^\.\//, ''), bytes);
   return stripCommonRoot(out);
 }
 
 /** Files chosen with `<input webkitdirectory>` (each carries its `webkitRelativePath`). */
 export async function filesFromList(list: FileList | File[]): Promise<CollectedFiles> {
-  const out: CollectedFiles = { files: {}, skipped: [] };
+  const out = empty();
   for (const file of Array.from(list)) {
     const path = file.webkitRelativePath || file.name;
     if (!keep(path)) continue;
@@ -90,43 +91,8 @@ export async function filesFromDrop(data: DataTransfer): Promise<CollectedFiles>
   const items = Array.from(data.items).filter((i) => i.kind === 'file');
   const only = data.files[0];
   if (data.files.length === 1 && only && /\.zip$/i.test(only.name)) return filesFromZip(only);
-  const out: CollectedFiles = { files: {}, skipped: [] };
+  const out = empty();
   const entries = items.map((i) => i.webkitGetAsEntry()).filter((e): e is FileSystemEntry => e !== null);
   for (const entry of entries) await walk(entry, '', out);
   return stripCommonRoot(out);
-}
-
-/**
- * One `POST /v1/sandboxes` through XMLHttpRequest, for its upload progress (fetch has none).
- * `onProgress` gets 0..1.
- */
-export function createWithProgress(
-  body: Record<string, unknown>,
-  onProgress: (ratio: number) => void,
-): Promise<Sandbox> {
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open('POST', '/v1/sandboxes');
-    xhr.withCredentials = true;
-    xhr.setRequestHeader('content-type', 'application/json');
-    xhr.responseType = 'json';
-    xhr.upload.onprogress = (e) => {
-      if (e.lengthComputable) onProgress(e.loaded / e.total);
-    };
-    xhr.onload = () => {
-      if (xhr.status >= 200 && xhr.status < 300) {
-        onProgress(1);
-        resolve(xhr.response as Sandbox);
-        return;
-      }
-      const err = (xhr.response as { error?: { code: string; message: string; hint?: string } } | null)
-        ?.error;
-      reject(
-        new ApiError(xhr.status, err?.code ?? 'http_error', err?.message ?? `HTTP ${xhr.status}`, err?.hint),
-      );
-    };
-    xhr.onerror = () =>
-      reject(new ApiError(0, 'network', 'The upload failed: the server could not be reached.'));
-    xhr.send(JSON.stringify(body));
-  });
 }

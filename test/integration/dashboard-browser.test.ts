@@ -209,40 +209,73 @@ describe('the dashboard in a real browser (real server, real engine)', () => {
     }
   }, 240_000);
 
-  it('creates from a zip in one request, filters the list, and stops the selection in bulk', async () => {
+  it('creates from a zip (text in the create, binary in a batch after), filters the list, and stops in bulk', async () => {
     const html = '<!doctype html><title>zip</title><h1 id="title">from a zip</h1>';
+    // Not UTF-8: the PNG signature, then every byte value (NUL and 0x80..0xff among them).
+    const png = new Uint8Array([
+      0x89,
+      0x50,
+      0x4e,
+      0x47,
+      0x0d,
+      0x0a,
+      0x1a,
+      0x0a,
+      ...Array.from({ length: 256 }, (_, i) => i),
+    ]);
     const zip = zipSync({
       'site/index.html': strToU8(html),
       'site/notes.md': strToU8('# notes\n'),
-      'site/logo.png': new Uint8Array([
-        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0xff, 0xfe, 0x00, 0x80,
-      ]),
+      'site/img/logo.png': png,
       'site/node_modules/x/index.js': strToU8('skipped'),
     });
+    const readRaw = async (id: string, path: string) => {
+      const res = await fetch(`${server.url}/v1/sandboxes/${id}/files?path=${encodeURIComponent(path)}`, {
+        headers: { authorization: `Bearer ${TEST_KEY}` },
+      });
+      expect(res.status).toBe(200);
+      return Buffer.from(await res.arrayBuffer());
+    };
     const ctx = await browser.newContext({ viewport: { width: 1024, height: 768 } });
     try {
       const page = await ctx.newPage();
       await page.goto(server.url);
       expect(await signIn(page, server)).toBe(200);
       await page.waitForSelector('section.dropzone');
-      await page.setInputFiles('input[type=file][accept*="zip"]', {
-        name: 'site.zip',
-        mimeType: 'application/zip',
-        buffer: Buffer.from(zip),
-      });
-      await page.waitForSelector('text=2 file(s) ready; 1 binary file(s) skipped');
-      const [created] = await Promise.all([
+      const chooseZip = () =>
+        page.setInputFiles('input[type=file][accept*="zip"]', {
+          name: 'site.zip',
+          mimeType: 'application/zip',
+          buffer: Buffer.from(zip),
+        });
+      await chooseZip();
+      await page.waitForSelector('text=3 file(s) ready (2 text, 1 binary)');
+      const [created, batch] = await Promise.all([
         page.waitForResponse(
           (r) => r.url() === `${server.url}/v1/sandboxes` && r.request().method() === 'POST',
         ),
+        page.waitForResponse((r) => /\/v1\/sandboxes\/[^/]+\/files\/batch$/.test(r.url())),
         page.click('button:has-text("Create from upload")'),
       ]);
       expect(created.status()).toBe(201);
       const id = ((await created.json()) as { id: string }).id;
-      // One request with the files, the common folder dropped, node_modules left out.
+      // The create carries the text files, the common folder dropped, node_modules left out.
       const body = JSON.parse(created.request().postData() ?? '{}') as { files: Record<string, string> };
       expect(Object.keys(body.files).sort()).toEqual(['index.html', 'notes.md']);
       expect((await server.call('GET', `/v1/sandboxes/${id}/files?path=index.html`)).body).toBe(html);
+      // The binary file follows in one batch (base64) to this sandbox, and its bytes land exactly.
+      expect(batch.url()).toBe(`${server.url}/v1/sandboxes/${id}/files/batch`);
+      expect(batch.status()).toBe(200);
+      const sent = JSON.parse(batch.request().postData() ?? '{}') as {
+        encoding: string;
+        files: Record<string, string>;
+      };
+      expect(sent.encoding).toBe('base64');
+      expect(Object.keys(sent.files)).toEqual(['img/logo.png']);
+      expect((await readRaw(id, 'img/logo.png')).equals(Buffer.from(png))).toBe(true);
+      // Done: the progress bar goes away, no error shown.
+      await page.waitForSelector('section.dropzone progress', { state: 'detached' });
+      expect(await page.$('section.create [role=alert]')).toBeNull();
       const row = `tr[data-sandbox-id="${id}"]`;
       await page.waitForSelector(row, { timeout: 5_000 });
       await page.waitForSelector(`${row} [data-state="running"]`, { timeout: SLOW });
@@ -258,6 +291,39 @@ describe('the dashboard in a real browser (real server, real engine)', () => {
       await page.click('button:has-text("Stop selected")');
       await page.waitForSelector(`${row} [data-state="stopped"]`, { timeout: 60_000 });
       expect((await server.call('GET', `/v1/sandboxes/${id}`)).body.state).toBe('stopped');
+
+      // A batch the server refuses: the sandbox still appears, and the page says which files
+      // did not land, with the API's message and hint.
+      await page.route('**/files/batch', (route) =>
+        route.fulfill({
+          status: 413,
+          contentType: 'application/json',
+          body: JSON.stringify({
+            error: {
+              code: 'payload_too_large',
+              message: 'the body is too large',
+              hint: 'Send less per request.',
+            },
+          }),
+        }),
+      );
+      await page.fill('input[type=search]', '');
+      await chooseZip();
+      const [again] = await Promise.all([
+        page.waitForResponse(
+          (r) => r.url() === `${server.url}/v1/sandboxes` && r.request().method() === 'POST',
+        ),
+        page.click('button:has-text("Create from upload")'),
+      ]);
+      const secondId = ((await again.json()) as { id: string }).id;
+      const note = await page.waitForSelector('section.create .upload-failures[role=alert]');
+      const text = (await note.textContent()) ?? '';
+      expect(text).toContain(`Sandbox ${secondId} was created, but 1 of 1 binary file(s) did not upload.`);
+      expect(text).toContain('img/logo.png');
+      expect(text).toContain('the body is too large');
+      expect(text).toContain('Send less per request.');
+      await page.waitForSelector(`tr[data-sandbox-id="${secondId}"]`, { timeout: 5_000 });
+      expect(await page.$('button:has-text("Create from upload")')).toBeNull();
     } finally {
       await ctx.close();
     }
