@@ -108,11 +108,13 @@ export class PortWatch {
     const record = await store.getSandbox(sandboxId);
     if (record?.state !== 'running') return;
     const listening = new Map(parseListening(await provider.netTcp(sandboxId)).map((p) => [p.port, p]));
-    const info = await provider.inspect(sandboxId);
-    if (info.ip) {
-      for (const port of record.ports) {
-        if (listening.has(port)) continue;
-        if (await probe(info.ip, port)) listening.set(port, { port, loopback: false });
+    // Declared ports not seen in the socket table (another network namespace, say) are probed
+    // from outside; the usual case, every declared port listening, costs no engine call.
+    const unseen = record.ports.filter((port) => !listening.has(port));
+    const ip = unseen.length > 0 ? (await provider.inspect(sandboxId)).ip : undefined;
+    if (ip) {
+      for (const port of unseen) {
+        if (await probe(ip, port)) listening.set(port, { port, loopback: false });
       }
     }
     const before = this.open.get(sandboxId);
