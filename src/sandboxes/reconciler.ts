@@ -9,6 +9,23 @@ import type { Store } from '../store/store.js';
 import { PeriodicPass } from './periodic-pass.js';
 import type { SandboxService } from './service.js';
 
+/** Whether a row's state and its container's status need nothing done. */
+function agrees(state: SandboxRecord['state'], status: InstanceStatus): boolean {
+  switch (state) {
+    case 'running':
+    case 'paused':
+      return status === state;
+    case 'stopped':
+      return status !== 'running' && status !== 'paused';
+    case 'deleted':
+      return status === 'missing';
+    case 'error':
+      return true;
+    default:
+      return false; // creating, starting, stopping: always settled from a fresh look
+  }
+}
+
 export interface ReconcileReport {
   adopted: string[];
   resumed: string[];
@@ -53,7 +70,10 @@ export class Reconciler extends PeriodicPass<ReconcileReport> {
         .run(row.id, async () => {
           const current = await store.getSandbox(row.id, { includeDeleted: true });
           if (!current) return;
-          const status: InstanceStatus = instances.get(row.id)?.status ?? 'missing';
+          let status: InstanceStatus = instances.get(row.id)?.status ?? 'missing';
+          // The list was taken before this row was read: an operation that ended in between (a
+          // create, a start) looks like drift in it. Act only on what the engine says now.
+          if (!agrees(current.state, status)) status = (await provider.inspect(row.id)).status;
           await this.settle(current, status, report);
         })
         .catch((err) => log.warn({ err, sandboxId: row.id }, 'reconcile of sandbox failed'));
