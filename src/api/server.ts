@@ -83,14 +83,16 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const dashboard = deps.config.dashboard.enabled;
   installErrorHandling(app, { notFound: !dashboard });
   await app.register(fastifyCookie);
-  const sessions = new DashboardSessions(
-    loadSessionSecret(deps.config.dataDir),
-    deps.keys,
-    deps.config.dashboard.sessionTtlSec,
-  );
-  const auth = new ApiAuth(deps.keys, dashboard ? sessions : undefined);
+  const sessions = dashboard
+    ? new DashboardSessions(
+        loadSessionSecret(deps.config.dataDir),
+        deps.keys,
+        deps.config.dashboard.sessionTtlSec,
+      )
+    : undefined;
+  const auth = new ApiAuth(deps.keys, sessions);
   installAuth(app, auth);
-  if (dashboard) {
+  if (sessions) {
     await app.register(sessionRoutes, { keys: deps.keys, owners: deps.keyOwners, sessions });
     await installDashboard(app, answerNotFound);
   }

@@ -196,3 +196,30 @@ describe('dashboard serving', () => {
     expect(res.body).not.toContain('root:');
   });
 });
+
+describe('dashboard turned off (real server)', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ 'dashboard.enabled': false });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('serves no page and no sign-in, and honours no session cookie', async () => {
+    const page = await fetch(`${server.url}/`);
+    expect(page.status).toBe(404);
+    expect(((await page.json()) as any).error.code).toBe('not_found');
+    const signIn = await fetch(`${server.url}/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ apiKey: TEST_KEY }),
+    });
+    expect(signIn.status).toBe(404);
+    expect(((await signIn.json()) as any).error.code).toBe('not_found');
+    const withCookie = await fetch(`${server.url}/v1/sandboxes`, {
+      headers: { cookie: 'previewd_session=s1.9999999999.x.y' },
+    });
+    expect(withCookie.status).toBe(401);
+  });
+});
