@@ -9,7 +9,8 @@
  *
  * Anchors (the issue's goals): static ≤ 1 s, React ≤ 5 s with a warm cache, ≤ 300 ms per edit.
  */
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../test/helpers/browser.js';
 import { edgeJson, previewHostOf } from '../test/helpers/edge.js';
 import { startTestServer, TEST_KEY, type TestServer, waitFor } from '../test/helpers/server.js';
 import { printTable, summary } from './stats.js';
@@ -153,16 +154,7 @@ async function editLatencies(
 
 async function main(): Promise<void> {
   const server = await startTestServer({ logLevel: 'silent' });
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--host-resolver-rules=MAP *.preview.localhost 127.0.0.1',
-    ],
-  });
+  const browser = await launchChromium();
   const rows: Record<string, string | number>[] = [];
   try {
     // The host's first sandbox also creates the network: not measured.

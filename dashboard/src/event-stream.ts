@@ -1,22 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { eventTypes } from '../../src/domain/events';
 import { verifySession } from './api-client';
 import type { PreviewdEvent } from './types';
-
-/** Every event type previewd publishes (src/domain/events.ts); SSE names each event by its type. */
-export const eventTypes = [
-  'sandbox.created',
-  'sandbox.state',
-  'sandbox.deleted',
-  'sandbox.expired',
-  'sandbox.lost',
-  'port.open',
-  'port.closed',
-  'process.exit',
-  'app.crashed',
-  'files.changed',
-  'sandbox.ports',
-  'sandbox.preview_tokens_revoked',
-] as const;
 
 export type StreamStatus = 'connecting' | 'open' | 'reconnecting';
 

@@ -1,15 +1,17 @@
-/** The shapes the dashboard reads from the API (see docs/api.md). */
+/**
+ * The shapes the dashboard reads from the API, taken from the types generated from the server's
+ * OpenAPI document (packages/sdk, `npx tsx scripts/generate-sdk.ts`), so they cannot drift.
+ */
+import type { ApiOperations, FileEntry, SandboxInfo } from '../../packages/sdk/src/generated/api-types';
 
-export type SandboxState =
-  | 'creating'
-  | 'starting'
-  | 'running'
-  | 'paused'
-  | 'stopping'
-  | 'stopped'
-  | 'error'
-  | 'deleted';
+export type { FileEntry };
+export type Sandbox = SandboxInfo;
+export type SandboxState = Sandbox['state'];
+export type Preview = Sandbox['previews'][number];
+export type AccessLogEntry =
+  ApiOperations['GET /v1/sandboxes/{id}/access-log']['response']['entries'][number];
 
+/** The states a user can filter by (`deleted` rows are not listed). */
 export const sandboxStates: readonly SandboxState[] = [
   'creating',
   'starting',
@@ -20,57 +22,11 @@ export const sandboxStates: readonly SandboxState[] = [
   'error',
 ];
 
-export interface Preview {
-  port: number;
-  url: string;
-}
-
-export interface Sandbox {
-  id: string;
-  state: SandboxState;
-  image: string;
-  template?: string;
-  runtime: { image: string; framework?: string; source: string; port?: number; packageManager?: string };
-  ports: number[];
-  previews: Preview[];
-  visibility: 'public' | 'private';
-  owner?: string;
-  createdAt: string;
-  updatedAt: string;
-  startedAt?: string;
-  stoppedAt?: string;
-  lastActivityAt: string;
-  keepAliveUntil?: string;
-  expiresAt?: string;
-  error?: { code: string; message: string };
-  labels: Record<string, string>;
-}
-
+/** One entry of `GET /v1/templates` (its schema is open in the OpenAPI document). */
 export interface Template {
   name: string;
   dependencies: 'npm' | 'image';
   warm: boolean;
-}
-
-export interface FileEntry {
-  path: string;
-  name: string;
-  type: 'file' | 'directory' | 'symlink' | 'other';
-  size: number;
-  mode: string;
-  mtime: string;
-  target?: string;
-}
-
-export interface AccessLogEntry {
-  time: string;
-  method: string;
-  path: string;
-  port: number;
-  status: number;
-  bytes: number;
-  durationMs: number;
-  websocket: boolean;
 }
 
 /** One event of `/v1/events` or `/v1/sandboxes/:id/events`. */

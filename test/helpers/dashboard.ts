@@ -2,11 +2,13 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium } from 'playwright-core';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const dashboard = join(repo, 'dashboard');
 const distIndex = join(dashboard, 'dist', 'index.html');
+
+/** Files outside dashboard/ the dashboard imports (scripts/setup.sh hashes the same ones). */
+const DASHBOARD_SHARED_SOURCES = ['src/domain/events.ts', 'packages/sdk/src/generated/api-types.ts'];
 
 function newestMtime(path: string): number {
   const st = statSync(path);
@@ -22,7 +24,11 @@ function newestMtime(path: string): number {
  * it decides at start whether the dashboard is built.
  */
 export function ensureDashboardBuilt(): void {
-  const sources = ['src', 'index.html', 'vite.config.ts'].map((p) => join(dashboard, p));
+  const sources = [
+    ...['src', 'index.html', 'vite.config.ts'].map((p) => join(dashboard, p)),
+    // What the dashboard imports from outside its folder.
+    ...DASHBOARD_SHARED_SOURCES.map((p) => join(repo, p)),
+  ];
   if (existsSync(distIndex) && statSync(distIndex).mtimeMs >= Math.max(...sources.map(newestMtime))) return;
   try {
     execFileSync(
@@ -41,21 +47,4 @@ export function ensureDashboardBuilt(): void {
     throw new Error('dashboard/dist/index.html is missing after the build: run `make setup`');
 }
 
-/** Debian's Chromium, driven by playwright-core, resolving every preview host to loopback. */
-export function launchChromium(): Promise<Browser> {
-  if (!existsSync('/usr/bin/chromium')) {
-    throw new Error(
-      '/usr/bin/chromium is missing: run ./scripts/ensure-test-tools.sh (apt-get install chromium)',
-    );
-  }
-  return chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--host-resolver-rules=MAP *.preview.localhost 127.0.0.1',
-    ],
-  });
-}
+export { launchChromium } from './browser.js';

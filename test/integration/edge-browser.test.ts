@@ -1,22 +1,12 @@
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../helpers/browser.js';
 import { createAppSandbox, edgeJson, previewHostOf, waitState } from '../helpers/edge.js';
 import { startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 
 const DOMAIN = 'preview.previewd.test';
 
-async function launch(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--host-resolver-rules=MAP *.preview.localhost 127.0.0.1, MAP *.previewd.test 127.0.0.1',
-    ],
-  });
-}
+const launch = () => launchChromium(['preview.localhost', 'previewd.test']);
 
 describe('starting page in a real browser (real engine)', () => {
   let server: TestServer;

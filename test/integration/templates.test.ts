@@ -1,5 +1,6 @@
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../helpers/browser.js';
 import { edgeJson, previewHostOf } from '../helpers/edge.js';
 import { startTestServer, TEST_KEY, type TestServer, waitFor, waitState } from '../helpers/server.js';
 
@@ -52,16 +53,7 @@ describe('templates (real engine, npm registry, real browser)', () => {
 
   beforeAll(async () => {
     server = await startTestServer();
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--host-resolver-rules=MAP *.preview.localhost 127.0.0.1',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
