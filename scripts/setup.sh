@@ -39,10 +39,10 @@ if [ ! -f dist/.build-stamp ] || [ -n "$(find src package.json tsconfig.json tsc
   npm run --silent build
   touch dist/.build-stamp
 fi
-# The dashboard: rebuilt when its sources, what it imports from outside dashboard/ (the event
-# table, the generated API types) or the locked dependencies changed.
+# The dashboard: rebuilt when its sources, what it imports from outside dashboard/ (src/domain,
+# the SDK's types) or the locked dependencies changed.
 if [ -f dashboard/vite.config.ts ]; then
-  dash_hash=$( (find dashboard -path dashboard/dist -prune -o -type f -print | LC_ALL=C sort | xargs sha256sum; sha256sum package-lock.json src/domain/events.ts packages/sdk/src/generated/api-types.ts) | sha256sum | cut -d' ' -f1)
+  dash_hash=$( (find dashboard src/domain packages/sdk/src -path dashboard/dist -prune -o -type f -print | LC_ALL=C sort | xargs sha256sum; sha256sum package-lock.json) | sha256sum | cut -d' ' -f1)
   dash_stamp=dashboard/dist/.inputs-hash
   if [ ! -f "$dash_stamp" ] || [ "$(cat "$dash_stamp")" != "$dash_hash" ]; then
     say "Building the dashboard (vite build)..."

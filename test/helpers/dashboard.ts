@@ -8,7 +8,7 @@ const dashboard = join(repo, 'dashboard');
 const distIndex = join(dashboard, 'dist', 'index.html');
 
 /** Files outside dashboard/ the dashboard imports (scripts/setup.sh hashes the same ones). */
-const DASHBOARD_SHARED_SOURCES = ['src/domain/events.ts', 'packages/sdk/src/generated/api-types.ts'];
+const DASHBOARD_SHARED_SOURCES = ['src/domain', 'packages/sdk/src'];
 
 function newestMtime(path: string): number {
   const st = statSync(path);
