@@ -22,6 +22,23 @@ export default defineConfig({
         },
       },
       {
+        // The edge suites once more against the built-in edge alone (no HAProxy front), so both
+        // set-ups pass the same acceptance tests; edge-front.test.ts covers what only the front does.
+        test: {
+          ...shared,
+          name: 'edge-builtin',
+          include: [
+            'test/integration/edge-proxy.test.ts',
+            'test/integration/edge-wake.test.ts',
+            'test/integration/edge-private.test.ts',
+            'test/integration/edge-tls.test.ts',
+            'test/integration/edge-loopback.test.ts',
+          ],
+          env: { PREVIEWD_TEST_EDGE_FRONT: 'off' },
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
         // test/engine restarts the Docker engine under everything: it runs alone, after the rest.
         test: {
           ...shared,

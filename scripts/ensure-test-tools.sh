@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What `make test` needs beyond `make setup`: Debian's Chromium (browser tests drive it through
 # playwright-core; `npx playwright install` cannot work offline), docker-compose (validates the
-# Traefik deployment) and openssl (TLS tests). Installed with apt when we are root; otherwise the
-# message names the packages.
+# Traefik deployment), openssl (TLS tests) and HAProxy (the edge suites run with its front).
+# Installed with apt when we are root; otherwise the message names the packages.
 set -euo pipefail
 
 say() { printf '[setup] %s\n' "$*" >&2; }
@@ -11,6 +11,7 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then

@@ -2,7 +2,8 @@
 # Set-up: everything `make start` and `make test` need, idempotent and quick when nothing changed.
 #   1. Node >= 20.18 and npm dependencies (npm ci when package-lock.json changed)
 #   2. the TypeScript build (dist/) and the dashboard (dashboard/dist, Vite)
-#   3. a Docker engine that answers (installed and started when we are root with apt)
+#   3. a Docker engine that answers (installed and started when we are root with apt), and HAProxy
+#      for the edge's front (installed when we are root with apt; optional otherwise)
 #   4. the runtime images (built without a registry when missing or their inputs changed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,8 +52,9 @@ if [ -f dashboard/vite.config.ts ]; then
   fi
 fi
 
-# 3. Docker engine
+# 3. Docker engine, and HAProxy for the edge's front
 ./scripts/ensure-docker.sh
+./scripts/ensure-haproxy.sh
 
 # 4. Runtime images
 node bin/previewd.js images build

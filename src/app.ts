@@ -101,6 +101,7 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
     log: log.child({ component: 'processes' }),
     logBytes: config.io.processLogKb * 1024,
   });
+  service.beforeSleep = (id) => edge.withdrawFront(id);
   edge.activity.socketsKeepAwake = config.lifecycle.websocketsKeepAwake;
   const usage = new SandboxUsage(edge.activity, processes);
   const admission = new Admission({
@@ -161,12 +162,13 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
       idleReaper.start();
       expiry.start();
       await watchers.start();
+      // The edge first: once the API answers (/healthz), previews are served too.
+      await edge.start();
       const { host, port } = splitHostPort(config.apiAddr);
       await api.listen({ host, port });
       const addr = api.server.address();
       const boundPort = typeof addr === 'object' && addr ? addr.port : port;
       app.apiUrl = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
-      await edge.start();
       await traefik?.start();
       app.edgeUrl = edge.url;
       // A random edge port (tests): preview URLs carry the port actually bound.

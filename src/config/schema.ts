@@ -107,6 +107,28 @@ export const configSchema = z.strictObject({
         .default(false)
         .describe('Reach sandboxes through ports published on 127.0.0.1 (Docker Desktop)'),
       accessLogSize: z.number().int().min(0).max(100_000).default(500),
+      front: z
+        .enum(['auto', 'haproxy', 'off'])
+        .default('auto')
+        .describe(
+          'HAProxy in front of the edge for running public previews ("auto": when the binary is found)',
+        ),
+      haproxyBin: z.string().min(1).default('haproxy').describe('The HAProxy binary (front)'),
+      frontThreads: z
+        .number()
+        .int()
+        .min(1)
+        .max(64)
+        .optional()
+        .describe("HAProxy's threads; default: one per core"),
+      frontLogRate: z
+        .number()
+        .int()
+        .min(0)
+        .default(1000)
+        .describe(
+          'Requests per second and preview that the front logs (access log, latency); beyond, only counted',
+        ),
     })
     .prefault({}),
   edgeMode: z
@@ -247,6 +269,10 @@ export const envVars: Record<string, { path: string[]; parse: EnvParser }> = {
   PREVIEWD_EDGE_WAKE_TIMEOUT_SEC: { path: ['edge', 'wakeTimeoutSec'], parse: num },
   PREVIEWD_EDGE_USE_LOOPBACK_PORTS: { path: ['edge', 'useLoopbackPorts'], parse: bool },
   PREVIEWD_EDGE_ACCESS_LOG_SIZE: { path: ['edge', 'accessLogSize'], parse: num },
+  PREVIEWD_EDGE_FRONT: { path: ['edge', 'front'], parse: str },
+  PREVIEWD_EDGE_HAPROXY_BIN: { path: ['edge', 'haproxyBin'], parse: str },
+  PREVIEWD_EDGE_FRONT_THREADS: { path: ['edge', 'frontThreads'], parse: num },
+  PREVIEWD_EDGE_FRONT_LOG_RATE: { path: ['edge', 'frontLogRate'], parse: num },
   PREVIEWD_EDGE_MODE: { path: ['edgeMode'], parse: str },
   PREVIEWD_TRAEFIK_ENTRYPOINTS: { path: ['traefik', 'entrypoints'], parse: list },
   PREVIEWD_TRAEFIK_TLS_ENTRYPOINTS: { path: ['traefik', 'tlsEntrypoints'], parse: list },

@@ -7,6 +7,7 @@ export class EdgeMetrics {
   readonly wakes: Counter<'result'>;
   readonly wakeDuration: Histogram;
   readonly websockets: Gauge;
+  readonly frontRequests: Counter<'sandbox' | 'port'>;
 
   constructor(registry: Registry) {
     this.requests = new Counter({
@@ -32,6 +33,12 @@ export class EdgeMetrics {
       name: 'previewd_edge_wake_duration_seconds',
       help: 'From the first request for a sleeping sandbox until it was started',
       buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers: [registry],
+    });
+    this.frontRequests = new Counter({
+      name: 'previewd_edge_front_requests_total',
+      help: 'Requests the HAProxy front sent straight to the sandbox, by sandbox and port (all of them, logged or not; updated every 5 s)',
+      labelNames: ['sandbox', 'port'],
       registers: [registry],
     });
     this.websockets = new Gauge({
@@ -62,5 +69,6 @@ export class EdgeMetrics {
     for (const key of this.children.keys()) if (key.startsWith(`${sandboxId}:`)) this.children.delete(key);
     this.requests.remove({ sandbox: sandboxId } as never);
     this.duration.remove({ sandbox: sandboxId } as never);
+    this.frontRequests.remove({ sandbox: sandboxId } as never);
   }
 }

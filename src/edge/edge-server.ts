@@ -22,10 +22,20 @@ import { AccessLog } from './access-log.js';
 import { ActivityTracker } from './activity.js';
 import { lastLogLines } from './app-logs.js';
 import { EdgeMetrics } from './edge-metrics.js';
+import { appUnreachable, type FrontLogEntry } from './front-log.js';
+import { FrontProxy, haproxyAvailable } from './front-proxy.js';
 import { isNavigation, STATUS_PATH, sendError, sendJson, sendStartingPage } from './pages.js';
 import { probePort } from './port-probe.js';
-import { PreviewHostParser, type PreviewTarget } from './preview-host.js';
-import { defaultKeyFile, loadSigningKeys, PreviewTokens } from './preview-tokens.js';
+import { formatPreviewHost, PreviewHostParser, type PreviewTarget } from './preview-host.js';
+import {
+  defaultKeyFile,
+  loadSigningKeys,
+  PreviewTokens,
+  stripTokenParam,
+  TOKEN_COOKIE,
+  TOKEN_HEADER,
+  TOKEN_PARAM,
+} from './preview-tokens.js';
 import { previewOrigin } from './preview-urls.js';
 import { UpstreamProxy } from './proxy.js';
 import type { Route } from './route-table.js';
@@ -42,11 +52,8 @@ export interface EdgeDeps {
   log: Logger;
 }
 
-export const TOKEN_PARAM = 'previewd_token';
-export const TOKEN_COOKIE = 'previewd_token';
-export const TOKEN_HEADER = 'x-previewd-token';
-
 const SLEEPING = new Set(['stopped', 'paused', 'stopping']);
+
 const HOP_BY_HOP = [
   'keep-alive',
   'proxy-authorization',
@@ -89,16 +96,6 @@ export function tokenCookieScope(secure: boolean, host: string | undefined): str
   return 'SameSite=Lax';
 }
 
-/** The request URL without the token parameter (for redirects, the app and the access log). */
-export function stripTokenParam(url: string): string {
-  const q = url.indexOf('?');
-  if (q === -1 || !url.includes(`${TOKEN_PARAM}=`, q)) return url;
-  const params = new URLSearchParams(url.slice(q + 1));
-  params.delete(TOKEN_PARAM);
-  const rest = params.toString();
-  return `${url.slice(0, q)}${rest ? `?${rest}` : ''}`;
-}
-
 /**
  * The preview edge: a plain node:http server (and optionally an https one) that routes
  * `{port}-{id}.{previewDomain}` to the sandbox, checks private-preview tokens, wakes sleeping
@@ -116,8 +113,17 @@ export class Edge {
   private readonly hosts: PreviewHostParser;
   private readonly servers: Server[] = [];
   private readonly unsubscribe: () => void;
+  /** HAProxy in front, when on (edge.front): it serves running public previews itself. */
+  front?: FrontProxy;
+  private frontTimer?: NodeJS.Timeout;
+  /** HAProxy's request count per host at the last poll. */
+  private readonly frontCounts = new Map<string, number>();
+  /** Client addresses of requests handed on by the front. */
+  private readonly frontClients = new WeakMap<IncomingMessage, string>();
   /** Base URL of the plain-HTTP listener, once started. */
   url?: string;
+  /** Base URL of the built-in edge's own listener (loopback when a front is on; else `url`). */
+  builtinUrl?: string;
   /** Base URL of the TLS listener, once started (when configured). */
   tlsUrl?: string;
 
@@ -128,6 +134,7 @@ export class Edge {
     this.routes = new RouteTable(deps.store, deps.provider, deps.bus, 1000, (old) => {
       // The sandbox changed: a kept connection to its old address is of no more use.
       if (old.state === 'running') for (const addr of old.addresses.values()) this.proxy.forget(addr);
+      void this.front?.withdraw(old.id);
     });
     this.accessLog = new AccessLog(config.edge.accessLogSize);
     this.activity = new ActivityTracker(deps.store, deps.log);
@@ -145,6 +152,7 @@ export class Edge {
       httpProbe: config.edge.useLoopbackPorts,
     });
     this.unsubscribe = deps.bus.subscribe((event) => {
+      void this.front?.withdraw(event.sandboxId);
       if (event.type === 'sandbox.deleted') {
         this.accessLog.forget(event.sandboxId);
         this.metrics.forget(event.sandboxId);
@@ -154,9 +162,14 @@ export class Edge {
 
   async start(): Promise<void> {
     const { config } = this.deps;
+    if (await this.startFront()) {
+      this.activity.start();
+      return;
+    }
     const plain = createHttpServer((req, res) => this.onRequest(req, res, false));
     plain.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head, false));
     this.url = await this.listen(plain, config.edgeAddr, 'http');
+    this.builtinUrl = this.url;
     if (config.edge.tls) {
       const secure = createHttpsServer(
         { cert: readFileSync(config.edge.tls.certFile), key: readFileSync(config.edge.tls.keyFile) },
@@ -166,6 +179,115 @@ export class Edge {
       this.tlsUrl = await this.listen(secure, config.edge.tls.addr, 'https');
     }
     this.activity.start();
+  }
+
+  /**
+   * With a front (edge.front "haproxy", or "auto" and HAProxy is installed): the built-in edge
+   * listens on loopback and HAProxy takes the configured addresses. In "auto", a front that does
+   * not start leaves the built-in edge on the configured addresses, with an error logged.
+   */
+  private async startFront(): Promise<boolean> {
+    const { config, log } = this.deps;
+    const mode = config.edge.front;
+    if (config.edgeMode !== 'builtin' || mode === 'off') return false;
+    if (mode === 'auto' && !haproxyAvailable(config.edge.haproxyBin)) {
+      log.info('edge: HAProxy not found, serving previews from the built-in edge alone');
+      return false;
+    }
+    const internal = createHttpServer((req, res) => this.onRequest(req, res, this.fromFront(req)));
+    internal.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head, this.fromFront(req)));
+    this.builtinUrl = await this.listen(internal, '127.0.0.1:0', 'http');
+    const front = new FrontProxy({
+      config,
+      log,
+      builtin: { host: '127.0.0.1', port: Number(new URL(this.builtinUrl).port) },
+      onEntry: (entry) => this.onFrontEntry(entry),
+    });
+    try {
+      await front.start();
+    } catch (err) {
+      await front.stop();
+      await this.closeServers();
+      if (mode === 'haproxy') throw err;
+      log.error(
+        { err: (err as Error).message },
+        'edge: the HAProxy front did not start; built-in edge alone',
+      );
+      return false;
+    }
+    this.front = front;
+    this.url = front.url;
+    this.tlsUrl = front.tlsUrl;
+    this.frontTimer = setInterval(() => void this.pollFront(front), 5000);
+    this.frontTimer.unref();
+    log.info({ url: front.url, builtin: this.builtinUrl }, 'edge: HAProxy front started');
+    return true;
+  }
+
+  /**
+   * HAProxy's per-host counters, every 5 s: requests it served (logged or not) become activity and
+   * the front's request metric; a stream still open is activity while it lasts (its log line
+   * comes at its end).
+   */
+  private async pollFront(front: FrontProxy): Promise<void> {
+    const seen = new Set<string>();
+    for (const { key, inUse, requests } of await front.hostCounters()) {
+      const target = this.hosts.parse(key);
+      if (!target) continue;
+      seen.add(key);
+      const last = this.frontCounts.get(key) ?? 0;
+      const added = requests >= last ? requests - last : requests;
+      this.frontCounts.set(key, requests);
+      if (added > 0) {
+        this.metrics.frontRequests.inc({ sandbox: target.sandboxId, port: String(target.port) }, added);
+      }
+      if (added > 0 || inUse > 0) this.activity.touch(target.sandboxId);
+    }
+    for (const key of this.frontCounts.keys()) if (!seen.has(key)) this.frontCounts.delete(key);
+  }
+
+  /**
+   * A request handed on by the front: who sent it and whether it came over TLS. The front drops
+   * the client's X-Forwarded-* and sets its own, and only the front reaches this loopback listener.
+   */
+  private fromFront(req: IncomingMessage): boolean {
+    const client = req.headers['x-forwarded-for'];
+    if (typeof client === 'string') this.frontClients.set(req, client);
+    return req.headers['x-forwarded-proto'] === 'https';
+  }
+
+  /** One request the front sent straight to a sandbox: the same records as the edge's own. */
+  private onFrontEntry(entry: FrontLogEntry): void {
+    const target = this.hosts.parse(entry.host);
+    if (!target) return;
+    if (appUnreachable(entry)) {
+      void this.front?.withdrawHost(entry.host);
+      this.routes.invalidate(target.sandboxId);
+      return;
+    }
+    this.activity.touch(target.sandboxId);
+    this.metrics.observe(target.sandboxId, target.port, entry.status, entry.durationMs / 1000);
+    this.accessLog.record(target.sandboxId, {
+      timeMs: entry.timeMs,
+      method: entry.method,
+      path: entry.path,
+      port: target.port,
+      status: entry.status,
+      bytes: entry.bytes,
+      durationMs: entry.durationMs,
+      websocket: false,
+    });
+  }
+
+  /** Lets the front serve a running public preview whose port answers (the built-in edge proved it). */
+  private offerFront(route: Route, port: number, addr: { host: string; port: number }): void {
+    if (route.visibility !== 'public' || this.routes.peek(route.id) !== route) return;
+    this.front?.publish(route.id, formatPreviewHost(this.deps.config, route.id, port), addr);
+  }
+
+  /** Stops the front routing to a sandbox (before it sleeps). */
+  async withdrawFront(sandboxId: string): Promise<void> {
+    await this.front?.withdraw(sandboxId);
   }
 
   private async listen(server: Server, addr: string, scheme: string): Promise<string> {
@@ -194,6 +316,15 @@ export class Edge {
   async stop(): Promise<void> {
     this.unsubscribe();
     this.waker.close();
+    if (this.frontTimer) clearInterval(this.frontTimer);
+    await this.front?.stop();
+    await this.closeServers();
+    this.proxy.close();
+    this.routes.close();
+    await this.activity.stop();
+  }
+
+  private async closeServers(): Promise<void> {
     await Promise.all(
       this.servers.map(
         (server) =>
@@ -204,9 +335,6 @@ export class Edge {
       ),
     );
     this.servers.length = 0;
-    this.proxy.close();
-    this.routes.close();
-    await this.activity.stop();
   }
 
   // ---- HTTP -------------------------------------------------------------------------------
@@ -285,6 +413,7 @@ export class Edge {
     if (route.state === 'running' && route.ready.has(target.port)) {
       const addr = route.addresses.get(target.port);
       if (addr) {
+        if (this.front) this.offerFront(route, target.port, addr);
         this.proxy.web(req, res, addr, (err) => this.upstreamFailed(req, res, route, target, err));
         return;
       }
@@ -340,6 +469,8 @@ export class Edge {
     retried = false,
   ): void {
     route.ready.delete(target.port);
+    if (this.front)
+      void this.front.withdrawHost(formatPreviewHost(this.deps.config, route.id, target.port).toLowerCase());
     const addr = route.addresses.get(target.port);
     if (addr && (err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH')) this.proxy.forget(addr);
     if (res.headersSent || res.destroyed || req.socket.destroyed) {
@@ -486,7 +617,7 @@ export class Edge {
     }
     if (h.host) h['x-forwarded-host'] = h.host;
     h['x-forwarded-proto'] = secure ? 'https' : 'http';
-    const remote = req.socket.remoteAddress;
+    const remote = this.frontClients.get(req) ?? req.socket.remoteAddress;
     if (remote) h['x-forwarded-for'] = remote.startsWith('::ffff:') ? remote.slice(7) : remote;
   }
 

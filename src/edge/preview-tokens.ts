@@ -122,3 +122,17 @@ export class PreviewTokens {
     return { ok: true, claims };
   }
 }
+
+export const TOKEN_PARAM = 'previewd_token';
+export const TOKEN_COOKIE = 'previewd_token';
+export const TOKEN_HEADER = 'x-previewd-token';
+
+/** The request URL without the token parameter (for redirects, the app and the access log). */
+export function stripTokenParam(url: string): string {
+  const q = url.indexOf('?');
+  if (q === -1 || !url.includes(`${TOKEN_PARAM}=`, q)) return url;
+  const params = new URLSearchParams(url.slice(q + 1));
+  params.delete(TOKEN_PARAM);
+  const rest = params.toString();
+  return `${url.slice(0, q)}${rest ? `?${rest}` : ''}`;
+}

@@ -52,6 +52,11 @@ export class SandboxService {
   private readonly log: Logger;
   /** Capacity admission and quotas; wired by the composition root (none: every start is admitted). */
   gate?: StartGate;
+  /**
+   * Called before a running sandbox is paused or stopped, once it is settled that it will be: the
+   * edge's front stops routing to it here, so no request reaches a frozen container.
+   */
+  beforeSleep?: (sandboxId: string) => Promise<void>;
   /** Installed dependencies of the Node templates, per host (src/runtimes/template-cache.ts). */
   readonly templates: TemplateCache;
 
@@ -268,6 +273,7 @@ export class SandboxService {
       record.state === 'stopping' ? record : await this.transition(record, 'stopping', {}, reason);
     try {
       if (wasLive && record.preStop) await this.runPreStop(record);
+      if (wasLive) await this.settleBeforeSleep(record.id);
       await this.provider.stop(record.id);
     } catch (err) {
       await this.fail(record.id, err);
@@ -313,8 +319,17 @@ export class SandboxService {
   /** Pauses a sandbox whose lock the caller holds. */
   async pauseLocked(record: SandboxRecord, reason?: StateChangeReason): Promise<SandboxRecord> {
     assertTransition(record.id, record.state, 'paused');
+    await this.settleBeforeSleep(record.id);
     await this.provider.pause(record.id);
     return this.transition(record, 'paused', {}, reason);
+  }
+
+  private async settleBeforeSleep(id: string): Promise<void> {
+    try {
+      await this.beforeSleep?.(id);
+    } catch (err) {
+      this.log.warn({ err, sandboxId: id }, 'before-sleep hook failed; going on');
+    }
   }
 
   private async resume(record: SandboxRecord): Promise<SandboxRecord> {

@@ -25,7 +25,7 @@ function handler(port) {
     if (url.pathname === '/echo') {
       const parts = [];
       req.on('data', (c) => parts.push(c));
-      req.on('end', () => json(res, 200, { port, method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(parts).toString() }));
+      req.on('end', () => json(res, 200, { port, sandbox: process.env.PREVIEWD_SANDBOX_ID, method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(parts).toString() }));
       return;
     }
     if (url.pathname === '/upload') {

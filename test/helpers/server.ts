@@ -37,6 +37,9 @@ export async function startTestServer(overrides: Record<string, unknown> = {}): 
       logLevel: 'silent',
       reconcileIntervalSec: 1,
       'docker.stopTimeoutSec': 1,
+      // The edge runs with its HAProxy front; the edge-builtin test project sets "off" to run the
+      // same edge suites against the built-in edge alone (vitest.config.ts).
+      'edge.front': process.env.PREVIEWD_TEST_EDGE_FRONT ?? 'haproxy',
       ...overrides,
     },
   });

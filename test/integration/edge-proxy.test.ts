@@ -36,6 +36,12 @@ describe('edge proxying (real engine, real sandbox)', () => {
     await server?.close();
   });
 
+  it('runs the edge set-up this project asks for (HAProxy front or the built-in edge alone)', () => {
+    const builtinOnly = process.env.PREVIEWD_TEST_EDGE_FRONT === 'off';
+    expect(server.app.edge.front === undefined).toBe(builtinOnly);
+    expect(server.app.edge.builtinUrl === server.edgeUrl).toBe(builtinOnly);
+  });
+
   it('lists the preview URL built from configuration', async () => {
     const res = await server.call('GET', `/v1/sandboxes/${id}`);
     expect(res.body.previews).toEqual([
@@ -193,9 +199,12 @@ describe('edge proxying (real engine, real sandbox)', () => {
 
   it('keeps an access log per sandbox and exports metrics', async () => {
     await edgeJson(server, host, '/echo?logged=1');
-    const log = await server.call('GET', `/v1/sandboxes/${id}/access-log?limit=50`);
-    expect(log.status).toBe(200);
-    const entries = log.body.entries as any[];
+    // Through the HAProxy front the entry comes from its log line, a moment after the answer.
+    const entries = await waitFor(async () => {
+      const log = await server.call('GET', `/v1/sandboxes/${id}/access-log?limit=50`);
+      expect(log.status).toBe(200);
+      return log.body.entries[0]?.path === '/echo?logged=1' ? (log.body.entries as any[]) : undefined;
+    });
     expect(entries[0]).toMatchObject({
       method: 'GET',
       path: '/echo?logged=1',

@@ -3,8 +3,8 @@ import { z } from 'zod';
 import type { Config } from '../../config/schema.js';
 import { PreviewdError } from '../../domain/errors.js';
 import { errorBodySchema, idParamsSchema, portSchema } from '../../domain/schemas.js';
-import { TOKEN_PARAM } from '../../edge/edge-server.js';
 import type { PreviewTokens } from '../../edge/preview-tokens.js';
+import { TOKEN_PARAM } from '../../edge/preview-tokens.js';
 import { previewUrl } from '../../edge/preview-urls.js';
 import type { SandboxService } from '../../sandboxes/service.js';
 

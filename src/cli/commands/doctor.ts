@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, resolve } from 'node:path';
@@ -97,6 +98,22 @@ async function portChecks(config: Config, serverVersion: string | undefined): Pr
   return out;
 }
 
+function frontCheck(config: Config): Check {
+  const mode = config.edge.front;
+  if (mode === 'off' || config.edgeMode !== 'builtin') {
+    return { check: 'edge front', status: 'ok', detail: 'off (the built-in edge serves every preview)' };
+  }
+  const probe = spawnSync(config.edge.haproxyBin, ['-v'], { encoding: 'utf8', timeout: 5000 });
+  const version = probe.status === 0 ? /version (\S+)/.exec(probe.stdout)?.[1] : undefined;
+  if (version) return { check: 'edge front', status: 'ok', detail: `HAProxy ${version}` };
+  return {
+    check: 'edge front',
+    status: mode === 'haproxy' ? 'fail' : 'warn',
+    detail: `${config.edge.haproxyBin} does not run${mode === 'auto' ? ': previews are served by the built-in edge alone (about a third of the throughput)' : ''}`,
+    fix: 'Install HAProxy (Debian: apt-get install haproxy; make setup does it as root), or set PREVIEWD_EDGE_HAPROXY_BIN.',
+  };
+}
+
 function caCheck(config: Config): Check {
   try {
     const path = resolveCaBundle(config.caBundle);
@@ -166,6 +183,7 @@ export async function runChecks(loaded: LoadedConfig): Promise<Check[]> {
   checks.push(await engineCheck(config));
   checks.push(...(await imageChecks(config)));
   checks.push(...(await portChecks(config, serverVersion)));
+  checks.push(frontCheck(config));
   checks.push(caCheck(config));
   checks.push(diskCheck(config));
   checks.push(

@@ -1,0 +1,128 @@
+/**
+ * The HAProxy configuration of the edge's front (see front-proxy.ts). Static for the life of the
+ * process: routes change through the runtime API's map commands, never through a reload, so open
+ * WebSockets and long streams are never cut by a route change.
+ *
+ * Requests whose Host is in the fast-route map (a running, public sandbox whose port has
+ * answered) go straight to the sandbox; everything else (unknown hosts, sleeping, starting or
+ * crashed sandboxes, private previews, WebSocket upgrades) goes to the built-in edge on loopback,
+ * which wakes, authorises and explains exactly as without a front.
+ */
+
+export interface FrontBind {
+  host: string;
+  port: number;
+}
+
+export interface FrontConfigInput {
+  plain: FrontBind;
+  /** TLS listener: the certificate and key in one PEM file (HAProxy's `crt`). */
+  tls?: FrontBind & { pemFile: string };
+  /** Plain-HTTP requests stay on the built-in edge, which redirects them to https. */
+  httpsRedirect: boolean;
+  /** The built-in edge's loopback listener. */
+  builtin: FrontBind;
+  /** Runtime API socket (admin level, mode 600). */
+  socketPath: string;
+  /** The fast-route map: `<host> <ip>:<port>` per line. */
+  mapFile: string;
+  /** HAProxy threads; undefined: HAProxy's default (one per core). */
+  threads?: number;
+  /** Log lines per second and preview host at most (requests beyond are counted, not logged). */
+  logRate: number;
+}
+
+/** The stick table that counts requests per fast host, in flight and in all (activity, metrics). */
+export const FRONT_INFLIGHT_TABLE = 'fast';
+
+/** Hop-by-hop headers the app never sees (x-previewd-* and forwarding claims go too). */
+const STRIPPED_EXACT = [
+  'keep-alive',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'proxy-connection',
+  'te',
+  'trailer',
+];
+
+function bindLine(bind: FrontBind): string {
+  const host = bind.host.includes(':') ? `[${bind.host}]` : bind.host;
+  return `${host}:${bind.port}`;
+}
+
+/** Tab-separated fields of one fast-path request (parsed by front-log.ts, in this order). */
+export const FRONT_LOG_FORMAT = '%[var(txn.host)]\\t%HM\\t%HU\\t%ST\\t%B\\t%Ta\\t%Ts%ms\\t%s';
+
+/** The fast backend's second server: the built-in edge, for requests the app refused. */
+export const FRONT_FALLBACK_SERVER = 'builtin';
+
+export function renderFrontConfig(input: FrontConfigInput): string {
+  const scheme = '%[ssl_fc,iif(https,http)]';
+  const fastWhen =
+    input.tls && input.httpsRedirect ? '{ var(txn.up) -m found } { ssl_fc }' : '{ var(txn.up) -m found }';
+  const builtin = bindLine(input.builtin);
+  const lines = [
+    '# Written by previewd at start-up; routes live in the map, changed through the runtime API.',
+    'global',
+    `  stats socket ${input.socketPath} mode 600 level admin`,
+    '  log stdout format raw local0',
+    ...(input.threads ? [`  nbthread ${input.threads}`] : []),
+    '',
+    'defaults',
+    '  mode http',
+    '  log global',
+    '  option http-keep-alive',
+    '  http-reuse always',
+    '  timeout connect 5s',
+    '  timeout client 65s',
+    '  timeout http-keep-alive 65s',
+    '  timeout http-request 60s',
+    // Streams (SSE, long downloads, slow uploads) and WebSockets last as long as the app likes.
+    '  timeout server 1d',
+    '  timeout tunnel 1d',
+    '  timeout client-fin 5s',
+    '  timeout server-fin 5s',
+    '',
+    'frontend previews',
+    `  bind ${bindLine(input.plain)}`,
+    ...(input.tls ? [`  bind ${bindLine(input.tls)} ssl crt ${input.tls.pemFile} alpn h2,http/1.1`] : []),
+    `  log-format "${FRONT_LOG_FORMAT}"`,
+    // Forwarding headers are ours: what the client sent is dropped, then set from the connection.
+    // The built-in edge trusts them on its loopback listener (only the front connects there).
+    '  http-request del-header ^x-forwarded- -m reg',
+    '  http-request del-header forwarded',
+    '  http-request del-header x-real-ip',
+    '  http-request set-header x-forwarded-host %[req.hdr(host)]',
+    `  http-request set-header x-forwarded-proto ${scheme}`,
+    '  http-request set-header x-forwarded-for %[src]',
+    '  http-request set-var(txn.host) req.hdr(host),field(1,:),lower',
+    `  http-request set-var(txn.up) var(txn.host),map(${input.mapFile}) unless { req.hdr(upgrade) -m found }`,
+    `  http-request track-sc0 var(txn.host) table ${FRONT_INFLIGHT_TABLE} if ${fastWhen}`,
+    // A log line costs previewd a few microseconds: past the rate, requests are only counted.
+    `  http-request set-log-level silent if { sc_http_req_rate(0) gt ${input.logRate} }`,
+    `  use_backend fast if ${fastWhen}`,
+    '  default_backend builtin',
+    '',
+    'backend fast',
+    '  stick-table type string len 255 size 200k expire 10m store http_req_cnt,http_req_rate(1s)',
+    '  http-request del-header ^x-previewd- -m reg',
+    ...STRIPPED_EXACT.map((name) => `  http-request del-header ${name}`),
+    '  http-request set-dst var(txn.up),field(1,:)',
+    '  http-request set-dst-port var(txn.up),field(2,:)',
+    // The app refused the connection (its port closed between two route updates): the retry goes
+    // to the built-in edge, which explains (starting or crashed page) or holds the request, as for
+    // any request it gets; the log line names that server and previewd withdraws the route.
+    '  balance first',
+    '  retries 1',
+    '  option redispatch 1',
+    '  timeout connect 2s',
+    '  server app 0.0.0.0:0',
+    `  server ${FRONT_FALLBACK_SERVER} ${builtin}`,
+    '',
+    'backend builtin',
+    '  http-request set-log-level silent',
+    `  server edge ${builtin}`,
+    '',
+  ];
+  return lines.join('\n');
+}
