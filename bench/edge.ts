@@ -3,11 +3,16 @@
  * through nginx (keep-alive upstream), with wrk, in one run; then wake latency (stopped → first
  * byte through the edge, p50 of N) beside a plain engine start → port open as the floor.
  *
- *   node --import tsx bench/edge.ts [--duration 5] [--wakes 10]
+ * The edge is measured as previewd serves it (HAProxy front, one thread like nginx's one worker)
+ * and, on the same server, its built-in edge alone (its loopback listener: what previewd serves
+ * with edge.front "off"). Each path runs --rounds times, in a rotating order; the tables give the
+ * medians (the machine is noisy).
  *
- * Installs nginx-light from Debian when nginx is missing; needs wrk.
+ *   node --import tsx bench/edge.ts [--duration 5] [--rounds 3] [--wakes 10]
+ *
+ * Installs nginx-light and HAProxy from Debian when missing; needs wrk.
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +21,7 @@ import { request } from 'undici';
 import { probePort } from '../src/edge/port-probe.js';
 import { createDockerClient } from '../src/providers/docker/client.js';
 import { startTestServer, type TestServer } from '../test/helpers/server.js';
-import { printTable, summary } from './stats.js';
+import { percentile, printTable, summary } from './stats.js';
 
 const run = promisify(execFile);
 const arg = (name: string, fallback: number) => {
@@ -25,6 +30,7 @@ const arg = (name: string, fallback: number) => {
 };
 const DURATION = arg('duration', 5);
 const WAKES = arg('wakes', 10);
+const ROUNDS = arg('rounds', 3);
 
 const APP = `
 const http = require('node:http');
@@ -39,6 +45,10 @@ function ensureTools(): void {
   if (!existsSync('/usr/sbin/nginx')) {
     console.log('installing nginx-light from Debian…');
     execFileSync('apt-get', ['install', '-y', '-q', 'nginx-light'], { stdio: 'inherit' });
+  }
+  if (spawnSync('haproxy', ['-v'], { stdio: 'ignore' }).status !== 0) {
+    console.log('installing haproxy from Debian…');
+    execFileSync('apt-get', ['install', '-y', '-q', 'haproxy'], { stdio: 'inherit' });
   }
   if (!existsSync('/usr/bin/wrk')) {
     console.log('installing wrk from Debian…');
@@ -113,7 +123,13 @@ async function firstByteThroughEdge(server: TestServer, host: string): Promise<n
 
 async function main(): Promise<void> {
   ensureTools();
-  const server = await startTestServer({ logLevel: 'silent', 'docker.stopTimeoutSec': 1 });
+  const server = await startTestServer({
+    logLevel: 'silent',
+    'docker.stopTimeoutSec': 1,
+    'edge.front': 'haproxy',
+    'edge.frontThreads': 1,
+  });
+  const front = server.app.edge.front!;
   const dir = mkdtempSync(join(tmpdir(), 'previewd-bench-edge-'));
   let stopNginx: (() => void) | undefined;
   let floorContainer: { remove(opts: { force: boolean }): Promise<unknown> } | undefined;
@@ -124,38 +140,69 @@ async function main(): Promise<void> {
     });
     const id = created.body.id as string;
     const host = `3000-${id}.preview.localhost`;
+    // Until the built-in edge has reached the app and handed the route to the front.
     for (;;) {
       const res = await request(`${server.edgeUrl}/`, { headers: { host } }).catch(() => undefined);
       if (res) await res.body.dump();
-      if (res?.statusCode === 200) break;
+      if (res?.statusCode === 200 && front.routes(host)) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     const addr = await server.app.provider.address(id, 3000);
     const nginxPort = 20000 + (process.pid % 20000);
     stopNginx = await startNginx(dir, `${addr.host}:${addr.port}`, nginxPort);
 
-    const direct = await wrk(`http://${addr.host}:${addr.port}/`, host);
-    const nginx = await wrk(`http://127.0.0.1:${nginxPort}/`, host);
-    const edge = await wrk(`${server.edgeUrl}/`, host);
+    const paths = [
+      { name: 'direct (container IP)', url: `http://${addr.host}:${addr.port}/` },
+      { name: 'nginx (1 worker)', url: `http://127.0.0.1:${nginxPort}/` },
+      { name: 'previewd edge (HAProxy front, 1 thread)', url: `${server.edgeUrl}/` },
+      { name: 'previewd built-in edge alone', url: `${server.app.edge.builtinUrl}/` },
+    ];
+    const runs = paths.map(() => [] as { rps: number; p50: number; p99: number }[]);
+    const fastBefore = (await front.serverTotals())['fast/app'] ?? 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let k = 0; k < paths.length; k++) {
+        const i = (k + round) % paths.length;
+        runs[i]!.push(await wrk(paths[i]!.url, host));
+      }
+    }
+    const fastServed = ((await front.serverTotals())['fast/app'] ?? 0) - fastBefore;
+    const med = runs.map((r) => ({
+      rps: percentile(
+        r.map((x) => x.rps),
+        50,
+      ),
+      p50: percentile(
+        r.map((x) => x.p50),
+        50,
+      ),
+      p99: percentile(
+        r.map((x) => x.p99),
+        50,
+      ),
+    }));
     printTable(
-      `Proxy throughput: wrk -t2 -c64 -d${DURATION}s, 1 KiB page, one run (nginx: 1 worker, keepalive upstream)`,
-      [
-        {
-          path: 'direct (container IP)',
-          'req/s': Math.round(direct.rps),
-          'p50 ms': direct.p50,
-          'p99 ms': direct.p99,
-        },
-        { path: 'nginx', 'req/s': Math.round(nginx.rps), 'p50 ms': nginx.p50, 'p99 ms': nginx.p99 },
-        { path: 'previewd edge', 'req/s': Math.round(edge.rps), 'p50 ms': edge.p50, 'p99 ms': edge.p99 },
-      ],
+      `Proxy throughput: wrk -t2 -c64 -d${DURATION}s, 1 KiB page, medians of ${ROUNDS} rounds in rotating order`,
+      paths.map((p, i) => ({
+        path: p.name,
+        'req/s': String(Math.round(med[i]!.rps)),
+        'p50 ms': med[i]!.p50,
+        'p99 ms': med[i]!.p99,
+        'each round req/s': runs[i]!.map((r) => Math.round(r.rps)).join(' / '),
+      })),
+    );
+    const [direct, nginx, edge, builtin] = med as [
+      (typeof med)[0],
+      (typeof med)[0],
+      (typeof med)[0],
+      (typeof med)[0],
+    ];
+    console.log(
+      `\nedge/nginx req/s: ${(edge.rps / nginx.rps).toFixed(2)}x (goal ≥ 0.8x)   built-in alone/nginx: ${(builtin.rps / nginx.rps).toFixed(2)}x   edge/direct: ${(edge.rps / direct.rps).toFixed(2)}x`,
     );
     console.log(
-      `\nedge/nginx req/s: ${(edge.rps / nginx.rps).toFixed(2)}x (goal ≥ 0.8x)   edge/direct: ${(edge.rps / direct.rps).toFixed(2)}x`,
+      `added p50 vs direct: edge ${(edge.p50 - direct.p50).toFixed(3)} ms (goal ≤ 1 ms), nginx ${(nginx.p50 - direct.p50).toFixed(3)} ms, built-in alone ${(builtin.p50 - direct.p50).toFixed(3)} ms`,
     );
-    console.log(
-      `added p50 vs direct: edge ${(edge.p50 - direct.p50).toFixed(3)} ms (goal ≤ 1 ms), nginx ${(nginx.p50 - direct.p50).toFixed(3)} ms`,
-    );
+    console.log(`requests HAProxy sent straight to the sandbox during the runs: ${fastServed}`);
     stopNginx();
     stopNginx = undefined;
 
