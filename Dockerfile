@@ -41,12 +41,13 @@ RUN (cd packages/sdk && ../../node_modules/.bin/tsc -p tsconfig.json) \
   && npx tsc -p tsconfig.build.json && npm prune --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE}
+# HAProxy is the edge front (edge.front auto); in Traefik mode it stays unused.
 # previewd runs as the sandboxes' user (docker.sandboxUser, default 1000:1000): it creates their
 # workspaces and hands them to that user, which a non-root process can only do for itself.
 ARG PREVIEWD_UID=1000
 ARG PREVIEWD_GID=1000
 RUN apt-get update \
-  && apt-get install -y --no-install-recommends ca-certificates tini \
+  && apt-get install -y --no-install-recommends ca-certificates tini haproxy \
   && rm -rf /var/lib/apt/lists/*
 COPY deploy/ca/ /usr/local/share/ca-certificates/previewd/
 RUN update-ca-certificates \

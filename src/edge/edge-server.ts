@@ -53,7 +53,6 @@ export interface EdgeDeps {
 }
 
 const SLEEPING = new Set(['stopped', 'paused', 'stopping']);
-
 const HOP_BY_HOP = [
   'keep-alive',
   'proxy-authorization',
@@ -99,7 +98,8 @@ export function tokenCookieScope(secure: boolean, host: string | undefined): str
 /**
  * The preview edge: a plain node:http server (and optionally an https one) that routes
  * `{port}-{id}.{previewDomain}` to the sandbox, checks private-preview tokens, wakes sleeping
- * sandboxes and proxies HTTP, streams and WebSockets.
+ * sandboxes and proxies HTTP, streams and WebSockets. With the HAProxy front (front-proxy.ts) it
+ * listens on loopback behind HAProxy and hands it the running public routes it has proven.
  */
 export class Edge {
   readonly routes: RouteTable;
@@ -118,6 +118,8 @@ export class Edge {
   private frontTimer?: NodeJS.Timeout;
   /** HAProxy's request count per host at the last poll. */
   private readonly frontCounts = new Map<string, number>();
+  /** Sandboxes about to sleep: not published again until their state changes. */
+  private readonly goingToSleep = new Set<string>();
   /** Client addresses of requests handed on by the front. */
   private readonly frontClients = new WeakMap<IncomingMessage, string>();
   /** Base URL of the plain-HTTP listener, once started. */
@@ -153,6 +155,7 @@ export class Edge {
     });
     this.unsubscribe = deps.bus.subscribe((event) => {
       void this.front?.withdraw(event.sandboxId);
+      if (event.type === 'sandbox.state') this.goingToSleep.delete(event.sandboxId);
       if (event.type === 'sandbox.deleted') {
         this.accessLog.forget(event.sandboxId);
         this.metrics.forget(event.sandboxId);
@@ -282,12 +285,18 @@ export class Edge {
   /** Lets the front serve a running public preview whose port answers (the built-in edge proved it). */
   private offerFront(route: Route, port: number, addr: { host: string; port: number }): void {
     if (route.visibility !== 'public' || this.routes.peek(route.id) !== route) return;
+    if (this.goingToSleep.has(route.id)) return;
     this.front?.publish(route.id, formatPreviewHost(this.deps.config, route.id, port), addr);
   }
 
-  /** Stops the front routing to a sandbox (before it sleeps). */
+  /**
+   * Stops the front routing to a sandbox before it sleeps, and keeps it from being published
+   * again until its state changes (a request meanwhile goes through the built-in edge).
+   */
   async withdrawFront(sandboxId: string): Promise<void> {
-    await this.front?.withdraw(sandboxId);
+    if (!this.front) return;
+    this.goingToSleep.add(sandboxId);
+    await this.front.withdraw(sandboxId);
   }
 
   private async listen(server: Server, addr: string, scheme: string): Promise<string> {

@@ -71,7 +71,6 @@ export class FrontProxy {
   private stopping = false;
   private restartDelayMs = 250;
   private restartTimer?: NodeJS.Timeout;
-  private config?: string;
   url?: string;
   tlsUrl?: string;
 
@@ -100,7 +99,7 @@ export class FrontProxy {
       tls = { ...(await resolveBind(config.edge.tls.addr)), pemFile };
       this.tlsUrl = urlOf('https', tls);
     }
-    this.config = renderFrontConfig({
+    const text = renderFrontConfig({
       plain,
       tls,
       httpsRedirect: config.edge.httpsRedirect,
@@ -110,7 +109,7 @@ export class FrontProxy {
       threads: config.edge.frontThreads,
       logRate: config.edge.frontLogRate,
     });
-    writeFileSync(this.cfgFile, this.config);
+    writeFileSync(this.cfgFile, text);
     this.url = urlOf('http', plain);
     await this.spawn();
   }

@@ -27,19 +27,31 @@ export class FrontRuntimeApi {
     return new Promise((resolve, reject) => {
       const socket = connect(this.socketPath);
       const chunks: Buffer[] = [];
-      socket.setTimeout(this.timeoutMs, () => socket.destroy(new Error(`HAProxy did not answer "${line}"`)));
+      // Bounded whatever happens, so one lost answer never holds up the commands queued behind it.
+      const timer = setTimeout(
+        () => socket.destroy(new Error(`HAProxy did not answer "${line}" within ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
       socket.on('data', (chunk) => chunks.push(chunk));
       socket.on('error', reject);
-      socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8').trim()));
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(Buffer.concat(chunks).toString('utf8').trim());
+      });
       socket.end(`${line}\n`);
     });
   }
 
-  /** Adds or replaces one map entry. */
+  /**
+   * Adds or replaces one map entry: both commands on one line, so nothing queued meanwhile (a
+   * withdrawal of the same key) can land between them.
+   */
   async setMapEntry(mapFile: string, key: string, value: string): Promise<void> {
-    await this.command(`del map ${mapFile} ${key}`);
-    const answer = await this.command(`add map ${mapFile} ${key} ${value}`);
-    if (answer) throw new Error(`HAProxy refused the route ${key}: ${answer}`);
+    const answer = await this.command(`del map ${mapFile} ${key}; add map ${mapFile} ${key} ${value}`);
+    const refused = answer
+      .split('\n')
+      .filter((line) => line.trim() && !/not found|Key not found/i.test(line));
+    if (refused.length > 0) throw new Error(`HAProxy refused the route ${key}: ${refused.join(' ')}`);
   }
 
   async deleteMapEntry(mapFile: string, key: string): Promise<void> {
