@@ -262,6 +262,15 @@ export class FrontProxy {
     return this.published.has(host.toLowerCase());
   }
 
+  /** The hosts in HAProxy's map as HAProxy has them (for tests and diagnostics). */
+  async mapHosts(): Promise<string[]> {
+    const answer = await this.api.command(`show map ${this.mapFile}`);
+    return answer
+      .split('\n')
+      .map((line) => line.split(' ')[1])
+      .filter((host): host is string => Boolean(host));
+  }
+
   /** HAProxy's process id while it runs. */
   get pid(): number | undefined {
     return this.child?.pid;

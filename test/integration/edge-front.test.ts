@@ -176,6 +176,21 @@ describe('edge front: HAProxy serves running public previews (real engine, real 
     await published();
   });
 
+  it('applies route changes in order: a route withdrawn right after it was published stays withdrawn', async () => {
+    await published();
+    const addr = await server.app.provider.address(id, 3000);
+    expect(await front.mapHosts()).toContain(host);
+    for (let i = 0; i < 5; i++) {
+      front.publish(id, host, { host: addr.host, port: 3990 + i });
+      await front.withdraw(id);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    expect(front.routes(host)).toBe(false);
+    expect(await front.mapHosts()).not.toContain(host);
+    await published();
+    expect(await front.mapHosts()).toContain(host);
+  });
+
   it('withdraws the route before the sandbox pauses; the built-in edge wakes it', async () => {
     expect((await server.call('POST', `/v1/sandboxes/${id}/pause`)).body.state).toBe('paused');
     expect(front.routes(host)).toBe(false);
