@@ -22,6 +22,7 @@ import { AccessLog } from './access-log.js';
 import { ActivityTracker } from './activity.js';
 import { lastLogLines } from './app-logs.js';
 import { EdgeMetrics } from './edge-metrics.js';
+import { HOP_BY_HOP_REQUEST } from './forwarding.js';
 import { appUnreachable, type FrontLogEntry } from './front-log.js';
 import { FrontProxy, haproxyAvailable } from './front-proxy.js';
 import { isNavigation, STATUS_PATH, sendError, sendJson, sendStartingPage } from './pages.js';
@@ -53,14 +54,6 @@ export interface EdgeDeps {
 }
 
 const SLEEPING = new Set(['stopped', 'paused', 'stopping']);
-const HOP_BY_HOP = [
-  'keep-alive',
-  'proxy-authorization',
-  'proxy-authenticate',
-  'proxy-connection',
-  'te',
-  'trailer',
-];
 
 function readCookie(header: string | undefined, name: string): string | undefined {
   if (!header) return undefined;
@@ -609,7 +602,7 @@ export class Edge {
         if (name && name !== 'upgrade' && name !== 'host') delete h[name];
       }
     }
-    for (const name of HOP_BY_HOP) delete h[name];
+    for (const name of HOP_BY_HOP_REQUEST) delete h[name];
     if (!upgrade) {
       delete h.connection;
       delete h.upgrade;

@@ -1,3 +1,5 @@
+import { HOP_BY_HOP_REQUEST } from './forwarding.js';
+
 /**
  * The HAProxy configuration of the edge's front (see front-proxy.ts). Static for the life of the
  * process: routes change through the runtime API's map commands, never through a reload, so open
@@ -34,16 +36,6 @@ export interface FrontConfigInput {
 
 /** The stick table that counts requests per fast host, in flight and in all (activity, metrics). */
 export const FRONT_INFLIGHT_TABLE = 'fast';
-
-/** Hop-by-hop headers the app never sees (x-previewd-* and forwarding claims go too). */
-const STRIPPED_EXACT = [
-  'keep-alive',
-  'proxy-authorization',
-  'proxy-authenticate',
-  'proxy-connection',
-  'te',
-  'trailer',
-];
 
 function bindLine(bind: FrontBind): string {
   const host = bind.host.includes(':') ? `[${bind.host}]` : bind.host;
@@ -96,7 +88,12 @@ export function renderFrontConfig(input: FrontConfigInput): string {
     `  http-request set-header x-forwarded-proto ${scheme}`,
     '  http-request set-header x-forwarded-for %[src]',
     '  http-request set-var(txn.host) req.hdr(host),field(1,:),lower',
-    `  http-request set-var(txn.up) var(txn.host),map(${input.mapFile}) unless { req.hdr(upgrade) -m found }`,
+    // Requests HAProxy would pass on in a way the app must not see stay with the built-in edge:
+    // upgrades (WebSockets), and a Connection header naming other headers (they are hop-by-hop
+    // and the built-in edge drops them; HAProxy only knows keep-alive and close).
+    '  acl conn_plain req.fhdr(connection) -m reg -i ^[[:space:]]*(keep-alive|close)?[[:space:]]*$',
+    '  acl conn_many req.fhdr_cnt(connection) gt 1',
+    `  http-request set-var(txn.up) var(txn.host),map(${input.mapFile}) unless { req.hdr(upgrade) -m found } || conn_many || { req.fhdr(connection) -m found } !conn_plain`,
     `  http-request track-sc0 var(txn.host) table ${FRONT_INFLIGHT_TABLE} if ${fastWhen}`,
     // A log line costs previewd a few microseconds: past the rate, requests are only counted.
     `  http-request set-log-level silent if { sc_http_req_rate(0) gt ${input.logRate} }`,
@@ -106,7 +103,7 @@ export function renderFrontConfig(input: FrontConfigInput): string {
     'backend fast',
     '  stick-table type string len 255 size 200k expire 10m store http_req_cnt,http_req_rate(1s)',
     '  http-request del-header ^x-previewd- -m reg',
-    ...STRIPPED_EXACT.map((name) => `  http-request del-header ${name}`),
+    ...HOP_BY_HOP_REQUEST.map((name) => `  http-request del-header ${name}`),
     '  http-request set-dst var(txn.up),field(1,:)',
     '  http-request set-dst-port var(txn.up),field(2,:)',
     // The app refused the connection (its port closed between two route updates): the retry goes

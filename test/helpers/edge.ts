@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { request } from 'undici';
 import WebSocket from 'ws';
 import type { TestServer } from './server.js';
@@ -196,5 +197,24 @@ export function wsRoundTrip(ws: WebSocket, text: string): Promise<string> {
     ws.once('message', (data) => resolve(data.toString()));
     ws.once('error', reject);
     ws.send(text);
+  });
+}
+
+/**
+ * A request through the edge with node:http (undici refuses to send hop-by-hop headers such as
+ * Keep-Alive or a Connection naming others); the answer parsed as JSON.
+ */
+export function rawJson(server: TestServer, host: string, path: string, headers: Record<string, string>) {
+  const { hostname, port } = new URL(server.edgeUrl);
+  return new Promise<{ status: number; body: any }>((resolve, reject) => {
+    const req = httpRequest({ host: hostname, port, path, headers: { ...headers, host } }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c) => parts.push(c));
+      res.on('end', () =>
+        resolve({ status: res.statusCode!, body: JSON.parse(Buffer.concat(parts).toString()) }),
+      );
+    });
+    req.on('error', reject);
+    req.end();
   });
 }

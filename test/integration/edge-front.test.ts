@@ -1,8 +1,15 @@
-import { request as httpRequest } from 'node:http';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FrontProxy } from '../../src/edge/front-proxy.js';
-import { createAppSandbox, edge, edgeJson, previewHostOf, wsConnect, wsRoundTrip } from '../helpers/edge.js';
+import {
+  createAppSandbox,
+  edge,
+  edgeJson,
+  previewHostOf,
+  rawJson,
+  wsConnect,
+  wsRoundTrip,
+} from '../helpers/edge.js';
 import { startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 
 /**
@@ -49,34 +56,16 @@ describe('edge front: HAProxy serves running public previews (real engine, real 
     await published();
     expect(server.app.edge.builtinUrl).not.toBe(server.edgeUrl);
     const before = await fastCount();
-    const res = await new Promise<{ status: number; body: any }>((resolve, reject) => {
-      const { hostname, port } = new URL(server.edgeUrl);
-      const req = httpRequest(
-        {
-          host: hostname,
-          port,
-          path: '/echo?via=front',
-          headers: {
-            host: `${host.toUpperCase()}:8080`,
-            'x-forwarded-for': '6.6.6.6',
-            'x-forwarded-proto': 'https',
-            'x-previewd-internal': 'secret',
-            forwarded: 'for=6.6.6.6',
-            'x-real-ip': '6.6.6.6',
-            'proxy-authorization': 'Basic abc',
-            'x-custom': 'kept',
-          },
-        },
-        (r) => {
-          const parts: Buffer[] = [];
-          r.on('data', (c) => parts.push(c));
-          r.on('end', () =>
-            resolve({ status: r.statusCode!, body: JSON.parse(Buffer.concat(parts).toString()) }),
-          );
-        },
-      );
-      req.on('error', reject);
-      req.end();
+    const res = await rawJson(server, `${host.toUpperCase()}:8080`, '/echo?via=front', {
+      'x-forwarded-for': '6.6.6.6',
+      'x-forwarded-proto': 'https',
+      'x-previewd-internal': 'secret',
+      forwarded: 'for=6.6.6.6',
+      'x-real-ip': '6.6.6.6',
+      'proxy-authorization': 'Basic abc',
+      'keep-alive': 'timeout=5',
+      connection: 'keep-alive',
+      'x-custom': 'kept',
     });
     expect(res.status).toBe(200);
     expect(await fastCount()).toBe(before + 1);
@@ -86,9 +75,30 @@ describe('edge front: HAProxy serves running public previews (real engine, real 
     expect(h['x-forwarded-for']).toBe('127.0.0.1');
     expect(h['x-forwarded-proto']).toBe('http');
     expect(h['x-custom']).toBe('kept');
-    for (const name of ['x-previewd-internal', 'forwarded', 'x-real-ip', 'proxy-authorization']) {
+    for (const name of [
+      'x-previewd-internal',
+      'forwarded',
+      'x-real-ip',
+      'proxy-authorization',
+      'keep-alive',
+      'x-drop-me',
+    ]) {
       expect(h[name]).toBeUndefined();
     }
+  });
+
+  it('leaves a request whose Connection header names other headers to the built-in edge, which drops them', async () => {
+    await published();
+    const before = await fastCount();
+    const res = await rawJson(server, host, '/echo?named=1', {
+      connection: 'keep-alive, x-drop-me',
+      'x-drop-me': 'hop',
+      'x-custom': 'kept',
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.headers['x-drop-me']).toBeUndefined();
+    expect(res.body.headers['x-custom']).toBe('kept');
+    expect(await fastCount()).toBe(before);
   });
 
   it('keeps the access log, metrics and activity for requests HAProxy served', async () => {

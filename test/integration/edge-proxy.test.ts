@@ -1,25 +1,17 @@
 import { createHash } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAppSandbox, edge, edgeJson, previewHostOf, wsConnect, wsRoundTrip } from '../helpers/edge.js';
+import {
+  createAppSandbox,
+  edge,
+  edgeJson,
+  previewHostOf,
+  rawJson,
+  wsConnect,
+  wsRoundTrip,
+} from '../helpers/edge.js';
 import { startTestServer, type TestServer, waitFor } from '../helpers/server.js';
-
-function rawJson(server: TestServer, host: string, path: string, headers: Record<string, string>) {
-  const { hostname, port } = new URL(server.edgeUrl);
-  return new Promise<{ status: number; body: any }>((resolve, reject) => {
-    const req = httpRequest({ host: hostname, port, path, headers: { ...headers, host } }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (c) => parts.push(c));
-      res.on('end', () =>
-        resolve({ status: res.statusCode!, body: JSON.parse(Buffer.concat(parts).toString()) }),
-      );
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('edge proxying (real engine, real sandbox)', () => {
   let server: TestServer;

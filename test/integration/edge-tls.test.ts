@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createAppSandbox, edgeJson, previewHostOf } from '../helpers/edge.js';
 import { startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { makeWildcardCert } from '../helpers/tls.js';
 
 describe('edge TLS listener with a wildcard certificate (real engine)', () => {
   let server: TestServer;
@@ -42,36 +42,10 @@ describe('edge TLS listener with a wildcard certificate (real engine)', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'previewd-tls-'));
-    writeFileSync(
-      join(dir, 'san.cnf'),
-      '[req]\ndistinguished_name=dn\n[dn]\n[ext]\nsubjectAltName=DNS:*.preview.localhost\n',
-    );
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-        '-subj',
-        '/CN=*.preview.localhost',
-        '-config',
-        join(dir, 'san.cnf'),
-        '-extensions',
-        'ext',
-      ],
-      { stdio: 'ignore' },
-    );
-    ca = readFileSync(join(dir, 'cert.pem'));
+    const { certFile, keyFile } = makeWildcardCert(dir);
+    ca = readFileSync(certFile);
     server = await startTestServer({
-      'edge.tls': { certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem'), addr: '127.0.0.1:0' },
+      'edge.tls': { certFile, keyFile, addr: '127.0.0.1:0' },
       'edge.httpsRedirect': true,
     });
     ({ id } = await createAppSandbox(server, { visibility: 'private' }));

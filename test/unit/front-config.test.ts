@@ -1,10 +1,11 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type FrontConfigInput, renderFrontConfig } from '../../src/edge/front-config.js';
 import { appUnreachable, FrontLogReader, parseFrontLogLine } from '../../src/edge/front-log.js';
+import { makeWildcardCert } from '../helpers/tls.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'previewd-front-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -40,25 +41,8 @@ describe('front configuration (checked by the real haproxy -c)', () => {
 
   it('is valid with a TLS listener, threads, and https redirects left to the built-in edge', () => {
     const cert = join(dir, 'edge.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=*.preview.localhost',
-      ].concat(['-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]),
-      { stdio: 'ignore' },
-    );
-    writeFileSync(
-      cert,
-      readFileSync(join(dir, 'cert.pem'), 'utf8') + readFileSync(join(dir, 'key.pem'), 'utf8'),
-    );
+    const { certFile, keyFile } = makeWildcardCert(dir);
+    writeFileSync(cert, readFileSync(certFile, 'utf8') + readFileSync(keyFile, 'utf8'));
     const text = renderFrontConfig({
       ...base,
       tls: { host: '127.0.0.1', port: 18443, pemFile: cert },
