@@ -66,10 +66,12 @@ export function renderFrontConfig(input: FrontConfigInput): string {
     '  option http-keep-alive',
     '  http-reuse always',
     '  timeout connect 5s',
-    '  timeout client 65s',
+    // Idle keep-alive connections close after 65 s and request headers must arrive within 60 s;
+    // once a request is under way, streams (SSE, long downloads, slow uploads) and WebSockets may
+    // stay quiet as long as the app likes, on both sides.
     '  timeout http-keep-alive 65s',
     '  timeout http-request 60s',
-    // Streams (SSE, long downloads, slow uploads) and WebSockets last as long as the app likes.
+    '  timeout client 1d',
     '  timeout server 1d',
     '  timeout tunnel 1d',
     '  timeout client-fin 5s',
