@@ -138,7 +138,8 @@ describe('exec and background processes over the API (real engine)', () => {
     pty.send(
       JSON.stringify({
         type: 'start',
-        cmd: 'tty; stty size; trap "echo resized; stty size" WINCH; trap "echo interrupted; exit 9" INT; while true; do sleep 0.1; done',
+        // The traps first: the size printed below tells the test it may send WINCH and INT.
+        cmd: 'trap "echo resized; stty size" WINCH; trap "echo interrupted; exit 9" INT; tty; stty size; while true; do sleep 0.1; done',
         tty: { cols: 100, rows: 30 },
       }),
     );
