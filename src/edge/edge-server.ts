@@ -105,6 +105,8 @@ export class Edge {
   private readonly probeOpts: { http: boolean };
   private readonly hosts: PreviewHostParser;
   private readonly servers: Server[] = [];
+  /** Every socket accepted by the listeners, until it closes. */
+  private readonly sockets = new Set<Duplex>();
   private readonly unsubscribe: () => void;
   /** HAProxy in front, when on (edge.front): it serves running public previews itself. */
   front?: FrontProxy;
@@ -297,6 +299,10 @@ export class Edge {
     server.requestTimeout = 0; // long uploads are fine; the app decides
     server.headersTimeout = 60_000;
     server.on('clientError', (_err, socket) => socket.destroy());
+    server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
     const { host, port } = splitHostPort(addr);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -327,15 +333,17 @@ export class Edge {
   }
 
   private async closeServers(): Promise<void> {
-    await Promise.all(
-      this.servers.map(
-        (server) =>
-          new Promise<void>((resolve) => {
-            server.close(() => resolve());
-            server.closeAllConnections();
-          }),
-      ),
+    const closed = this.servers.map(
+      (server) =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
     );
+    // Upgraded sockets (WebSockets) are no HTTP connections any more: closed here, or the
+    // listeners would wait for them.
+    for (const socket of this.sockets) socket.destroy();
+    await Promise.all(closed);
     this.servers.length = 0;
   }
 

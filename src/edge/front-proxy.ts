@@ -155,6 +155,11 @@ export class FrontProxy {
     const child = spawn(cmd, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    if (this.stopping) {
+      // stop() came while a restart was on its way.
+      child.kill('SIGTERM');
+      return;
+    }
     this.child = child;
     if (child.pid) writeFileSync(this.pidFile, String(child.pid));
     const reader = new FrontLogReader(this.deps.onEntry);
@@ -297,7 +302,10 @@ export class FrontProxy {
     this.child = undefined;
     if (!child || child.exitCode !== null) return;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        resolve();
+      }, 3000);
       child.once('exit', () => {
         clearTimeout(timer);
         resolve();

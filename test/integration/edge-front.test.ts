@@ -262,3 +262,25 @@ describe('edge front: HAProxy serves running public previews (real engine, real 
     expect(await fastCount()).toBe(before + 1);
   });
 });
+
+describe('edge shutdown with WebSockets open (real engine, real HAProxy)', () => {
+  it('closes open WebSockets and stops, with the front and without it', async () => {
+    for (const front of ['haproxy', 'off']) {
+      const server = await startTestServer({ 'edge.front': front });
+      try {
+        const { id } = await createAppSandbox(server);
+        const host = previewHostOf(id);
+        await waitFor(async () =>
+          (await edgeJson(server, host, '/echo')).status === 200 ? true : undefined,
+        );
+        const { ws } = await wsConnect(server, host, '/hmr');
+        const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+        // Stopping must not wait for the browser to hang up.
+        await server.app.edge.stop();
+        await closed;
+      } finally {
+        await server.close();
+      }
+    }
+  }, 90_000);
+});
