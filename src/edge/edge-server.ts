@@ -131,7 +131,6 @@ export class Edge {
     this.routes = new RouteTable(deps.store, deps.provider, deps.bus, 1000, (old) => {
       // The sandbox changed: a kept connection to its old address is of no more use.
       if (old.state === 'running') for (const addr of old.addresses.values()) this.proxy.forget(addr);
-      void this.front?.withdraw(old.id);
     });
     this.accessLog = new AccessLog(config.edge.accessLogSize);
     this.activity = new ActivityTracker(deps.store, deps.log);
@@ -149,6 +148,8 @@ export class Edge {
       httpProbe: config.edge.useLoopbackPorts,
     });
     this.unsubscribe = deps.bus.subscribe((event) => {
+      // Whatever changed, the front stops routing to the sandbox; the route table drops its cached
+      // route on the same events, and the next request proves the route again.
       void this.front?.withdraw(event.sandboxId);
       if (event.type === 'sandbox.state') this.goingToSleep.delete(event.sandboxId);
       if (event.type === 'sandbox.deleted') {
