@@ -9,6 +9,7 @@ const fastifyCodes: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_request',
   FST_ERR_VALIDATION: 'invalid_request',
+  FST_ERR_BAD_URL: 'invalid_request',
 };
 
 /** Turns anything thrown in a handler into a PreviewdError with a stable code. */
@@ -40,6 +41,15 @@ export function toPreviewdError(err: unknown): PreviewdError {
     return new PreviewdError('invalid_request', fe.message, { cause: err });
   }
   return new PreviewdError('internal', 'internal error', { cause: err });
+}
+
+/**
+ * Fastify's own refusals before routing (a URL that does not percent-decode, e.g. `%ff`): the
+ * usual error body instead of Fastify's. Passed as the `frameworkErrors` option.
+ */
+export function answerFrameworkError(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const perr = toPreviewdError(err);
+  void reply.status(perr.status).send(perr.toBody());
 }
 
 /** A path no route serves: `not_found` in the usual error body. */

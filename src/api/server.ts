@@ -10,13 +10,15 @@ import {
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { Edge } from '../edge/edge-server.js';
+import { answerClientError } from '../http/client-errors.js';
 import type { SandboxProvider } from '../providers/provider.js';
 import type { SandboxService } from '../sandboxes/service.js';
 import type { Store } from '../store/store.js';
 import type { DynamicConfigSource } from '../traefik/dynamic-config-source.js';
 import { ApiAuth, installAuth } from './auth.js';
+import { installBodyLimits } from './body-limits.js';
 import { installDashboard } from './dashboard.js';
-import { answerNotFound, installErrorHandling } from './error-handler.js';
+import { answerFrameworkError, answerNotFound, installErrorHandling } from './error-handler.js';
 import type { Metrics } from './metrics.js';
 import { accessLogRoutes } from './routes/access-log.js';
 import { appControlRoutes } from './routes/app-control.js';
@@ -62,9 +64,12 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
     return503OnClosing: true,
+    clientErrorHandler: answerClientError,
+    frameworkErrors: answerFrameworkError,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  installBodyLimits(app, Math.round(deps.config.maxBodyMb * 1024 * 1024));
 
   await app.register(swagger, {
     openapi: {

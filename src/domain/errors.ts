@@ -17,6 +17,26 @@ export const errorCodes = {
     hint: 'Check the request against /openapi.json; the message names the field.',
   },
   invalid_json: { status: 400, hint: 'The body must be valid JSON with Content-Type: application/json.' },
+  json_too_deep: {
+    status: 400,
+    hint: 'JSON bodies may nest objects and arrays at most 64 levels deep; send a flatter document.',
+  },
+  invalid_archive: {
+    status: 400,
+    hint: 'Send a complete tar stream (optionally gzip-compressed), e.g. made by "tar -czf - -C dir .".',
+  },
+  headers_too_large: {
+    status: 431,
+    hint: 'The request line and headers together must stay under 16 KiB; send long values in the body.',
+  },
+  request_timeout: {
+    status: 408,
+    hint: 'Send the request line, headers and body without long pauses.',
+  },
+  bad_request: {
+    status: 400,
+    hint: 'The request is not well-formed HTTP/1.1 (request line, header names and values, framing).',
+  },
   invalid_id: {
     status: 400,
     hint: 'Sandbox ids are 26-character lowercase ULIDs, as returned by POST /v1/sandboxes.',

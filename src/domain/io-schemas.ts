@@ -1,6 +1,6 @@
 /** Schemas of the sandbox I/O API (files, exec, processes, logs, events). */
 import { z } from 'zod';
-import { sandboxIdSchema } from './schemas.js';
+import { boundedRecord, MAX_ENV, MAX_FILES, sandboxIdSchema } from './schemas.js';
 
 export const pathSchema = z.string().max(4096).describe('Path relative to /workspace (or absolute under it)');
 
@@ -45,7 +45,7 @@ export const fileMoveSchema = z.strictObject({ from: pathSchema, to: pathSchema 
 export const fileChmodSchema = z.strictObject({ path: pathSchema, mode: modeSchema });
 export const fileMkdirSchema = z.strictObject({ path: pathSchema });
 export const fileBatchSchema = z.strictObject({
-  files: z.record(pathSchema, z.string()).describe('Path → content'),
+  files: boundedRecord(pathSchema, z.string(), MAX_FILES).describe('Path → content'),
   encoding: z.enum(['utf8', 'base64']).default('utf8'),
 });
 export const fileBatchQuerySchema = z.strictObject({
@@ -56,9 +56,10 @@ export const fileBatchResultSchema = z.object({
   skipped: z.array(z.object({ path: z.string(), reason: z.string() })),
 });
 
-const envSchema = z.record(
-  z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are shell identifiers'),
+const envSchema = boundedRecord(
+  z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,255}$/, 'env names are shell identifiers (at most 256)'),
   z.string(),
+  MAX_ENV,
 );
 
 export const commandSchema = z

@@ -13,15 +13,33 @@ export const sandboxIdSchema = z
 
 export const portSchema = z.number().int().min(1).max(65535);
 
+/** Most entries in a map of files (a create, a batch write), environment or labels. */
+export const MAX_FILES = 10_000;
+export const MAX_ENV = 1_000;
+export const MAX_LABELS = 64;
+export const MAX_METADATA_KEYS = 256;
+
+/** A record of at most `max` entries: validated, and `maxProperties` in the OpenAPI document. */
+export function boundedRecord<K extends z.core.$ZodRecordKey, V extends z.core.SomeType>(
+  key: K,
+  value: V,
+  max: number,
+) {
+  return z
+    .record(key, value)
+    .refine((map) => Object.keys(map).length <= max, { message: `at most ${max} entries` })
+    .meta({ maxProperties: max });
+}
+
 /** Workspace-relative path → UTF-8 content. */
-export const filesMapSchema = z.record(z.string().min(1).max(4096), z.string());
+export const filesMapSchema = boundedRecord(z.string().min(1).max(4096), z.string(), MAX_FILES);
 
 export const runtimeOverridesSchema = z.strictObject({
   image: z.string().min(1).max(256).optional(),
   install: z.string().max(8192).optional(),
   start: z.string().max(8192).optional(),
   port: portSchema.optional(),
-  env: z.record(z.string(), z.string()).optional(),
+  env: boundedRecord(z.string().max(256), z.string(), MAX_ENV).optional(),
 });
 
 export const resourcesSchema = z.strictObject({
@@ -69,9 +87,11 @@ export const createSandboxSchema = z.strictObject({
   files: filesMapSchema.optional().describe('Workspace path → UTF-8 content, written before start'),
   runtime: runtimeOverridesSchema.optional(),
   ports: z.array(portSchema).max(32).optional(),
-  env: z
-    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are shell identifiers'), z.string())
-    .optional(),
+  env: boundedRecord(
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,255}$/, 'env names are shell identifiers (at most 256)'),
+    z.string(),
+    MAX_ENV,
+  ).optional(),
   resources: resourcesSchema.partial().optional(),
   visibility: visibilitySchema.optional(),
   idleTimeoutSec: z.number().int().min(0).max(31_536_000).optional(),
@@ -79,8 +99,8 @@ export const createSandboxSchema = z.strictObject({
   ttlSec: z.number().int().min(0).max(31_536_000).optional(),
   idlePolicy: idlePolicySchema.optional(),
   preStop: preStopSchema.optional(),
-  metadata: z.record(z.string(), z.unknown()).optional(),
-  labels: z.record(labelKey, z.string().max(256)).optional(),
+  metadata: boundedRecord(z.string().max(256), z.unknown(), MAX_METADATA_KEYS).optional(),
+  labels: boundedRecord(labelKey, z.string().max(256), MAX_LABELS).optional(),
 });
 export type CreateSandboxInput = z.infer<typeof createSandboxSchema>;
 
@@ -138,7 +158,7 @@ export type SandboxView = z.infer<typeof sandboxSchema>;
 export const listSandboxesQuerySchema = z.strictObject({
   state: z.enum(sandboxStates).optional(),
   label: z
-    .union([z.string(), z.array(z.string())])
+    .union([z.string().max(320), z.array(z.string().max(320)).max(MAX_LABELS)])
     .optional()
     .describe('key=value; repeat for several labels (all must match)'),
   limit: z.coerce.number().int().min(1).max(500).default(50),

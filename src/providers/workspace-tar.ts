@@ -1,7 +1,11 @@
-import { posix } from 'node:path';
-import type { Readable } from 'node:stream';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
+import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { extract, pack } from 'tar-stream';
+import { createGunzip } from 'node:zlib';
+import { extract, type Header, pack } from 'tar-stream';
 import { PreviewdError } from '../domain/errors.js';
 import type { FileEntry, WorkspaceFiles } from './workspace-fs.js';
 
@@ -48,54 +52,136 @@ export interface ExtractReport {
   skipped: { path: string; reason: string }[];
 }
 
+export interface ExtractLimits {
+  /** Most entries an archive may hold (default 100 000). */
+  maxEntries?: number;
+  /** Most bytes the archive may unpack to once gunzipped, tar headers included (default 1 GiB). */
+  maxUnpackedBytes?: number;
+}
+
+const GZIP_MAGIC = [0x1f, 0x8b];
+
 /**
- * Writes a tar stream into the workspace under `into`: regular files and directories only, each
- * through WorkspaceFiles (so every path is checked like a single write). Links are skipped.
+ * Writes a tar stream (plain or gzip-compressed, told apart by its first bytes) into the workspace
+ * under `into`: regular files and directories only, each through WorkspaceFiles (so every path is
+ * checked like a single write). Links are skipped.
+ *
+ * The upload is kept in a temporary file outside the workspace and read to its end once before
+ * anything is written: a truncated or corrupt archive (`invalid_archive`), a name that leaves the
+ * workspace (`invalid_path`) or too many entries (`payload_too_large`) leave the workspace as it
+ * was. Only a file-system refusal while writing (a link in the way, a full disk) can stop an
+ * extraction part-way; files not named in the archive are never touched.
  */
 export async function extractIntoWorkspace(
   files: WorkspaceFiles,
   into: string,
   source: Readable,
-  limits: { maxEntries?: number } = {},
+  limits: ExtractLimits = {},
 ): Promise<ExtractReport> {
-  const report: ExtractReport = { written: [], skipped: [] };
+  const dir = await mkdtemp(join(tmpdir(), 'previewd-tar-'));
+  try {
+    const spool = join(dir, 'upload');
+    await pipeline(source, createWriteStream(spool, { mode: 0o600 }));
+    const gzipped = await startsWith(spool, GZIP_MAGIC);
+    const targetOf = (name: string) => {
+      // Each name must stay inside `into` on its own (no "../" entries, no absolute names).
+      const rel = files.segments(name.startsWith('/') ? `.${name}` : name).join('/');
+      return into ? `${into}/${rel}` : rel;
+    };
+    // Pass 1: the whole archive parses and every name is acceptable; nothing is written.
+    await readArchive(spool, gzipped, limits, true, async (header, entry) => {
+      targetOf(entryName(header));
+      for await (const _ of entry) {
+        // drained: the data is read so that a cut inside it is seen
+      }
+    });
+    // Pass 2: the same bytes again, written.
+    const report: ExtractReport = { written: [], skipped: [] };
+    await readArchive(spool, gzipped, limits, false, async (header, entry) => {
+      const name = entryName(header);
+      const target = targetOf(name);
+      if (header.type === 'file' || header.type === 'contiguous-file') {
+        const mode = header.mode !== undefined ? header.mode & 0o777 : undefined;
+        report.written.push(await files.write(target, entry, mode ? { mode } : {}));
+      } else if (header.type === 'directory') {
+        if (files.relative(target) !== '') await files.mkdir(target);
+      } else {
+        report.skipped.push({ path: name, reason: `${header.type} entries are not extracted` });
+      }
+    });
+    return report;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function entryName(header: Header): string {
+  return header.name.replace(/^\.\//, '');
+}
+
+async function startsWith(file: string, bytes: number[]): Promise<boolean> {
+  const handle = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(bytes.length);
+    const { bytesRead } = await handle.read(buf, 0, bytes.length, 0);
+    return bytesRead === bytes.length && bytes.every((b, i) => buf[i] === b);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Fails with payload_too_large past `max` bytes. */
+function unpackedLimit(max: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length;
+      if (seen > max)
+        done(new PreviewdError('payload_too_large', `the archive unpacks to more than ${max} bytes`));
+      else done(null, chunk);
+    },
+  });
+}
+
+/**
+ * Reads the spooled archive entry by entry. While `validating` (the first pass, which writes
+ * nothing), an error of the gzip or tar layers — a cut, a bad checksum, bytes that are no archive —
+ * becomes `invalid_archive`; the second pass reads bytes that already parsed, so its errors are the
+ * file system's and pass as they are. PreviewdErrors always pass unchanged.
+ */
+async function readArchive(
+  spool: string,
+  gzipped: boolean,
+  limits: ExtractLimits,
+  validating: boolean,
+  onEntry: (header: Header, entry: AsyncIterable<Uint8Array>) => Promise<void>,
+): Promise<void> {
   const maxEntries = limits.maxEntries ?? 100_000;
   const tar = extract();
+  const stages: NodeJS.ReadWriteStream[] = gzipped ? [createGunzip()] : [];
+  stages.push(unpackedLimit(limits.maxUnpackedBytes ?? 1024 ** 3));
+  const feeding = pipeline([createReadStream(spool), ...stages, tar] as never);
   let count = 0;
-  const done = (async () => {
+  const consuming = (async () => {
     for await (const entry of tar) {
-      const name = entry.header.name.replace(/^\.\//, '');
       try {
-        // Each name must stay inside `into` on its own (no "../" entries, no absolute names).
-        const rel = files.segments(name.startsWith('/') ? `.${name}` : name).join('/');
-        const target = into ? `${into}/${rel}` : rel;
         if (++count > maxEntries) {
           throw new PreviewdError('payload_too_large', `the archive has more than ${maxEntries} entries`);
         }
-        if (entry.header.type === 'file' || entry.header.type === 'contiguous-file') {
-          const mode = entry.header.mode !== undefined ? entry.header.mode & 0o777 : undefined;
-          report.written.push(
-            await files.write(target, entry as AsyncIterable<Uint8Array>, mode ? { mode } : {}),
-          );
-        } else if (entry.header.type === 'directory') {
-          if (files.relative(target) !== '') await files.mkdir(target);
-        } else {
-          report.skipped.push({ path: name, reason: `${entry.header.type} entries are not extracted` });
-        }
+        await onEntry(entry.header, entry as AsyncIterable<Uint8Array>);
       } finally {
         entry.resume();
       }
     }
   })();
-  await Promise.all([
-    pipeline(source, tar).catch((err) => {
-      if (err instanceof PreviewdError) throw err;
-      throw new PreviewdError(
-        'invalid_request',
-        `the body is not a valid tar stream: ${(err as Error).message}`,
-      );
-    }),
-    done,
-  ]);
-  return report;
+  const [consumed, fed] = await Promise.allSettled([consuming, feeding]);
+  // The consumer's own error (a bad name, a refused write) comes first; the feeder then only
+  // reports the stream it was cut off from.
+  const failure = consumed.status === 'rejected' ? consumed : fed.status === 'rejected' ? fed : undefined;
+  if (!failure) return;
+  const err = failure.reason as NodeJS.ErrnoException;
+  if (err instanceof PreviewdError || !validating || err?.syscall) throw err;
+  throw new PreviewdError('invalid_archive', `the body is not a complete tar archive: ${err?.message}`, {
+    cause: err,
+  });
 }

@@ -288,7 +288,8 @@ export const fileRoutes: FastifyPluginAsyncZod<IoRouteDeps> = async (app, deps) 
         summary: 'Write many files in one request',
         description:
           'JSON `{ files: { path: content }, encoding?: "utf8" | "base64" }`, or a tar stream ' +
-          '(`Content-Type: application/x-tar`) extracted under `?path=` (regular files and directories; links are skipped).',
+          '(`Content-Type: application/x-tar`, or gzip-compressed as `application/gzip`) extracted under `?path=` ' +
+          '(regular files and directories; links are skipped; a truncated or corrupt archive writes nothing).',
         params: idParamsSchema,
         querystring: fileBatchQuerySchema,
         response: { 200: fileBatchResultSchema, ...errors },
@@ -317,7 +318,7 @@ export const fileRoutes: FastifyPluginAsyncZod<IoRouteDeps> = async (app, deps) 
         }
         return { written, skipped: [] };
       }
-      if (/^application\/(x-tar|tar|octet-stream)/i.test(type)) {
+      if (/^application\/(x-tar|tar|gzip|x-gzip|octet-stream)/i.test(type)) {
         return extractIntoWorkspace(files, request.query.path, rawBody(request as never));
       }
       throw new PreviewdError(
