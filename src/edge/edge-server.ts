@@ -15,6 +15,7 @@ import { splitHostPort } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { isPreviewdError, PreviewdError } from '../domain/errors.js';
 import type { EventBus } from '../events/bus.js';
+import { answerClientError } from '../http/client-errors.js';
 import type { SandboxProvider } from '../providers/provider.js';
 import type { SandboxService } from '../sandboxes/service.js';
 import type { Store } from '../store/store.js';
@@ -27,16 +28,9 @@ import { appUnreachable, type FrontLogEntry } from './front-log.js';
 import { FrontProxy, haproxyAvailable } from './front-proxy.js';
 import { isNavigation, STATUS_PATH, sendError, sendJson, sendStartingPage } from './pages.js';
 import { probePort } from './port-probe.js';
+import { PreviewAccess, sameHostLocation } from './preview-access.js';
 import { formatPreviewHost, PreviewHostParser, type PreviewTarget } from './preview-host.js';
-import {
-  defaultKeyFile,
-  loadSigningKeys,
-  PreviewTokens,
-  stripTokenParam,
-  TOKEN_COOKIE,
-  TOKEN_HEADER,
-  TOKEN_PARAM,
-} from './preview-tokens.js';
+import { defaultKeyFile, loadSigningKeys, PreviewTokens, stripTokenParam } from './preview-tokens.js';
 import { previewOrigin } from './preview-urls.js';
 import { UpstreamProxy } from './proxy.js';
 import type { Route } from './route-table.js';
@@ -55,38 +49,7 @@ export interface EdgeDeps {
 
 const SLEEPING = new Set(['stopped', 'paused', 'stopping']);
 
-function readCookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
-}
-
-function withoutCookie(header: string, name: string): string {
-  return header
-    .split(';')
-    .filter((part) => part.slice(0, part.indexOf('=')).trim() !== name)
-    .join(';')
-    .trim();
-}
-
-/**
- * SameSite attributes of the preview-token cookie. It must reach the preview inside a cross-site
- * iframe (the dashboard on the API address), where Chromium sends only `SameSite=None; Secure`
- * cookies, and, with third-party cookies blocked, only partitioned ones (CHIPS). Over TLS:
- * `None; Secure`. Over plain http, `Secure` is accepted only on potentially trustworthy origins:
- * `localhost` and `*.localhost` are, so there `None; Secure; Partitioned` (measured in Chromium
- * 156: Lax and None; Secure are not sent in the iframe, Partitioned is, and in a top-level tab
- * too). Any other http host keeps `Lax` (a Secure cookie would be refused there).
- */
-export function tokenCookieScope(secure: boolean, host: string | undefined): string {
-  if (secure) return 'SameSite=None; Secure';
-  const name = (host ?? '').replace(/:\d+$/, '').replace(/\.$/, '').toLowerCase();
-  if (name === 'localhost' || name.endsWith('.localhost')) return 'SameSite=None; Secure; Partitioned';
-  return 'SameSite=Lax';
-}
+export { tokenCookieScope } from './preview-access.js';
 
 /**
  * The preview edge: a plain node:http server (and optionally an https one) that routes
@@ -101,6 +64,7 @@ export class Edge {
   readonly metrics: EdgeMetrics;
   readonly tokens: PreviewTokens;
   readonly waker: Waker;
+  private readonly access: PreviewAccess;
   private readonly proxy = new UpstreamProxy();
   private readonly probeOpts: { http: boolean };
   private readonly hosts: PreviewHostParser;
@@ -138,6 +102,7 @@ export class Edge {
     this.tokens = new PreviewTokens(
       loadSigningKeys(config.edge.tokenSecretFile ?? defaultKeyFile(config.dataDir)),
     );
+    this.access = new PreviewAccess(this.tokens, config);
     this.waker = new Waker({
       service: deps.service,
       routes: this.routes,
@@ -299,7 +264,7 @@ export class Edge {
     server.keepAliveTimeout = 65_000;
     server.requestTimeout = 0; // long uploads are fine; the app decides
     server.headersTimeout = 60_000;
-    server.on('clientError', (_err, socket) => socket.destroy());
+    server.on('clientError', answerClientError);
     server.on('connection', (socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
@@ -382,7 +347,7 @@ export class Edge {
     const { scheme, port } = previewOrigin(this.deps.config);
     const httpsPort = scheme === 'https' ? port : Number(new URL(this.tlsUrl ?? 'https://x:443').port || 443);
     res.writeHead(308, {
-      location: `https://${host}${httpsPort === 443 ? '' : `:${httpsPort}`}${req.url ?? '/'}`,
+      location: `https://${host}${httpsPort === 443 ? '' : `:${httpsPort}`}${sameHostLocation(req.url ?? '/')}`,
     });
     res.end();
   }
@@ -403,7 +368,11 @@ export class Edge {
       );
       return;
     }
-    if (!route.ports.has(target.port)) {
+    // A private preview tells nothing (ports, state, logs) before the token is checked.
+    const exposed = route.ports.has(target.port);
+    if (exposed) this.observe(req, res, target, started);
+    if (route.visibility === 'private' && !this.authorize(req, res, route, target, secure)) return;
+    if (!exposed) {
       sendError(
         req,
         res,
@@ -413,8 +382,6 @@ export class Edge {
       );
       return;
     }
-    this.observe(req, res, target, started);
-    if (route.visibility === 'private' && !this.authorize(req, res, route, target, secure)) return;
     this.activity.touch(route.id);
     if (req.url === STATUS_PATH || req.url?.startsWith(`${STATUS_PATH}?`)) {
       void this.status(req, res, route, target);
@@ -635,8 +602,7 @@ export class Edge {
   // ---- private previews -------------------------------------------------------------------
 
   /**
-   * Checks the preview token of a private sandbox. Returns true when the request may go on; when
-   * it has answered (redirect or 401) returns false. The token never reaches the app.
+   * Checks the preview token of a private sandbox (preview-access.ts); false when it has answered.
    * Also Traefik's forward-auth (src/traefik/forward-auth.ts): one set of token and cookie rules.
    */
   authorize(
@@ -646,78 +612,7 @@ export class Edge {
     target: PreviewTarget,
     secure: boolean,
   ): boolean {
-    const url = req.url ?? '/';
-    let fromParam: string | undefined;
-    const q = url.indexOf('?');
-    if (q !== -1 && url.includes(`${TOKEN_PARAM}=`, q)) {
-      fromParam = new URLSearchParams(url.slice(q + 1)).get(TOKEN_PARAM) ?? undefined;
-    }
-    const header = req.headers[TOKEN_HEADER];
-    const fromHeader = typeof header === 'string' ? header : undefined;
-    const auth = req.headers.authorization;
-    const fromBearer = auth?.startsWith('Bearer pvt1.') ? auth.slice(7).trim() : undefined;
-    const fromCookie = readCookie(req.headers.cookie, TOKEN_COOKIE);
-    const token = fromParam ?? fromHeader ?? fromBearer ?? fromCookie;
-
-    // The token is ours, never the app's.
-    if (fromBearer) delete req.headers.authorization;
-    if (fromCookie && req.headers.cookie) {
-      const rest = withoutCookie(req.headers.cookie, TOKEN_COOKIE);
-      if (rest) req.headers.cookie = rest;
-      else delete req.headers.cookie;
-    }
-    if (fromParam) req.url = stripTokenParam(url);
-
-    const check = token
-      ? this.tokens.verify(token, route.id, target.port, route.tokensValidAfter)
-      : undefined;
-    if (check?.ok) {
-      if (fromParam && res && (req.method === 'GET' || req.method === 'HEAD')) {
-        const useSecure = secure || this.deps.config.edge.publicScheme === 'https';
-        const maxAge = Math.max(1, Math.floor((check.claims.exp - Date.now()) / 1000));
-        const cookie = `${TOKEN_COOKIE}=${token}; Path=/; HttpOnly; Max-Age=${maxAge}; ${tokenCookieScope(useSecure, req.headers.host)}`;
-        res.writeHead(303, { location: req.url ?? '/', 'set-cookie': cookie, 'cache-control': 'no-store' });
-        res.end();
-        return false;
-      }
-      return true;
-    }
-    if (!res) return false;
-    const loginUrl = this.deps.config.edge.loginUrl;
-    if (loginUrl && isNavigation(req)) {
-      const back = `${secure ? 'https' : 'http'}://${req.headers.host}${req.url ?? '/'}`;
-      const location = new URL(loginUrl);
-      location.searchParams.set('return_to', back);
-      location.searchParams.set('sandbox', route.id);
-      location.searchParams.set('port', String(target.port));
-      res.writeHead(302, { location: location.toString(), 'cache-control': 'no-store' });
-      res.end();
-      return false;
-    }
-    sendError(req, res, this.tokenError(route, target, check));
-    return false;
-  }
-
-  private tokenError(
-    route: Route,
-    target: PreviewTarget,
-    check: ReturnType<PreviewTokens['verify']> | undefined,
-  ): PreviewdError {
-    if (!check) {
-      return new PreviewdError('preview_token_required', `the preview of sandbox ${route.id} is private`);
-    }
-    const reason = check.ok ? 'ok' : check.reason;
-    const words: Record<string, string> = {
-      expired: 'has expired',
-      revoked: 'was revoked',
-      wrong_port: `is not valid for port ${target.port}`,
-      wrong_sandbox: `is for another sandbox`,
-    };
-    return new PreviewdError(
-      'preview_token_invalid',
-      `the preview token ${words[reason] ?? 'is not valid'}`,
-      { details: { reason } },
-    );
+    return this.access.authorize(req, res, route, target, secure);
   }
 
   // ---- WebSockets -------------------------------------------------------------------------
@@ -738,17 +633,14 @@ export class Edge {
         const route = await this.routes.get(target.sandboxId);
         if (!route)
           throw new PreviewdError('sandbox_not_found', `sandbox ${target.sandboxId} does not exist`);
+        if (route.visibility === 'private' && !this.authorize(req, undefined, route, target, secure)) {
+          throw this.access.upgradeRefusal(req, route);
+        }
         if (!route.ports.has(target.port)) {
           throw new PreviewdError(
             'port_not_exposed',
             `port ${target.port} of sandbox ${route.id} is not exposed`,
           );
-        }
-        if (route.visibility === 'private' && !this.authorize(req, undefined, route, target, secure)) {
-          const token = req.headers[TOKEN_HEADER] ?? req.headers.cookie;
-          throw token
-            ? new PreviewdError('preview_token_invalid', 'the preview token is not valid for this preview')
-            : new PreviewdError('preview_token_required', `the preview of sandbox ${route.id} is private`);
         }
         this.prepareHeaders(req, secure, true);
         let addr =

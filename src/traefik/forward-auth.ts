@@ -82,6 +82,11 @@ export async function forwardAuth(
     );
     return;
   }
+  // A private preview tells nothing (its ports included) before the token is checked.
+  if (route.visibility === 'private') {
+    absoluteRedirects(res, `${secure ? 'https' : 'http'}://${host}`);
+    if (!edge.authorize(original, res, route, target, secure)) return;
+  }
   if (!route.ports.has(target.port)) {
     sendError(
       original,
@@ -89,10 +94,6 @@ export async function forwardAuth(
       new PreviewdError('port_not_exposed', `port ${target.port} of sandbox ${route.id} is not exposed`),
     );
     return;
-  }
-  if (route.visibility === 'private') {
-    absoluteRedirects(res, `${secure ? 'https' : 'http'}://${host}`);
-    if (!edge.authorize(original, res, route, target, secure)) return;
   }
 
   edge.activity.touch(route.id);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAppSandbox, edgeJson, previewHostOf, wsConnect } from '../helpers/edge.js';
-import { startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { rawHttp, rawRequest } from '../helpers/raw-http.js';
+import { startTestServer, type TestServer, waitFor, waitState } from '../helpers/server.js';
 
 describe('private previews (real engine)', () => {
   let server: TestServer;
@@ -155,6 +156,118 @@ describe('private previews (real engine)', () => {
       expect((await edgeJson(server, host, '/echo')).status).toBe(401);
     } finally {
       server.app.config.edge.loginUrl = undefined;
+    }
+  });
+
+  it('redirects the token exchange only to a path on the same host, however the target is spelled', async () => {
+    const { token } = await mint();
+    const spellings = [
+      '//evil.example/',
+      '///evil.example/x',
+      '/\\evil.example/',
+      '/\\/evil.example/',
+      '/%2f%2fevil.example/',
+      '/%5c%5cevil.example/',
+      'http://evil.example/',
+      `http://${host}//evil.example/`,
+      '/\t/evil.example/',
+      '/.//evil.example/',
+    ];
+    const redirected: string[] = [];
+    for (const spelling of spellings) {
+      const target = `${spelling}${spelling.includes('?') ? '&' : '?'}previewd_token=${token}`;
+      const res = await rawRequest(
+        server.edgeUrl,
+        rawHttp('GET', Buffer.from(target, 'latin1'), [`host: ${host}`, 'accept: text/html']),
+      );
+      // Some spellings are refused outright (by HAProxy or Node's parser): fine, as long as no
+      // answer is a 5xx and no redirect leaves the preview host.
+      expect(res.status, spelling).toBeLessThan(500);
+      if (res.status !== 303) continue;
+      redirected.push(spelling);
+      const location = /\r\nlocation: ([^\r]*)/i.exec(`\r\n${res.head}`)?.[1] ?? '';
+      expect(location, spelling).toMatch(/^\/(?![/\\])/);
+      expect(location, spelling).not.toContain('previewd_token');
+      expect(new URL(location, `http://${host}/`).host, spelling).toBe(host);
+    }
+    // The classic spellings do reach the exchange (and so prove the Location is built safely).
+    expect(redirected).toEqual(
+      expect.arrayContaining(['//evil.example/', '/\\evil.example/', '/%2f%2fevil.example/']),
+    );
+  });
+
+  it('tells a request without a token nothing: the same answer for any port, path and state', async () => {
+    // One private sandbox whose app never listens, one whose app crashes with a telling log line.
+    const quiet = await server.call('POST', '/v1/sandboxes', {
+      visibility: 'private',
+      ports: [3000, 4000],
+      runtime: { start: 'exec sleep infinity', port: 3000 },
+    });
+    const crashing = await server.call('POST', '/v1/sandboxes', {
+      visibility: 'private',
+      ports: [3000],
+      runtime: { start: 'echo secret-log-line-4711; exit 3', port: 3000 },
+    });
+    expect(quiet.status).toBe(201);
+    expect(crashing.status).toBe(201);
+    await waitState(server, quiet.body.id, 'running');
+    await waitState(server, crashing.body.id, 'running');
+
+    const answers = new Map<string, string>();
+    const ask = async (label: string, sandbox: string, port: number, path: string, html: boolean) => {
+      const res = await rawRequest(
+        server.edgeUrl,
+        rawHttp('GET', path, [
+          `host: ${previewHostOf(sandbox, port)}`,
+          ...(html ? ['accept: text/html'] : []),
+        ]),
+      );
+      const type = /\r\ncontent-type: ([^\r]*)/i.exec(`\r\n${res.head}`)?.[1];
+      const body = res.body.toString('utf8').replaceAll(sandbox, '<id>');
+      expect(body, label).not.toContain('secret-log-line');
+      answers.set(label, JSON.stringify({ status: res.status, type, body }));
+    };
+    const sweep = async (state: string) => {
+      for (const [name, sandbox] of [
+        ['quiet', quiet.body.id],
+        ['crashing', crashing.body.id],
+      ]) {
+        for (const port of [3000, 4000, 5555, 65535]) {
+          for (const path of ['/', '/__previewd/status', '/app.js?x=1']) {
+            for (const html of [false, true]) {
+              await ask(
+                `${state} ${name} :${port} ${path} ${html ? 'html' : 'json'}`,
+                sandbox,
+                port,
+                path,
+                html,
+              );
+            }
+          }
+        }
+      }
+    };
+    await sweep('running');
+    await server.call('POST', `/v1/sandboxes/${quiet.body.id}/stop`);
+    await waitState(server, quiet.body.id, 'stopped');
+    await sweep('stopped');
+    // Nothing woke the stopped sandbox.
+    expect((await server.call('GET', `/v1/sandboxes/${quiet.body.id}`)).body.state).toBe('stopped');
+
+    const json = new Set([...answers].filter(([k]) => k.endsWith('json')).map(([, v]) => v));
+    const html = new Set([...answers].filter(([k]) => k.endsWith('html')).map(([, v]) => v));
+    expect(json.size, [...json].join('\n')).toBe(1);
+    expect(html.size, [...html].join('\n')).toBe(1);
+    const one = JSON.parse([...json][0]!);
+    expect(one.status).toBe(401);
+    expect(JSON.parse(one.body).error.code).toBe('preview_token_required');
+    expect(JSON.parse([...html][0]!).status).toBe(401);
+    // WebSockets too, on an exposed port and on one that is not.
+    for (const port of [3000, 5555]) {
+      await expect(
+        wsConnect(server, previewHostOf(quiet.body.id, port), '/ws'),
+        String(port),
+      ).rejects.toThrow(/401/);
     }
   });
 

@@ -198,12 +198,20 @@ describe('Traefik mode (real engine, real HTTP)', () => {
     expect(wrong.body.error.details?.reason ?? wrong.body.error.code).toMatch(
       /wrong_sandbox|preview_token_invalid/,
     );
+    // Without a token a private preview does not tell which ports it exposes: the same 401.
     const port = await forwardAuth(server, {
       host: previewHostOf(priv, 4999),
       headers: { accept: 'application/json' },
     });
-    expect(port.status).toBe(404);
-    expect(port.body.error.code).toBe('port_not_exposed');
+    expect(port.status).toBe(401);
+    expect(port.body).toEqual(res.body);
+    const mine = await server.call('POST', `/v1/sandboxes/${priv}/preview-tokens`, {});
+    const unexposed = await forwardAuth(server, {
+      host: previewHostOf(priv, 4999),
+      headers: { accept: 'application/json', 'x-previewd-token': mine.body.token },
+    });
+    expect(unexposed.status).toBe(404);
+    expect(unexposed.body.error.code).toBe('port_not_exposed');
     const nohost = await forwardAuth(server, {
       host: 'example.com',
       headers: { accept: 'application/json' },
