@@ -1,4 +1,5 @@
 import { HOP_BY_HOP_REQUEST } from './forwarding.js';
+import { longHostBody } from './front-errors.js';
 
 /**
  * The HAProxy configuration of the edge's front (see front-proxy.ts). Static for the life of the
@@ -32,6 +33,8 @@ export interface FrontConfigInput {
   threads?: number;
   /** Log lines per second and preview host at most (requests beyond are counted, not logged). */
   logRate: number;
+  /** HAProxy's own error answers (status → file holding the whole response; front-errors.ts). */
+  errorFiles?: Record<number, string>;
 }
 
 /** The stick table that counts requests per fast host, in flight and in all (activity, metrics). */
@@ -76,6 +79,7 @@ export function renderFrontConfig(input: FrontConfigInput): string {
     '  timeout tunnel 1d',
     '  timeout client-fin 5s',
     '  timeout server-fin 5s',
+    ...Object.entries(input.errorFiles ?? {}).map(([status, file]) => `  errorfile ${status} ${file}`),
     '',
     'frontend previews',
     `  bind ${bindLine(input.plain)}`,
@@ -83,6 +87,9 @@ export function renderFrontConfig(input: FrontConfigInput): string {
     `  log-format "${FRONT_LOG_FORMAT}"`,
     // Forwarding headers are ours: what the client sent is dropped, then set from the connection.
     // The built-in edge trusts them on its loopback listener (only the front connects there).
+    // No preview host is longer than a DNS name; a longer one is refused before it is copied into
+    // X-Forwarded-Host (a rewrite past the buffer's reserve would be HAProxy's 500).
+    `  http-request return status 404 content-type "application/json; charset=utf-8" hdr x-previewd-error not_a_preview_host string '${longHostBody()}' if { req.hdr(host),length gt 253 }`,
     '  http-request del-header ^x-forwarded- -m reg',
     '  http-request del-header forwarded',
     '  http-request del-header x-real-ip',

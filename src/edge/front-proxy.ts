@@ -8,6 +8,7 @@ import { splitHostPort } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { PreviewdError } from '../domain/errors.js';
 import { FRONT_INFLIGHT_TABLE, type FrontBind, renderFrontConfig } from './front-config.js';
+import { frontErrorResponses } from './front-errors.js';
 import { type FrontLogEntry, FrontLogReader } from './front-log.js';
 import { FrontRuntimeApi } from './front-runtime.js';
 
@@ -99,7 +100,13 @@ export class FrontProxy {
       tls = { ...(await resolveBind(config.edge.tls.addr)), pemFile };
       this.tlsUrl = urlOf('https', tls);
     }
+    const errorFiles: Record<number, string> = {};
+    for (const [status, response] of Object.entries(frontErrorResponses())) {
+      errorFiles[Number(status)] = join(this.dir, `error-${status}.http`);
+      writeFileSync(errorFiles[Number(status)]!, response);
+    }
     const text = renderFrontConfig({
+      errorFiles,
       plain,
       tls,
       httpsRedirect: config.edge.httpsRedirect,

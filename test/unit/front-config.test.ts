@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type FrontConfigInput, renderFrontConfig } from '../../src/edge/front-config.js';
+import { frontErrorResponses, longHostBody } from '../../src/edge/front-errors.js';
 import { appUnreachable, FrontLogReader, parseFrontLogLine } from '../../src/edge/front-log.js';
 import { makeWildcardCert } from '../helpers/tls.js';
 
@@ -37,6 +38,22 @@ describe('front configuration (checked by the real haproxy -c)', () => {
     expect(text).toContain(`map(${base.mapFile})`);
     expect(text).toContain('server builtin 127.0.0.1:18081');
     expect(text).not.toContain('nbthread');
+  });
+
+  it('is valid with its own error answers and the long-Host refusal', () => {
+    const errorFiles: Record<number, string> = {};
+    for (const [status, response] of Object.entries(frontErrorResponses())) {
+      errorFiles[Number(status)] = join(dir, `error-${status}.http`);
+      writeFileSync(errorFiles[Number(status)]!, response);
+      const body = JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4));
+      expect(body.error.code, status).toMatch(/^[a-z_]+$/);
+      expect(response, status).toContain(`content-length: ${Buffer.byteLength(JSON.stringify(body))}`);
+    }
+    const text = renderFrontConfig({ ...base, errorFiles });
+    expect(haproxyCheck(text)).not.toMatch(/WARNING|ALERT/);
+    expect(text).toContain(`errorfile 400 ${errorFiles[400]}`);
+    expect(longHostBody()).not.toContain("'");
+    expect(JSON.parse(longHostBody()).error.code).toBe('not_a_preview_host');
   });
 
   it('is valid with a TLS listener, threads, and https redirects left to the built-in edge', () => {
