@@ -52,6 +52,18 @@ export const errorCodes = {
   },
   sandbox_not_running: { status: 409, hint: 'Start it first: POST /v1/sandboxes/{id}/start.' },
   file_not_found: { status: 404, hint: 'List the directory with GET /v1/sandboxes/{id}/files/list.' },
+  not_a_regular_file: {
+    status: 409,
+    hint: 'previewd reads and writes only regular files there; the message names the path and what it is (FIFO, socket, link, directory): replace it with a regular file.',
+  },
+  file_too_large: {
+    status: 409,
+    hint: 'previewd reads this file only up to a size limit (the message gives it); make the file smaller.',
+  },
+  invalid_pattern: {
+    status: 400,
+    hint: 'Glob patterns are bounded (docs/io.md): at most 512 characters and 32 segments; 2 "*" per segment and 4 in all, 8 "**"; one {…} group (of up to 8 alternatives) per segment and 4 in all. Split a bigger search into several patterns.',
+  },
   port_not_exposed: { status: 404, hint: 'Expose the port with POST /v1/sandboxes/{id}/ports.' },
   unsupported_media_type: {
     status: 415,

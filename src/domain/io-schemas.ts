@@ -26,7 +26,33 @@ export const fileEntrySchema = z.object({
   target: z.string().optional(),
 });
 
-export const fileEntriesSchema = z.object({ entries: z.array(fileEntrySchema), truncated: z.boolean() });
+/** Pages of files/list and files/glob. */
+export const FILE_PAGE_LIMITS = { default: 1_000, max: 10_000 } as const;
+
+export const fileEntriesSchema = z.object({
+  entries: z.array(fileEntrySchema),
+  truncated: z.boolean().describe('Not every entry was returned: see truncatedBy'),
+  nextCursor: z
+    .string()
+    .optional()
+    .describe(
+      'Present when more entries may follow: pass it as `cursor` (same path or pattern) for the next page',
+    ),
+  truncatedBy: z
+    .enum(['limit', 'walk_budget', 'depth'])
+    .optional()
+    .describe(
+      'limit: the page is full; walk_budget: the request looked at as many entries (or walked as long) as one may; depth: directories past the depth limit were not entered',
+    ),
+});
+
+const pageLimitSchema = z.coerce
+  .number()
+  .int()
+  .min(1)
+  .max(FILE_PAGE_LIMITS.max)
+  .default(FILE_PAGE_LIMITS.default);
+const cursorSchema = z.string().min(1).max(8192).optional().describe('nextCursor of the previous page');
 
 export const filePathQuerySchema = z.strictObject({ path: pathSchema });
 export const filePutQuerySchema = z.strictObject({ path: pathSchema, mode: modeSchema.optional() });
@@ -34,11 +60,17 @@ export const fileDeleteQuerySchema = z.strictObject({ path: pathSchema, recursiv
 export const fileListQuerySchema = z.strictObject({
   path: pathSchema.default(''),
   recursive: boolish.optional(),
-  limit: z.coerce.number().int().min(1).max(100_000).default(10_000),
+  limit: pageLimitSchema,
+  cursor: cursorSchema,
 });
 export const fileGlobQuerySchema = z.strictObject({
-  pattern: z.string().min(1).max(4096),
-  limit: z.coerce.number().int().min(1).max(100_000).default(10_000),
+  pattern: z
+    .string()
+    .min(1)
+    .max(4096)
+    .describe('A glob; bounded (512 characters, 2 `*` per segment…): docs/io.md, else invalid_pattern'),
+  limit: pageLimitSchema,
+  cursor: cursorSchema,
 });
 export const fileArchiveQuerySchema = z.strictObject({ path: pathSchema.default('') });
 export const fileMoveSchema = z.strictObject({ from: pathSchema, to: pathSchema });

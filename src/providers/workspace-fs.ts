@@ -1,23 +1,22 @@
 import { constants, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { chown, lstat, mkdir, open, readdir, readlink, realpath, rename, rm } from 'node:fs/promises';
-import { join, posix, sep } from 'node:path';
+import { join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { PreviewdError } from '../domain/errors.js';
-import { globBase, globToRegExp } from './glob-pattern.js';
+import {
+  kindOf,
+  notRegularFile,
+  openError,
+  openRegularFile,
+  SAFE_READ_FLAGS,
+  SAFE_WRITE_FLAGS,
+} from './safe-read.js';
+import { entryOf, type FileEntry } from './workspace-entry.js';
+import { listAll } from './workspace-listing.js';
+import { DIRECTORY_FLAGS } from './workspace-walk.js';
 
-export interface FileEntry {
-  /** Workspace-relative path. */
-  path: string;
-  name: string;
-  type: 'file' | 'directory' | 'symlink' | 'other';
-  size: number;
-  /** Permission bits in octal, e.g. "0644". */
-  mode: string;
-  mtime: string;
-  /** Link target, for symlinks. */
-  target?: string;
-}
+export type { FileEntry } from './workspace-entry.js';
 
 const MAX_LINK_HOPS = 40;
 
@@ -27,17 +26,6 @@ function invalid(message: string, status: 'bad' | 'forbidden' = 'bad'): Previewd
     message,
     status === 'forbidden' ? { details: { reason: 'outside_workspace' } } : {},
   );
-}
-
-function typeOf(st: Stats): FileEntry['type'] {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'directory';
-  if (st.isSymbolicLink()) return 'symlink';
-  return 'other';
-}
-
-function modeString(st: Stats): string {
-  return (st.mode & 0o7777).toString(8).padStart(4, '0');
 }
 
 /**
@@ -189,29 +177,27 @@ export class WorkspaceFiles {
     const { host, rel } = await this.resolve(userPath);
     if (rel.length === 0) throw invalid('cannot write to the workspace root');
     await this.mkdirs(rel.slice(0, -1));
-    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW;
-    let handle = await open(host, flags | constants.O_EXCL, opts.mode ?? 0o644).catch(
-      (err: NodeJS.ErrnoException) => {
-        if (err.code === 'EEXIST') return undefined;
-        if (err.code === 'ELOOP')
-          throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
-        if (err.code === 'EISDIR') throw invalid(`${userPath} is a directory`);
-        throw err;
-      },
-    );
-    const created = handle !== undefined;
-    handle ??= await open(host, flags).catch((err: NodeJS.ErrnoException) => {
+    // O_NONBLOCK: a FIFO put there fails (ENXIO) or opens at once instead of waiting for a reader.
+    const flags = constants.O_WRONLY | constants.O_CREAT | SAFE_WRITE_FLAGS;
+    const refuse = (err: NodeJS.ErrnoException) => {
       if (err.code === 'ELOOP')
         throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
       if (err.code === 'EISDIR') throw invalid(`${userPath} is a directory`);
+      if (err.code === 'ENXIO') throw notRegularFile(userPath, 'other');
       throw err;
-    });
+    };
+    let handle = await open(host, flags | constants.O_EXCL, opts.mode ?? 0o644).catch(
+      (err: NodeJS.ErrnoException) => (err.code === 'EEXIST' ? undefined : refuse(err)),
+    );
+    const created = handle !== undefined;
+    handle ??= await open(host, flags).catch(refuse);
     try {
       // A file this call created in the wrong place (a directory swapped for a link mid-way) is removed again.
       await this.assertFdInside(handle.fd, userPath, async (real) => {
         if (created) await rm(real, { force: true }).catch(() => undefined);
       });
-      if (!(await handle.stat()).isFile()) throw invalid(`${userPath} is not a regular file`);
+      const before = await handle.stat();
+      if (!before.isFile()) throw notRegularFile(userPath, kindOf(before));
       await handle.truncate(0);
       if (typeof data === 'string' || Buffer.isBuffer(data)) {
         await handle.writeFile(data);
@@ -221,7 +207,7 @@ export class WorkspaceFiles {
       if (created) await handle.chown(this.owner.uid, this.owner.gid);
       if (opts.mode !== undefined) await handle.chmod(opts.mode);
       const st = await handle.stat();
-      return this.entry(rel.join('/'), st);
+      return entryOf(rel.join('/'), st);
     } finally {
       await handle.close();
     }
@@ -237,25 +223,50 @@ export class WorkspaceFiles {
   }
 
   /**
-   * Opens a regular file for reading: no link followed at the last step, the descriptor checked to
-   * lie inside the workspace. The caller owns the handle.
+   * Opens a regular file for reading (safe-read.ts: never blocks on a FIFO, no link followed at the
+   * last step), the descriptor checked to lie inside the workspace. The caller owns the handle.
    */
   private async openFile(userPath: string): Promise<{ handle: FileHandle; st: Stats; rel: string[] }> {
     const { host, rel } = await this.resolve(userPath);
-    const handle = await open(host, constants.O_RDONLY | constants.O_NOFOLLOW).catch(
-      (err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') throw new PreviewdError('file_not_found', `${userPath} does not exist`);
-        if (err.code === 'ELOOP')
-          throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
-        throw err;
+    const { handle, stats } = await openRegularFile(host, {
+      label: userPath,
+      allow: (st) => {
+        if (st.isDirectory()) throw invalid(`${userPath} is a directory; list it with files/list`);
       },
-    );
+    }).catch((err) => {
+      if (err instanceof PreviewdError && err.code === 'not_a_regular_file') {
+        const type = (err.details as { type?: string } | undefined)?.type;
+        if (type === 'symlink')
+          throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
+      }
+      throw err;
+    });
     try {
       await this.assertFdInside(handle.fd, userPath);
-      const st = await handle.stat();
-      if (st.isDirectory()) throw invalid(`${userPath} is a directory; list it with files/list`);
-      if (!st.isFile()) throw invalid(`${userPath} is not a regular file`);
-      return { handle, st, rel };
+      return { handle, st: stats, rel };
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Opens a directory for a walk: links resolved with container semantics up to it, none followed
+   * at the last step, the descriptor checked to lie inside the workspace. The caller owns the handle.
+   */
+  async openDirectory(userPath: string): Promise<{ handle: FileHandle; rel: string }> {
+    const { host, rel } = await this.resolve(userPath);
+    const handle = await open(host, DIRECTORY_FLAGS).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT')
+        throw new PreviewdError('file_not_found', `${userPath || '/'} does not exist`);
+      if (err.code === 'ENOTDIR') throw invalid(`${userPath} is not a directory`);
+      if (err.code === 'ELOOP')
+        throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
+      throw err;
+    });
+    try {
+      await this.assertFdInside(handle.fd, userPath);
+      return { handle, rel: rel.join('/') };
     } catch (err) {
       await handle.close();
       throw err;
@@ -268,7 +279,7 @@ export class WorkspaceFiles {
       if (err.code === 'ENOENT') throw new PreviewdError('file_not_found', `${userPath} does not exist`);
       throw err;
     });
-    const entry = this.entry(rel.join('/'), st);
+    const entry = entryOf(rel.join('/'), st);
     if (st.isSymbolicLink()) entry.target = await readlink(host);
     return entry;
   }
@@ -283,66 +294,18 @@ export class WorkspaceFiles {
     }
   }
 
-  async list(
-    userPath = '',
-    opts: { recursive?: boolean; limit?: number; skipDirs?: readonly string[] } = {},
-  ): Promise<FileEntry[]> {
-    const { host, rel } = await this.resolve(userPath);
-    const st = await lstat(host).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT')
-        throw new PreviewdError('file_not_found', `${userPath || '/'} does not exist`);
-      throw err;
-    });
-    if (!st.isDirectory()) throw invalid(`${userPath} is not a directory`);
-    const limit = opts.limit ?? 10_000;
-    const out: FileEntry[] = [];
-    const walk = async (dirHost: string, dirRel: string): Promise<void> => {
-      const names = (await readdir(dirHost)).sort();
-      for (const name of names) {
-        if (out.length >= limit) return;
-        const childHost = join(dirHost, name);
-        const childRel = dirRel ? `${dirRel}/${name}` : name;
-        const cst = await lstat(childHost).catch(() => undefined);
-        if (!cst) continue;
-        const entry = this.entry(childRel, cst);
-        if (cst.isSymbolicLink()) entry.target = await readlink(childHost).catch(() => undefined);
-        out.push(entry);
-        if (opts.recursive && cst.isDirectory() && !opts.skipDirs?.includes(name)) {
-          await walk(childHost, childRel);
-        }
-      }
-    };
-    await walk(host, rel.join('/'));
-    return out;
-  }
-
   /**
-   * Entries whose workspace-relative path matches a glob pattern (see glob-pattern.ts).
-   * node_modules and .git are not descended into unless the pattern names them.
+   * The entries of a directory (all of them below it with `recursive`), as one array: for
+   * previewd's own use (the archive). The files API pages instead (workspace-listing.ts).
    */
-  async glob(pattern: string, opts: { limit?: number } = {}): Promise<FileEntry[]> {
-    if (pattern.includes('\0')) throw invalid('pattern contains a NUL byte');
-    if (pattern.startsWith('/') || pattern.split('/').includes('..')) {
-      throw invalid(`pattern ${pattern} leaves the workspace`, 'forbidden');
-    }
-    const base = globBase(pattern);
-    const matcher = globToRegExp(pattern);
-    const skipDirs = ['node_modules', '.git'].filter((d) => !pattern.includes(d));
-    let entries: FileEntry[];
-    try {
-      entries = await this.list(base, { recursive: true, skipDirs, limit: 100_000 });
-    } catch (err) {
-      if (err instanceof PreviewdError && err.code === 'file_not_found') return [];
-      throw err;
-    }
-    const limit = opts.limit ?? 10_000;
-    return entries.filter((e) => matcher.test(e.path)).slice(0, limit);
+  list(userPath = '', opts: { recursive?: boolean; limit?: number } = {}): Promise<FileEntry[]> {
+    return listAll(this, userPath, opts);
   }
 
   /** Opens a regular file for streaming, checked like `read`. */
   async openRead(userPath: string): Promise<{ stream: Readable; entry: FileEntry }> {
     const { handle, st, rel } = await this.openFile(userPath);
-    return { stream: handle.createReadStream({ autoClose: true }), entry: this.entry(rel.join('/'), st) };
+    return { stream: handle.createReadStream({ autoClose: true }), entry: entryOf(rel.join('/'), st) };
   }
 
   async mkdir(userPath: string): Promise<FileEntry> {
@@ -381,29 +344,18 @@ export class WorkspaceFiles {
 
   async chmod(userPath: string, mode: number): Promise<FileEntry> {
     const { host, rel } = await this.resolve(userPath);
-    const handle = await open(host, constants.O_RDONLY | constants.O_NOFOLLOW).catch(
-      (err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') throw new PreviewdError('file_not_found', `${userPath} does not exist`);
-        throw err;
-      },
-    );
+    // Read-only and non-blocking: the descriptor only carries the chmod (a FIFO must not hold it).
+    const handle = await open(host, SAFE_READ_FLAGS).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ELOOP')
+        throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
+      throw openError(err, userPath);
+    });
     try {
       await this.assertFdInside(handle.fd, userPath);
       await handle.chmod(mode & 0o7777);
-      return this.entry(rel.join('/'), await handle.stat());
+      return entryOf(rel.join('/'), await handle.stat());
     } finally {
       await handle.close();
     }
-  }
-
-  private entry(rel: string, st: Stats): FileEntry {
-    return {
-      path: rel,
-      name: rel ? posix.basename(rel) : '',
-      type: typeOf(st),
-      size: st.size,
-      mode: modeString(st),
-      mtime: st.mtime.toISOString(),
-    };
   }
 }

@@ -1,5 +1,6 @@
-import { extname } from 'node:path';
+import { extname, posix } from 'node:path';
 import { type Readable, Transform } from 'node:stream';
+import { create as contentDisposition } from 'content-disposition';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PreviewdError } from '../../domain/errors.js';
@@ -20,6 +21,7 @@ import {
   filePutQuerySchema,
 } from '../../domain/io-schemas.js';
 import { errorBodySchema, idParamsSchema } from '../../domain/schemas.js';
+import { globPage, listPage } from '../../providers/workspace-listing.js';
 import { extractIntoWorkspace, packWorkspace } from '../../providers/workspace-tar.js';
 import { type IoRouteDeps, recordActivity } from './io-context.js';
 
@@ -50,6 +52,19 @@ const contentTypes: Record<string, string> = {
   '.tar': 'application/x-tar',
   '.gz': 'application/gzip',
 };
+
+/**
+ * Headers of every file the API hands out: a download (never rendered on the API's origin), its
+ * type not sniffed, and a sandboxed CSP should a browser render it anyway — a workspace's HTML or
+ * SVG must not run scripts with the API's cookies.
+ */
+function asDownload(reply: { header(name: string, value: string): unknown }, name: string): void {
+  // Control characters become "_"; the library quotes the rest and adds filename* for non-ASCII.
+  const safe = name.replace(/[\p{Cc}\u2028\u2029]/gu, '_') || 'download';
+  reply.header('content-disposition', contentDisposition(safe));
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('content-security-policy', 'sandbox');
+}
 
 /** Passes bytes through and fails with payload_too_large past `max`. */
 function byteLimit(max: number): Transform {
@@ -164,6 +179,7 @@ export const fileRoutes: FastifyPluginAsyncZod<IoRouteDeps> = async (app, deps) 
       reply.header('content-length', String(entry.size));
       reply.header('last-modified', new Date(entry.mtime).toUTCString());
       reply.header('x-file-mode', entry.mode);
+      asDownload(reply, entry.name);
       return reply.send(stream);
     },
   );
@@ -191,7 +207,7 @@ export const fileRoutes: FastifyPluginAsyncZod<IoRouteDeps> = async (app, deps) 
     {
       schema: {
         tags: ['files'],
-        summary: 'List a directory',
+        summary: 'List a directory (paged: limit, cursor → nextCursor)',
         params: idParamsSchema,
         querystring: fileListQuerySchema,
         response: { 200: fileEntriesSchema, ...errors },
@@ -199,9 +215,8 @@ export const fileRoutes: FastifyPluginAsyncZod<IoRouteDeps> = async (app, deps) 
     },
     async (request) => {
       const files = await filesOf(request.params.id);
-      const { path, recursive, limit } = request.query;
-      const entries = await files.list(path, { recursive: recursive ?? false, limit: limit + 1 });
-      return { entries: entries.slice(0, limit), truncated: entries.length > limit };
+      const { path, recursive, limit, cursor } = request.query;
+      return listPage(files, path, { recursive: recursive ?? false, limit, ...(cursor ? { cursor } : {}) });
     },
   );
 
@@ -224,7 +239,7 @@ export const fileRoutes: FastifyPluginAsyncZod<IoRouteDeps> = async (app, deps) 
     {
       schema: {
         tags: ['files'],
-        summary: 'Find paths matching a glob (`**/*.ts`, `src/{a,b}/*`)',
+        summary: 'Find paths matching a glob (`**/*.ts`, `src/{a,b}/*`; paged: limit, cursor → nextCursor)',
         params: idParamsSchema,
         querystring: fileGlobQuerySchema,
         response: { 200: fileEntriesSchema, ...errors },
@@ -232,9 +247,8 @@ export const fileRoutes: FastifyPluginAsyncZod<IoRouteDeps> = async (app, deps) 
     },
     async (request) => {
       const files = await filesOf(request.params.id);
-      const { pattern, limit } = request.query;
-      const entries = await files.glob(pattern, { limit: limit + 1 });
-      return { entries: entries.slice(0, limit), truncated: entries.length > limit };
+      const { pattern, limit, cursor } = request.query;
+      return globPage(files, pattern, { limit, ...(cursor ? { cursor } : {}) });
     },
   );
 
@@ -343,6 +357,7 @@ export const fileRoutes: FastifyPluginAsyncZod<IoRouteDeps> = async (app, deps) 
       const files = await filesOf(request.params.id);
       const tar = await packWorkspace(files, request.query.path);
       reply.header('content-type', 'application/x-tar');
+      asDownload(reply, `${posix.basename(files.relative(request.query.path)) || 'workspace'}.tar`);
       return reply.send(tar);
     },
   );
