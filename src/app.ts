@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { KeyRing } from './api/key-ring.js';
 import { Metrics } from './api/metrics.js';
 import { buildApi } from './api/server.js';
-import { ensureApiKeys, splitKeyOwners } from './config/api-keys.js';
+import { ensureApiKeys, parseKeyEntries } from './config/api-keys.js';
 import { splitHostPort } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { Edge } from './edge/edge-server.js';
@@ -53,9 +54,11 @@ export interface Previewd {
 export async function createPreviewd(config: Config, log: Logger): Promise<Previewd> {
   const ensured = ensureApiKeys(config);
   const generated = ensured.generated;
-  const { keys, owners: keyOwners } = splitKeyOwners(ensured.keys);
+  const keyEntries = parseKeyEntries(ensured.keys);
+  const keys = keyEntries.map((e) => e.key);
   const store = new SqliteStore(join(config.dataDir, 'previewd.db'));
   await store.migrate();
+  const keyRing = new KeyRing(store, keyEntries);
   const provider = new DockerProvider({ docker: createDockerClient(config), config });
   const bus = new EventBus(store);
   const service = new SandboxService({
@@ -126,8 +129,7 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
   });
   const api = await buildApi({
     config,
-    keys,
-    keyOwners,
+    keyRing,
     service,
     store,
     provider,

@@ -1,7 +1,8 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { publicRoutes } from './auth.js';
 
 /** Where set-up builds the dashboard (`vite build` of `dashboard/`): the same from src/ and dist/. */
 export const dashboardDist = fileURLToPath(new URL('../../dashboard/dist/', import.meta.url));
@@ -27,13 +28,16 @@ const contentSecurityPolicy = [
   "object-src 'none'",
 ].join('; ');
 
+/**
+ * The dashboard's own page paths (history routing, dashboard/src/router.ts): the list at `/` and a
+ * sandbox at `/sandboxes/<id>`. Only these get index.html; any other unknown path is a 404, so a
+ * misspelt API path never answers 200 with a page.
+ */
+const PAGE_PATH = /^\/(sandboxes\/[0-9a-z]{26}\/?)?$/;
+
 function wantsPage(request: FastifyRequest): boolean {
   const path = request.url.split('?', 1)[0] ?? '/';
-  return (
-    (request.method === 'GET' || request.method === 'HEAD') &&
-    !apiPaths.test(path) &&
-    !/\.[a-z0-9]+$/i.test(path) // a missing asset is a 404, not the page
-  );
+  return (request.method === 'GET' || request.method === 'HEAD') && PAGE_PATH.test(path);
 }
 
 const notBuiltPage = `<!doctype html><meta charset="utf-8"><title>previewd</title>
@@ -60,26 +64,32 @@ export async function installDashboard(
     return payload;
   });
   if (built) {
-    await app.register(fastifyStatic, {
-      root,
-      prefix: '/',
-      index: false,
-      wildcard: true,
-      // Hashed asset names: cache them for good; index.html always revalidates.
-      setHeaders: (res, path) => {
-        res.header(
-          'cache-control',
-          path.includes('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache',
-        );
-      },
+    // The dashboard's own files are public (the page signs in itself); its scope marks them so.
+    await app.register(async (scope) => {
+      publicRoutes(scope);
+      await scope.register(fastifyStatic, {
+        root,
+        prefix: '/',
+        index: false,
+        wildcard: true,
+        decorateReply: false,
+        // Hashed asset names: cache them for good; index.html always revalidates.
+        setHeaders: (res, path) => {
+          res.header(
+            'cache-control',
+            path.includes('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache',
+          );
+        },
+      });
     });
   }
+  const indexHtml = built ? readFileSync(`${root}/index.html`) : undefined;
   const page = (_request: FastifyRequest, reply: FastifyReply) => {
     reply.header('cache-control', 'no-cache');
-    if (!built) return reply.status(503).type('text/html; charset=utf-8').send(notBuiltPage);
-    return reply.sendFile('index.html');
+    if (!indexHtml) return reply.status(503).type('text/html; charset=utf-8').send(notBuiltPage);
+    return reply.type('text/html; charset=utf-8').send(indexHtml);
   };
-  app.get('/', { schema: { hide: true } }, page);
+  app.get('/', { config: { access: 'public' }, schema: { hide: true } }, page);
   app.setNotFoundHandler((request, reply) =>
     wantsPage(request) ? page(request, reply) : onMissing(request, reply),
   );

@@ -47,8 +47,10 @@ export function toPreviewdError(err: unknown): PreviewdError {
  * Fastify's own refusals before routing (a URL that does not percent-decode, e.g. `%ff`): the
  * usual error body instead of Fastify's. Passed as the `frameworkErrors` option.
  */
-export function answerFrameworkError(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+export function answerFrameworkError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const perr = toPreviewdError(err);
+  // A refused upgrade must not leave its socket open (no hook runs for these).
+  if (request.headers.upgrade) reply.header('connection', 'close');
   void reply.status(perr.status).send(perr.toBody());
 }
 

@@ -1,5 +1,7 @@
+import type { Duplex } from 'node:stream';
 import fastifyCookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
+import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import {
   jsonSchemaTransform,
@@ -8,6 +10,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
+import { splitHostPort } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { Edge } from '../edge/edge-server.js';
 import { answerClientError } from '../http/client-errors.js';
@@ -15,17 +18,21 @@ import type { SandboxProvider } from '../providers/provider.js';
 import type { SandboxService } from '../sandboxes/service.js';
 import type { Store } from '../store/store.js';
 import type { DynamicConfigSource } from '../traefik/dynamic-config-source.js';
-import { ApiAuth, installAuth } from './auth.js';
+import { ApiAuth, installAuth, WS_PROTOCOL } from './auth.js';
 import { installBodyLimits } from './body-limits.js';
 import { installDashboard } from './dashboard.js';
 import { answerFrameworkError, answerNotFound, installErrorHandling } from './error-handler.js';
+import { allowedApiHosts, installHostCheck } from './host-check.js';
+import type { KeyRing } from './key-ring.js';
 import type { Metrics } from './metrics.js';
+import { RateLimits } from './rate-limits.js';
 import { accessLogRoutes } from './routes/access-log.js';
 import { appControlRoutes } from './routes/app-control.js';
 import { eventRoutes } from './routes/events.js';
 import { execRoutes } from './routes/exec.js';
 import { fileRoutes } from './routes/files.js';
 import type { IoRouteDeps } from './routes/io-context.js';
+import { keyRoutes } from './routes/keys.js';
 import { logRoutes } from './routes/logs.js';
 import { portRoutes } from './routes/ports.js';
 import { previewTokenRoutes } from './routes/preview-tokens.js';
@@ -35,13 +42,13 @@ import { sessionRoutes } from './routes/session.js';
 import { systemRoutes } from './routes/system.js';
 import { templateRoutes } from './routes/templates.js';
 import { traefikRoutes } from './routes/traefik.js';
-import { DashboardSessions, loadSessionSecret } from './session.js';
+import { DashboardSessions } from './session.js';
+import { installTenancy } from './tenancy.js';
 
 export interface ApiDeps {
   config: Config;
-  keys: readonly string[];
-  /** Owner of each API key that names one (`key:owner`), for per-owner quotas. */
-  keyOwners?: ReadonlyMap<string, string>;
+  /** Every key the API accepts: admin and tenant keys, configured and made through the API. */
+  keyRing: KeyRing;
   service: SandboxService;
   store: Store;
   provider: SandboxProvider;
@@ -87,20 +94,29 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
 
   const dashboard = deps.config.dashboard.enabled;
   installErrorHandling(app, { notFound: !dashboard });
+  installHostCheck(app, allowedApiHosts(splitHostPort(deps.config.apiAddr).host, deps.config.api.hosts));
   await app.register(fastifyCookie);
+  // Before any route: WebSocket routes (the exec session) go through the router and its hooks.
+  await app.register(websocket, {
+    options: {
+      maxPayload: 16 * 1024 * 1024,
+      // Only ever answer with `previewd`: a `previewd.key.<key>` offer must not be echoed back.
+      handleProtocols: (offered) => (offered.has(WS_PROTOCOL) ? WS_PROTOCOL : false),
+    },
+  });
+  closeUpgradedSocketsOnShutdown(app);
+  const limits = await RateLimits.install(app, deps.config.api.rateLimit);
   const sessions = dashboard
-    ? new DashboardSessions(
-        loadSessionSecret(deps.config.dataDir),
-        deps.keys,
-        deps.config.dashboard.sessionTtlSec,
-      )
+    ? new DashboardSessions(deps.store, deps.keyRing, deps.config.dashboard.sessionTtlSec)
     : undefined;
-  const auth = new ApiAuth(deps.keys, sessions);
-  installAuth(app, auth);
+  const auth = new ApiAuth(deps.keyRing, sessions);
+  installAuth(app, auth, { limits, metricsToken: deps.config.api.metricsToken });
+  installTenancy(app, deps.store);
   if (sessions) {
-    await app.register(sessionRoutes, { keys: deps.keys, owners: deps.keyOwners, sessions });
+    await app.register(sessionRoutes, { keys: deps.keyRing, sessions, auth, limits });
     await installDashboard(app, answerNotFound);
   }
+  await app.register(keyRoutes, { keys: deps.keyRing });
   deps.metrics.install(app);
   await app.register(systemRoutes, {
     store: deps.store,
@@ -108,7 +124,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     metrics: deps.metrics,
     version: deps.version,
   });
-  await app.register(sandboxRoutes, { service: deps.service, owners: deps.keyOwners });
+  await app.register(sandboxRoutes, { service: deps.service, limits });
   await app.register(appControlRoutes, { service: deps.service, provider: deps.provider });
   await app.register(templateRoutes, { service: deps.service, provider: deps.provider });
   if (deps.io) {
@@ -118,7 +134,6 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       service: deps.service,
       provider: deps.provider,
       store: deps.store,
-      auth,
     };
     await app.register(fileRoutes, io);
     await app.register(execRoutes, io);
@@ -141,4 +156,16 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     await app.register(accessLogRoutes, { service: deps.service, accessLog: deps.edge.accessLog });
   }
   return app;
+}
+
+/** Sockets handed over on 'upgrade' leave the HTTP server's books: shutdown must end them itself. */
+function closeUpgradedSocketsOnShutdown(app: FastifyInstance): void {
+  const upgraded = new Set<Duplex>();
+  app.server.on('upgrade', (_req: unknown, socket: Duplex) => {
+    upgraded.add(socket);
+    socket.once('close', () => upgraded.delete(socket));
+  });
+  app.addHook('preClose', async () => {
+    for (const socket of upgraded) socket.destroy();
+  });
 }

@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from './schema.js';
@@ -35,30 +35,15 @@ export function readLocalApiKey(dataDir: string): string | undefined {
   return readFileSync(file, 'utf8').trim() || undefined;
 }
 
-/** Constant-time membership test. */
-export function keyMatches(candidate: string, keys: readonly string[]): boolean {
-  const c = Buffer.from(candidate);
-  let ok = false;
-  for (const key of keys) {
-    const k = Buffer.from(key);
-    if (k.length === c.length && timingSafeEqual(k, c)) ok = true;
-  }
-  return ok;
-}
-
 const OWNER_SUFFIX = /^(.{16,}):([A-Za-z0-9_.@-]{1,64})$/;
 
 /**
- * API keys may name their owner as `key:owner` (per-owner quotas); plain keys have none. Returns
- * the bare keys (what clients send) and the owner of each key that has one.
+ * A configured key is an admin key, or a tenant key when it names its owner as `key:owner`.
+ * Returns what clients send (the bare key) and the owner of each tenant key.
  */
-export function splitKeyOwners(entries: readonly string[]): { keys: string[]; owners: Map<string, string> } {
-  const owners = new Map<string, string>();
-  const keys = entries.map((entry) => {
+export function parseKeyEntries(entries: readonly string[]): { key: string; owner?: string }[] {
+  return entries.map((entry) => {
     const match = OWNER_SUFFIX.exec(entry);
-    if (!match) return entry;
-    owners.set(match[1]!, match[2]!);
-    return match[1]!;
+    return match ? { key: match[1]!, owner: match[2]! } : { key: entry };
   });
-  return { keys, owners };
 }

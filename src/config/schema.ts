@@ -219,6 +219,32 @@ export const configSchema = z.strictObject({
         .default(12 * 3600),
     })
     .prefault({}),
+  api: z
+    .strictObject({
+      /**
+       * Host names (or IP literals) the API answers to besides the loopback names and the listen
+       * address; others get 421 host_not_allowed (DNS rebinding). "*" turns the check off.
+       */
+      hosts: z.array(z.string().min(1).max(253)).max(64).default([]),
+      /**
+       * Trust X-Forwarded-* from a TLS-terminating proxy in front of the API: true (any), or the
+       * proxy's addresses/CIDRs. Decides the client address (rate limits) and whether the
+       * dashboard cookie is Secure.
+       */
+      trustProxy: z.union([z.boolean(), z.array(z.string().min(1)).max(64)]).default(false),
+      /** A bearer token for GET /metrics alone (a scraper needs no API key); an admin key works too. */
+      metricsToken: z.string().min(16, 'metricsToken must be at least 16 characters').optional(),
+      rateLimit: z
+        .strictObject({
+          /** Failed authentications per client address per window, then 429. */
+          authFailures: z.number().int().min(1).max(100_000).default(20),
+          /** Sandbox creates per owner (or admin key) per window, then 429. */
+          creates: z.number().int().min(1).max(100_000).default(60),
+          windowSec: z.number().int().min(1).max(86_400).default(60),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   reconcileIntervalSec: z.number().positive().max(3600).default(5),
   orphanGraceSec: z.number().min(0).max(86_400).default(30),
 });
@@ -289,6 +315,15 @@ export const envVars: Record<string, { path: string[]; parse: EnvParser }> = {
   PREVIEWD_EXEC_OUTPUT_MB: { path: ['io', 'execOutputMb'], parse: num },
   PREVIEWD_DASHBOARD: { path: ['dashboard', 'enabled'], parse: bool },
   PREVIEWD_DASHBOARD_SESSION_TTL_SEC: { path: ['dashboard', 'sessionTtlSec'], parse: num },
+  PREVIEWD_API_HOSTS: { path: ['api', 'hosts'], parse: list },
+  PREVIEWD_TRUST_PROXY: {
+    path: ['api', 'trustProxy'],
+    parse: (raw) => (/^(1|true|yes|on|0|false|no|off)$/i.test(raw.trim()) ? bool(raw) : list(raw)),
+  },
+  PREVIEWD_METRICS_TOKEN: { path: ['api', 'metricsToken'], parse: str },
+  PREVIEWD_RATE_LIMIT_AUTH_FAILURES: { path: ['api', 'rateLimit', 'authFailures'], parse: num },
+  PREVIEWD_RATE_LIMIT_CREATES: { path: ['api', 'rateLimit', 'creates'], parse: num },
+  PREVIEWD_RATE_LIMIT_WINDOW_SEC: { path: ['api', 'rateLimit', 'windowSec'], parse: num },
   PREVIEWD_RECONCILE_INTERVAL_SEC: { path: ['reconcileIntervalSec'], parse: num },
   PREVIEWD_ORPHAN_GRACE_SEC: { path: ['orphanGraceSec'], parse: num },
   PREVIEWD_IDLE_TIMEOUT_SEC: { path: ['defaults', 'idleTimeoutSec'], parse: num },

@@ -7,7 +7,23 @@ export const errorCodes = {
     status: 401,
     hint: 'Send "Authorization: Bearer <api key>"; keys are in PREVIEWD_API_KEYS or <dataDir>/api-key.',
   },
-  forbidden: { status: 403, hint: 'This key may not do that.' },
+  forbidden: {
+    status: 403,
+    hint: 'This needs an admin key (a plain entry of PREVIEWD_API_KEYS, or one made with "previewd keys create --admin").',
+  },
+  host_not_allowed: {
+    status: 421,
+    hint: 'Call the API by a name it answers to: a loopback name, its listen address, or one listed in api.hosts (PREVIEWD_API_HOSTS).',
+  },
+  rate_limited: {
+    status: 429,
+    hint: 'Too many requests of this kind; wait for the Retry-After delay, then try again.',
+  },
+  key_not_found: { status: 404, hint: 'List the keys with GET /v1/keys (or "previewd keys ls").' },
+  key_not_revocable: {
+    status: 409,
+    hint: 'This key comes from the configuration (PREVIEWD_API_KEYS or <dataDir>/api-key): remove it there and restart.',
+  },
   origin_refused: {
     status: 403,
     hint: 'A request signed in with the dashboard cookie must come from the dashboard page itself; scripts send "Authorization: Bearer <api key>" instead.',

@@ -62,8 +62,10 @@ export interface PreviewdEvent<T extends EventType = EventType> {
   id: number;
   type: T;
   sandboxId: string;
+  /** The owner of the sandbox, when it has one (tenants see only their own). */
+  owner?: string;
   at: string;
   data: EventPayloads[T];
 }
 
-export type NewEvent<T extends EventType = EventType> = Omit<PreviewdEvent<T>, 'id' | 'at'>;
+export type NewEvent<T extends EventType = EventType> = Omit<PreviewdEvent<T>, 'id' | 'at' | 'owner'>;

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { EventType, NewEvent, PreviewdEvent } from '../domain/events.js';
-import type { Store } from '../store/store.js';
+import type { EventFilter, Store } from '../store/store.js';
 
 export type EventListener = (event: PreviewdEvent) => void;
 
@@ -35,7 +35,7 @@ export class EventBus {
   }
 
   /** Stored events after `afterId`, for resume. */
-  history(opts: { afterId?: number; sandboxId?: string; limit?: number }): Promise<PreviewdEvent[]> {
+  history(opts: EventFilter): Promise<PreviewdEvent[]> {
     return this.store.listEvents(opts);
   }
 }

@@ -33,4 +33,29 @@ export const migrations: Migration[] = [
       CREATE INDEX events_sandbox ON events(sandbox_id, id);
     `,
   },
+  {
+    version: 2,
+    name: 'API keys, dashboard sessions, event owners',
+    sqlite: `
+      CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        prefix TEXT NOT NULL,
+        role TEXT NOT NULL,
+        owner TEXT,
+        name TEXT,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+      );
+      CREATE TABLE sessions (
+        hash TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+      );
+      CREATE INDEX sessions_key ON sessions(key_id);
+      ALTER TABLE events ADD COLUMN owner TEXT;
+      CREATE INDEX events_owner ON events(owner, id);
+    `,
+  },
 ];

@@ -1,11 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import type { ApiKeyRecord, KeyRole, SessionRecord } from '../domain/credentials.js';
 import type { EventType, NewEvent, PreviewdEvent } from '../domain/events.js';
 import { nowIso, type SandboxPatch, type SandboxRecord } from '../domain/sandbox.js';
 import type { SandboxState } from '../domain/state-machine.js';
 import { migrations } from './migrations.js';
-import type { SandboxFilter, Store } from './store.js';
+import type { EventFilter, SandboxFilter, Store } from './store.js';
 
 interface SandboxRow {
   doc: string;
@@ -13,9 +14,50 @@ interface SandboxRow {
 interface EventRow {
   id: number;
   sandbox_id: string;
+  owner: string | null;
   type: string;
   at: string;
   data: string;
+}
+interface ApiKeyRow {
+  id: string;
+  hash: string;
+  prefix: string;
+  role: string;
+  owner: string | null;
+  name: string | null;
+  created_at: string;
+  revoked_at: string | null;
+}
+interface SessionRow {
+  hash: string;
+  key_id: string;
+  created_at: string;
+  expires_at: string;
+}
+
+function toApiKey(r: ApiKeyRow): ApiKeyRecord {
+  return {
+    id: r.id,
+    hash: r.hash,
+    prefix: r.prefix,
+    role: r.role as KeyRole,
+    ...(r.owner !== null ? { owner: r.owner } : {}),
+    ...(r.name !== null ? { name: r.name } : {}),
+    createdAt: r.created_at,
+    ...(r.revoked_at !== null ? { revokedAt: r.revoked_at } : {}),
+  };
+}
+
+function toEvent(r: EventRow): PreviewdEvent {
+  return {
+    id: r.id,
+    type: r.type as EventType,
+    sandboxId: r.sandbox_id,
+    ...(r.owner !== null ? { owner: r.owner } : {}),
+    at: r.at,
+    data: JSON.parse(r.data),
+  };
 }
 
 /** The embedded default engine: one SQLite file in WAL mode. */
@@ -87,6 +129,10 @@ export class SqliteStore implements Store {
     } else if (!filter.includeDeleted) {
       where.push("state <> 'deleted'");
     }
+    if (filter.owner !== undefined) {
+      where.push('owner = ?');
+      params.push(filter.owner);
+    }
     for (const [key, value] of Object.entries(filter.labels ?? {})) {
       where.push('json_extract(doc, ?) = ?');
       params.push(`$.labels."${key.replaceAll('"', '')}"`, value);
@@ -140,28 +186,82 @@ export class SqliteStore implements Store {
 
   async appendEvent(event: NewEvent): Promise<PreviewdEvent> {
     const at = nowIso();
-    const info = this.db
-      .prepare('INSERT INTO events (sandbox_id, type, at, data) VALUES (?, ?, ?, ?)')
-      .run(event.sandboxId, event.type, at, JSON.stringify(event.data));
-    return { ...event, id: Number(info.lastInsertRowid), at } as PreviewdEvent;
+    const row = this.db
+      .prepare(
+        `INSERT INTO events (sandbox_id, owner, type, at, data)
+         VALUES (?, (SELECT owner FROM sandboxes WHERE id = ?), ?, ?, ?)
+         RETURNING id, sandbox_id, owner, type, at, data`,
+      )
+      .get(event.sandboxId, event.sandboxId, event.type, at, JSON.stringify(event.data)) as EventRow;
+    return toEvent(row);
   }
 
-  async listEvents(opts: { afterId?: number; sandboxId?: string; limit?: number }): Promise<PreviewdEvent[]> {
+  async listEvents(opts: EventFilter): Promise<PreviewdEvent[]> {
     const params: unknown[] = [opts.afterId ?? 0];
-    let sql = 'SELECT id, sandbox_id, type, at, data FROM events WHERE id > ?';
+    let sql = 'SELECT id, sandbox_id, owner, type, at, data FROM events WHERE id > ?';
     if (opts.sandboxId) {
       sql += ' AND sandbox_id = ?';
       params.push(opts.sandboxId);
     }
+    if (opts.owner !== undefined) {
+      sql += ' AND owner = ?';
+      params.push(opts.owner);
+    }
     sql += ' ORDER BY id ASC LIMIT ?';
     params.push(opts.limit ?? 1000);
-    return (this.db.prepare(sql).all(...params) as EventRow[]).map((r) => ({
-      id: r.id,
-      sandboxId: r.sandbox_id,
-      type: r.type as EventType,
-      at: r.at,
-      data: JSON.parse(r.data),
-    }));
+    return (this.db.prepare(sql).all(...params) as EventRow[]).map(toEvent);
+  }
+
+  async insertApiKey(k: ApiKeyRecord): Promise<void> {
+    this.db
+      .prepare(
+        'INSERT INTO api_keys (id, hash, prefix, role, owner, name, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(k.id, k.hash, k.prefix, k.role, k.owner ?? null, k.name ?? null, k.createdAt, k.revokedAt ?? null);
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRecord | undefined> {
+    const row = this.db.prepare('SELECT * FROM api_keys WHERE id = ?').get(id) as ApiKeyRow | undefined;
+    return row && toApiKey(row);
+  }
+
+  async getApiKeyByHash(hash: string): Promise<ApiKeyRecord | undefined> {
+    const row = this.db.prepare('SELECT * FROM api_keys WHERE hash = ?').get(hash) as ApiKeyRow | undefined;
+    return row && toApiKey(row);
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    return (this.db.prepare('SELECT * FROM api_keys ORDER BY created_at, id').all() as ApiKeyRow[]).map(
+      toApiKey,
+    );
+  }
+
+  async revokeApiKey(id: string, at: string): Promise<ApiKeyRecord | undefined> {
+    return this.db.transaction(() => {
+      this.db.prepare('UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?').run(at, id);
+      this.db.prepare('DELETE FROM sessions WHERE key_id = ?').run(id);
+      const row = this.db.prepare('SELECT * FROM api_keys WHERE id = ?').get(id) as ApiKeyRow | undefined;
+      return row && toApiKey(row);
+    })();
+  }
+
+  async insertSession(r: SessionRecord): Promise<void> {
+    this.db
+      .prepare('INSERT INTO sessions (hash, key_id, created_at, expires_at) VALUES (?, ?, ?, ?)')
+      .run(r.hash, r.keyId, r.createdAt, r.expiresAt);
+  }
+
+  async getSession(hash: string): Promise<SessionRecord | undefined> {
+    const row = this.db.prepare('SELECT * FROM sessions WHERE hash = ?').get(hash) as SessionRow | undefined;
+    return row && { hash: row.hash, keyId: row.key_id, createdAt: row.created_at, expiresAt: row.expires_at };
+  }
+
+  async deleteSession(hash: string): Promise<void> {
+    this.db.prepare('DELETE FROM sessions WHERE hash = ?').run(hash);
+  }
+
+  async deleteExpiredSessions(now: string): Promise<number> {
+    return this.db.prepare('DELETE FROM sessions WHERE expires_at <= ?').run(now).changes;
   }
 
   async close(): Promise<void> {

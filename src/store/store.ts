@@ -1,3 +1,4 @@
+import type { ApiKeyRecord, SessionRecord } from '../domain/credentials.js';
 import type { NewEvent, PreviewdEvent } from '../domain/events.js';
 import type { SandboxPatch, SandboxRecord } from '../domain/sandbox.js';
 import type { SandboxState } from '../domain/state-machine.js';
@@ -5,6 +6,8 @@ import type { SandboxState } from '../domain/state-machine.js';
 export interface SandboxFilter {
   state?: SandboxState;
   states?: readonly SandboxState[];
+  /** Only this owner's sandboxes (a tenant's view). */
+  owner?: string;
   /** All must match. */
   labels?: Record<string, string>;
   /** Include rows in state `deleted` (the reconciler needs them). */
@@ -12,6 +15,14 @@ export interface SandboxFilter {
   limit?: number;
   /** Return ids strictly older than this one (newest first). */
   cursor?: string;
+}
+
+export interface EventFilter {
+  afterId?: number;
+  sandboxId?: string;
+  /** Only events of this owner's sandboxes. */
+  owner?: string;
+  limit?: number;
 }
 
 /**
@@ -36,7 +47,19 @@ export interface Store {
   ): Promise<SandboxRecord | undefined>;
   /** Removes the row for good (after deletion has been published). */
   purgeSandbox(id: string): Promise<void>;
+  /** Stores the event with the owner of its sandbox (read from the sandbox row). */
   appendEvent(event: NewEvent): Promise<PreviewdEvent>;
-  listEvents(opts: { afterId?: number; sandboxId?: string; limit?: number }): Promise<PreviewdEvent[]>;
+  listEvents(opts: EventFilter): Promise<PreviewdEvent[]>;
+  insertApiKey(record: ApiKeyRecord): Promise<void>;
+  getApiKey(id: string): Promise<ApiKeyRecord | undefined>;
+  getApiKeyByHash(hash: string): Promise<ApiKeyRecord | undefined>;
+  listApiKeys(): Promise<ApiKeyRecord[]>;
+  /** Marks the key revoked and removes its dashboard sessions, in one transaction. */
+  revokeApiKey(id: string, at: string): Promise<ApiKeyRecord | undefined>;
+  insertSession(record: SessionRecord): Promise<void>;
+  getSession(hash: string): Promise<SessionRecord | undefined>;
+  deleteSession(hash: string): Promise<void>;
+  /** Removes sessions that ended before `now`; returns how many. */
+  deleteExpiredSessions(now: string): Promise<number>;
   close(): Promise<void>;
 }

@@ -28,7 +28,7 @@ describe('API errors: stable codes, never a 500', () => {
     expect(basic.status).toBe(401);
   });
 
-  it('serves health, readiness, OpenAPI and metrics without a key', async () => {
+  it('serves health, readiness and OpenAPI without a key, metrics with one', async () => {
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${server.url}/readyz`);
     expect(ready.status).toBe(200);
@@ -48,7 +48,11 @@ describe('API errors: stable codes, never a 500', () => {
     expect(Object.keys(createBody.properties)).toEqual(
       expect.arrayContaining(['files', 'runtime', 'ports', 'resources', 'visibility']),
     );
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    // Metrics need a key (or the metrics token: api-auth.test.ts).
+    expect((await fetch(`${server.url}/metrics`)).status).toBe(401);
+    const metrics = await (
+      await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${TEST_KEY}` } })
+    ).text();
     expect(metrics).toContain('previewd_api_requests_total');
     expect(metrics).toContain('previewd_sandboxes{state="running"}');
   });

@@ -6,8 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { installDashboard } from '../../src/api/dashboard.js';
 import { answerNotFound } from '../../src/api/error-handler.js';
+import { KeyRing } from '../../src/api/key-ring.js';
 import { DashboardSessions } from '../../src/api/session.js';
 import { newSandboxId } from '../../src/domain/ids.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
 import { startTestServer, TEST_KEY, type TestServer } from '../helpers/server.js';
 
 /** Fetch as a browser would: the session cookie, optionally an Origin. */
@@ -75,9 +77,10 @@ describe('dashboard sessions (real server)', () => {
       body: JSON.stringify({ apiKey: TEST_KEY }),
     });
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ owner: null });
+    expect(await res.json()).toMatchObject({ owner: null, role: 'admin' });
     const setCookie = res.headers.get('set-cookie') ?? '';
-    expect(setCookie).toMatch(/^previewd_session=s1\./);
+    expect(setCookie).toMatch(/^previewd_session=s2_/);
+    expect(setCookie).not.toMatch(/Secure/i);
     expect(setCookie).toMatch(/HttpOnly/i);
     expect(setCookie).toMatch(/SameSite=Strict/i);
     expect(setCookie).toMatch(/Path=\//);
@@ -112,20 +115,24 @@ describe('dashboard sessions (real server)', () => {
     const res = await asBrowser(server, 'GET', '/v1/sandboxes', forged);
     expect(res.status).toBe(401);
     expect(res.body.error.code).toBe('unauthorized');
-    expect((await asBrowser(server, 'GET', '/v1/sandboxes', 'previewd_session=s1.1.2')).status).toBe(401);
+    expect((await asBrowser(server, 'GET', '/v1/sandboxes', 'previewd_session=s2_x')).status).toBe(401);
   });
 
   it('opens the exec WebSocket with the cookie from the same origin only', async () => {
     const url = `${server.url.replace('http', 'ws')}/v1/sandboxes/${newSandboxId()}/exec/ws`;
     expect(await upgradeStatus(url, { cookie, origin: server.url })).toBe(101);
     expect(await upgradeStatus(url, { cookie, origin: 'http://evil.example' })).toBe(403);
-    expect(await upgradeStatus(url, { cookie: 'previewd_session=s1.9.x.y', origin: server.url })).toBe(401);
+    expect(await upgradeStatus(url, { cookie: 'previewd_session=s2_forged', origin: server.url })).toBe(401);
   });
 
-  it('signs out by clearing the cookie', async () => {
-    const res = await fetch(`${server.url}/v1/session`, { method: 'DELETE' });
+  it('signs out for good: the cookie is cleared and a kept copy of it no longer works', async () => {
+    expect((await asBrowser(server, 'GET', '/v1/sandboxes', cookie)).status).toBe(200);
+    const res = await fetch(`${server.url}/v1/session`, { method: 'DELETE', headers: { cookie } });
     expect(res.status).toBe(204);
     expect(res.headers.get('set-cookie')).toMatch(/previewd_session=;.*Expires=Thu, 01 Jan 1970/i);
+    const after = await asBrowser(server, 'GET', '/v1/sandboxes', cookie);
+    expect(after.status).toBe(401);
+    expect(after.body.error.code).toBe('unauthorized');
   });
 
   it('answers unknown API paths with JSON, not the dashboard page', async () => {
@@ -137,18 +144,44 @@ describe('dashboard sessions (real server)', () => {
   });
 });
 
-describe('DashboardSessions', () => {
-  const secret = Buffer.alloc(32, 7);
+describe('DashboardSessions (real SQLite store, injected clock)', () => {
+  it('ends a session when it expires, when it is signed out, and when its key is revoked', async () => {
+    const store = new SqliteStore(':memory:');
+    await store.migrate();
+    let now = 1_000_000_000_000;
+    const ring = new KeyRing(store, [{ key: 'key-a-0123456789abcdef' }]);
+    const sessions = new DashboardSessions(store, ring, 60, () => now);
+    const caller = (await ring.resolve('key-a-0123456789abcdef'))!;
+    const { token } = await sessions.issue(caller);
+    expect((await sessions.verify(token))?.keyId).toBe(caller.keyId);
+    now += 61_000;
+    expect(await sessions.verify(token)).toBeUndefined();
 
-  it('ends a session when it expires or its key is removed', () => {
-    const sessions = new DashboardSessions(secret, ['key-a-0123456789abcdef'], 60);
-    const { token } = sessions.issue('key-a-0123456789abcdef', 1_000_000);
-    expect(sessions.verify(token, 1_000_000)).toBe('key-a-0123456789abcdef');
-    expect(sessions.verify(token, 1_000_000 + 61_000)).toBeUndefined();
-    const rotated = new DashboardSessions(secret, ['key-b-0123456789abcdef'], 60);
-    expect(rotated.verify(token, 1_000_000)).toBeUndefined();
-    const otherSecret = new DashboardSessions(Buffer.alloc(32, 8), ['key-a-0123456789abcdef'], 60);
-    expect(otherSecret.verify(token, 1_000_000)).toBeUndefined();
+    const second = await sessions.issue(caller);
+    expect(await sessions.verify(second.token)).toBeDefined();
+    await sessions.end(second.token);
+    expect(await sessions.verify(second.token)).toBeUndefined();
+
+    const made = await ring.create({ owner: 'alice' });
+    const tenant = (await ring.resolve(made.secret))!;
+    expect(tenant).toMatchObject({ role: 'tenant', owner: 'alice' });
+    const third = await sessions.issue(tenant);
+    expect((await sessions.verify(third.token))?.owner).toBe('alice');
+    await ring.revoke(made.key.id);
+    expect(await sessions.verify(third.token)).toBeUndefined();
+    expect(await ring.resolve(made.secret)).toBeUndefined();
+
+    // A key removed from the configuration takes its sessions with it.
+    const rotated = new DashboardSessions(
+      store,
+      new KeyRing(store, [{ key: 'key-b-0123456789abcdef' }]),
+      60,
+      () => now,
+    );
+    const fourth = await sessions.issue(caller);
+    expect(await rotated.verify(fourth.token)).toBeUndefined();
+    expect(await sessions.verify('s2_forged')).toBeUndefined();
+    await store.close();
   });
 });
 
@@ -169,7 +202,7 @@ describe('dashboard serving', () => {
   });
 
   it('serves index.html for page paths, with a strict CSP that forbids framing the dashboard', async () => {
-    for (const url of ['/', '/sandboxes/01abc']) {
+    for (const url of ['/', '/sandboxes/01jz5r6v7w8x9y0z1a2b3c4d5e']) {
       const res = await app.inject({ url });
       expect(res.statusCode).toBe(200);
       expect(res.body).toContain('<title>dash</title>');

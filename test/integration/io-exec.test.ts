@@ -127,10 +127,13 @@ describe('exec and background processes over the API (real engine)', () => {
     ).toBe('bye\n');
     expect(messages.at(-1)).toEqual({ type: 'exit', exitCode: 5 });
 
-    // A PTY: the command sees a terminal of the asked size; resize and signals reach it.
-    const pty = new WebSocket(
-      `${server.url.replace('http', 'ws')}/v1/sandboxes/${id}/exec/ws?access_token=${TEST_KEY}`,
-    );
+    // A PTY: the command sees a terminal of the asked size; resize and signals reach it. The key
+    // comes as a subprotocol, as a browser would send it; the server answers with `previewd` only.
+    const pty = new WebSocket(`${server.url.replace('http', 'ws')}/v1/sandboxes/${id}/exec/ws`, [
+      'previewd',
+      `previewd.key.${TEST_KEY}`,
+    ]);
+    pty.once('upgrade', (res) => expect(res.headers['sec-websocket-protocol']).toBe('previewd'));
     const ptyMsgs: any[] = [];
     const ptyClosed = new Promise<void>((resolve) => pty.on('close', () => resolve()));
     pty.on('message', (raw) => ptyMsgs.push(JSON.parse(raw.toString())));

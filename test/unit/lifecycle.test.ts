@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { splitKeyOwners } from '../../src/config/api-keys.js';
+import { parseKeyEntries } from '../../src/config/api-keys.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { SandboxRecord } from '../../src/domain/sandbox.js';
 import { idleAction } from '../../src/sandboxes/idle-reaper.js';
@@ -78,11 +78,11 @@ describe('idleAction: which tier idleness asks for', () => {
 });
 
 describe('API keys with owners', () => {
-  it('splits key:owner, keeps plain keys ownerless', () => {
-    const { keys, owners } = splitKeyOwners(['plain-key-0123456789', 'team-key-0123456789:alice']);
-    expect(keys).toEqual(['plain-key-0123456789', 'team-key-0123456789']);
-    expect(owners.get('team-key-0123456789')).toBe('alice');
-    expect(owners.has('plain-key-0123456789')).toBe(false);
+  it('splits key:owner into a tenant key, keeps plain keys ownerless (admin)', () => {
+    expect(parseKeyEntries(['plain-key-0123456789', 'team-key-0123456789:alice'])).toEqual([
+      { key: 'plain-key-0123456789' },
+      { key: 'team-key-0123456789', owner: 'alice' },
+    ]);
   });
 });
 

@@ -10,7 +10,7 @@ export interface WebSocketLike {
     listener: (event: { data?: unknown; code?: number; reason?: string }) => void,
   ): void;
 }
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+export type WebSocketConstructor = new (url: string, protocols?: string[]) => WebSocketLike;
 
 export interface TerminalOptions {
   cmd: string | string[];
@@ -26,8 +26,9 @@ export type TerminalOutput = (data: string, stream: 'stdout' | 'stderr') => void
 
 /**
  * An interactive session over `GET /exec/ws`: write stdin, resize, signal, and get output as it
- * comes. Closing it kills the command. The key travels as `?access_token=` (the only way a
- * browser can send it on a WebSocket): use it from a backend, or through a proxy of yours.
+ * comes. Closing it kills the command. The key travels in the `Sec-WebSocket-Protocol` header
+ * (subprotocols `previewd` and `previewd.key.<key>`: a browser cannot set other headers on a
+ * WebSocket), never in the URL, so it does not end up in access logs.
  */
 export class Terminal {
   /** The exit code, once the command ended; rejects with the session's error. */
@@ -60,8 +61,7 @@ export class Terminal {
       );
     }
     const url = new URL(`${baseUrl.replace(/^http/, 'ws')}/v1/sandboxes/${sandboxId}/exec/ws`);
-    if (apiKey) url.searchParams.set('access_token', apiKey);
-    const ws = new Ctor(url.toString());
+    const ws = new Ctor(url.toString(), apiKey ? ['previewd', `previewd.key.${apiKey}`] : undefined);
     let started: (t: Terminal) => void = () => undefined;
     let failed: (err: PreviewdError) => void = () => undefined;
     let exited: (code: number) => void = () => undefined;

@@ -7,6 +7,7 @@ import { eventsQuerySchema } from '../../domain/io-schemas.js';
 import { errorBodySchema, sandboxIdSchema } from '../../domain/schemas.js';
 import type { EventBus } from '../../events/bus.js';
 import { type StreamItem, sendStream, streamFormat } from '../streaming.js';
+import { scopeOwner } from '../tenancy.js';
 import type { IoRouteDeps } from './io-context.js';
 
 const HISTORY_PAGE = 500;
@@ -17,12 +18,13 @@ const HISTORY_PAGE = 500;
  */
 export async function* eventFeed(
   bus: EventBus,
-  opts: { afterId?: number; sandboxId?: string; types?: Set<string>; signal: AbortSignal },
+  opts: { afterId?: number; sandboxId?: string; owner?: string; types?: Set<string>; signal: AbortSignal },
 ): AsyncGenerator<PreviewdEvent> {
   const queue: PreviewdEvent[] = [];
   let wake: (() => void) | undefined;
   const keep = (e: PreviewdEvent) =>
     (opts.sandboxId === undefined || e.sandboxId === opts.sandboxId) &&
+    (opts.owner === undefined || e.owner === opts.owner) &&
     (!opts.types || opts.types.has(e.type));
   const unsubscribe = bus.subscribe((e) => {
     if (!keep(e)) return;
@@ -35,7 +37,12 @@ export async function* eventFeed(
     let last = opts.afterId ?? Number.POSITIVE_INFINITY;
     if (opts.afterId !== undefined) {
       for (;;) {
-        const page = await bus.history({ afterId: last, sandboxId: opts.sandboxId, limit: HISTORY_PAGE });
+        const page = await bus.history({
+          afterId: last,
+          sandboxId: opts.sandboxId,
+          owner: opts.owner,
+          limit: HISTORY_PAGE,
+        });
         for (const e of page) {
           if (opts.signal.aborted) return;
           last = e.id;
@@ -86,6 +93,9 @@ export const eventRoutes: FastifyPluginAsyncZod<IoRouteDeps & { keepAliveMs?: nu
   ) => {
     const afterId = lastEventId(request.headers['last-event-id'], query.lastEventId);
     const types = query.types ? new Set(query.types.split(',').map((t) => t.trim())) : undefined;
+    // A tenant's stream carries its own sandboxes' events only (the per-sandbox route is checked
+    // before it runs; the global one is filtered here).
+    const owner = scopeOwner(request);
     const format =
       streamFormat(request) === 'ndjson' && /x-ndjson/.test(request.headers.accept ?? '') ? 'ndjson' : 'sse';
     await sendStream(
@@ -93,7 +103,7 @@ export const eventRoutes: FastifyPluginAsyncZod<IoRouteDeps & { keepAliveMs?: nu
       reply,
       format,
       async function* (signal): AsyncGenerator<StreamItem> {
-        for await (const e of eventFeed(bus, { afterId, sandboxId, types, signal })) {
+        for await (const e of eventFeed(bus, { afterId, sandboxId, owner, types, signal })) {
           yield { id: e.id, event: e.type, data: e };
         }
       },

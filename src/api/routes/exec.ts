@@ -1,13 +1,11 @@
-import type { IncomingMessage } from 'node:http';
 import { posix } from 'node:path';
-import type { Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import { z } from 'zod';
 import { PreviewdError } from '../../domain/errors.js';
 import { commandSchema, execResultSchema, execSchema } from '../../domain/io-schemas.js';
-import { errorBodySchema, idParamsSchema, sandboxIdSchema } from '../../domain/schemas.js';
+import { errorBodySchema, idParamsSchema } from '../../domain/schemas.js';
 import type { ExecSession, OutputChunk, SandboxProvider } from '../../providers/provider.js';
 import { toPreviewdError } from '../error-handler.js';
 import { type StreamItem, sendStream } from '../streaming.js';
@@ -80,8 +78,6 @@ const wsControlSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('signal'), signal: z.string().regex(/^(SIG)?[A-Z0-9]+$/) }),
 ]);
 
-const WS_PATH = /^\/v1\/sandboxes\/([^/]+)\/exec\/ws$/;
-
 /**
  * Commands in a sandbox: buffered (`{ exitCode, stdout, stderr }`), streamed as NDJSON when the
  * client accepts application/x-ndjson, or interactive over a WebSocket (stdin, PTY resize, signals).
@@ -131,47 +127,34 @@ export const execRoutes: FastifyPluginAsyncZod<IoRouteDeps> = async (app, deps) 
     },
   );
 
-  // WebSocket sessions: the upgrade is handled next to Fastify, on the same server.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
-  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const match = WS_PATH.exec(url.pathname);
-    if (!match) {
-      if (app.server.listenerCount('upgrade') === 1) {
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
-      }
-      return;
-    }
-    try {
-      deps.auth.authenticate(req, url.searchParams.get('access_token'));
-    } catch (err) {
-      const status = err instanceof PreviewdError ? err.status : 401;
-      const reason = status === 403 ? 'Forbidden' : 'Unauthorized';
-      socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\n\r\n`);
-      return;
-    }
-    const id = sandboxIdSchema.safeParse(match[1]);
-    if (!id.success) {
-      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      return;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      deps.activity.touch(id.data);
-      deps.activity.socketOpened?.(id.data);
-      const release = deps.activity.hold?.(id.data);
+  // WebSocket sessions go through the router like any route: the same auth, tenancy and id
+  // checks run before the upgrade is accepted (@fastify/websocket).
+  app.get(
+    '/v1/sandboxes/:id/exec/ws',
+    {
+      websocket: true,
+      schema: {
+        tags: ['exec'],
+        summary: 'Interactive command over a WebSocket (upgrade)',
+        description:
+          'Send `Authorization: Bearer <key>`, or offer the subprotocols `previewd` and `previewd.key.<key>` ' +
+          '(browsers cannot set headers), or the dashboard session cookie. First message ' +
+          '`{ "type": "start", "cmd", "cwd"?, "env"?, "tty"? }`; then stdin, resize, signal, eof.',
+        params: idParamsSchema,
+        response: { 400: errorBodySchema, 401: errorBodySchema, 404: errorBodySchema },
+      },
+    },
+    (ws, request) => {
+      const { id } = request.params as { id: string };
+      deps.activity.socketOpened?.(id);
+      const release = deps.activity.hold?.(id);
       ws.once('close', () => {
-        deps.activity.socketClosed?.(id.data);
+        deps.activity.socketClosed?.(id);
         release?.();
       });
-      void interactive(ws, id.data).catch((err) => app.log.warn({ err }, 'exec session failed'));
-    });
-  };
-  app.server.on('upgrade', onUpgrade);
-  app.addHook('onClose', async () => {
-    app.server.off('upgrade', onUpgrade);
-    for (const client of wss.clients) client.terminate();
-    wss.close();
-  });
+      void interactive(ws, id).catch((err) => app.log.warn({ err }, 'exec session failed'));
+    },
+  );
 
   const interactive = async (ws: WebSocket, id: string): Promise<void> => {
     const send = (msg: unknown) => {

@@ -5,7 +5,6 @@ import type { SandboxProvider } from '../../providers/provider.js';
 import type { ProcessRegistry } from '../../sandboxes/processes.js';
 import type { SandboxService } from '../../sandboxes/service.js';
 import type { Store } from '../../store/store.js';
-import type { ApiAuth } from '../auth.js';
 
 /** Where API and exec activity is recorded for the idle reaper (the edge's ActivityTracker). */
 export interface ActivitySink {
@@ -25,8 +24,6 @@ export interface IoRouteDeps {
   bus: EventBus;
   processes: ProcessRegistry;
   activity: ActivitySink;
-  /** Checks callers the Fastify hook does not see (the exec WebSocket upgrade). */
-  auth: ApiAuth;
 }
 
 /** Counts every request of the plugin as activity of the sandbox it names. */
@@ -42,7 +39,8 @@ export function holdWhileAnswering(app: FastifyInstance, activity: ActivitySink)
   if (!activity.hold) return;
   app.addHook('preHandler', async (request, reply) => {
     const id = (request.params as { id?: unknown } | undefined)?.id;
-    if (typeof id !== 'string') return;
+    // A WebSocket holds its sandbox for as long as it is open (its route does that itself).
+    if (typeof id !== 'string' || request.ws) return;
     const release = activity.hold!(id);
     reply.raw.once('close', release);
     reply.raw.once('finish', release);

@@ -12,6 +12,8 @@ import {
   sandboxSchema,
 } from '../../domain/schemas.js';
 import type { SandboxService } from '../../sandboxes/service.js';
+import type { RateLimits } from '../rate-limits.js';
+import { ownerForCreate, scopeOwner } from '../tenancy.js';
 
 function parseLabelFilter(label: string | string[] | undefined): Record<string, string> | undefined {
   if (label === undefined) return undefined;
@@ -35,9 +37,8 @@ const errors = {
 
 export const sandboxRoutes: FastifyPluginAsyncZod<{
   service: SandboxService;
-  /** Owner of each API key that names one (`key:owner`). */
-  owners?: ReadonlyMap<string, string>;
-}> = async (app, { service, owners }) => {
+  limits: RateLimits;
+}> = async (app, { service, limits }) => {
   app.post(
     '/v1/sandboxes',
     {
@@ -50,12 +51,9 @@ export const sandboxRoutes: FastifyPluginAsyncZod<{
       },
     },
     async (request, reply) => {
-      // A key that names its owner decides; otherwise a trusted backend may say whose it is.
-      const key = request.callerKey;
-      const header = request.headers['x-previewd-owner'];
-      const owner =
-        (key ? owners?.get(key) : undefined) ??
-        (typeof header === 'string' && header.length > 0 ? header.slice(0, 128) : undefined);
+      // A tenant key's owner decides; an admin key may say whose it is (X-Previewd-Owner).
+      const owner = ownerForCreate(request);
+      await limits.checkCreate(request);
       const record = await service.create(request.body, { owner });
       return reply.status(201).send(service.view(record));
     },
@@ -73,7 +71,13 @@ export const sandboxRoutes: FastifyPluginAsyncZod<{
     },
     async (request) => {
       const { state, label, limit, cursor } = request.query;
-      const rows = await service.list({ state, labels: parseLabelFilter(label), limit: limit + 1, cursor });
+      const rows = await service.list({
+        state,
+        labels: parseLabelFilter(label),
+        owner: scopeOwner(request),
+        limit: limit + 1,
+        cursor,
+      });
       const page = rows.slice(0, limit);
       return {
         sandboxes: page.map((r) => service.view(r)),

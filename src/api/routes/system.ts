@@ -15,6 +15,7 @@ export const systemRoutes: FastifyPluginAsyncZod<{
   app.get(
     '/healthz',
     {
+      config: { access: 'public' },
       schema: {
         tags: ['system'],
         summary: 'Liveness',
@@ -27,6 +28,7 @@ export const systemRoutes: FastifyPluginAsyncZod<{
   app.get(
     '/readyz',
     {
+      config: { access: 'public' },
       schema: {
         tags: ['system'],
         summary: 'Readiness: store and engine answer',
@@ -54,10 +56,13 @@ export const systemRoutes: FastifyPluginAsyncZod<{
     },
   );
 
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+  app.get('/metrics', { config: { access: 'metrics' }, schema: { hide: true } }, async (_request, reply) => {
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });
 
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // The API's description is public on purpose: it is the same for every server.
+  app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () =>
+    app.swagger(),
+  );
 };

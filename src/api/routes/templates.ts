@@ -45,6 +45,8 @@ export const templateRoutes: FastifyPluginAsyncZod<{
   app.post(
     '/v1/templates/:name/warm',
     {
+      // Warming fills the host's shared template cache: the operator's business.
+      config: { access: 'admin' },
       schema: {
         tags: ['templates'],
         summary: "Install a template's dependencies once for this host",

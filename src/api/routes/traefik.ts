@@ -31,6 +31,7 @@ export const traefikRoutes: FastifyPluginAsyncZod<TraefikRouteDeps> = async (
   app.get(
     '/v1/traefik/dynamic',
     {
+      config: { access: 'admin' },
       schema: {
         tags: ['traefik'],
         summary: "Traefik's dynamic configuration (HTTP provider JSON) for every routable sandbox",
@@ -52,6 +53,9 @@ export const traefikRoutes: FastifyPluginAsyncZod<TraefikRouteDeps> = async (
   app.get(
     '/v1/traefik/forward-auth',
     {
+      // Traefik's forwardAuth carries no key: it decides from the preview token alone and grants
+      // nothing but access to one preview.
+      config: { access: 'public' },
       schema: {
         tags: ['traefik'],
         summary:

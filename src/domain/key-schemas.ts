@@ -1,0 +1,34 @@
+import { z } from 'zod';
+
+export const ownerSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_.@+:-]{1,128}$/, 'an owner is 1–128 of A-Z a-z 0-9 _ . @ + : -')
+  .describe('The end user or team the key acts for');
+
+export const createKeySchema = z.strictObject({
+  owner: ownerSchema.optional().describe('Makes a tenant key for this owner; without it, an admin key'),
+  name: z.string().min(1).max(128).optional().describe('A label for listings'),
+});
+
+export const keySchema = z.object({
+  id: z.string(),
+  role: z.enum(['admin', 'tenant']),
+  owner: z.string().nullable(),
+  name: z.string().nullable(),
+  prefix: z.string().describe('The first characters of the secret'),
+  source: z
+    .enum(['config', 'api'])
+    .describe(
+      'config: from PREVIEWD_API_KEYS or <dataDir>/api-key (not revocable here); api: made with POST /v1/keys',
+    ),
+  createdAt: z.string().nullable(),
+  revokedAt: z.string().nullable(),
+});
+
+export const createdKeySchema = keySchema.extend({
+  key: z.string().describe('The secret: shown this once, stored only as a hash'),
+});
+
+export const keyListSchema = z.object({ keys: z.array(keySchema) });
+
+export const keyIdParamsSchema = z.strictObject({ keyId: z.string().min(1).max(64) });
