@@ -54,6 +54,10 @@ const NAMED: Array<[name: string, operation: string, part: 'body' | 'query' | 'r
   ['EventsQuery', 'GET /v1/events', 'query'],
   ['PreviewTokenRequest', 'POST /v1/sandboxes/{id}/preview-tokens', 'body'],
   ['PreviewToken', 'POST /v1/sandboxes/{id}/preview-tokens', 'response'],
+  ['CreateKeyRequest', 'POST /v1/keys', 'body'],
+  ['CreatedKey', 'POST /v1/keys', 'response'],
+  ['ApiKey', 'DELETE /v1/keys/{keyId}', 'response'],
+  ['ApiKeyList', 'GET /v1/keys', 'response'],
 ];
 
 const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;

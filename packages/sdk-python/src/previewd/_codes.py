@@ -6,22 +6,32 @@ from ._errors import PreviewdError
 ERROR_CODES = {
     "app_crashed": {"status": 502, "hint": "The app exited; read its logs (GET /v1/sandboxes/{id}/logs), fix it and reload to restart it."},
     "app_not_ready": {"status": 503, "hint": "The app did not open its port in time; check that it listens on 0.0.0.0 and the exposed port."},
+    "bad_request": {"status": 400, "hint": "The request is not well-formed HTTP/1.1 (request line, header names and values, framing)."},
     "capacity_exhausted": {"status": 503, "hint": "The host is at its running budget; retry after the Retry-After delay."},
     "data_dir_permission": {"status": 500, "hint": "Run previewd as root, or as the sandbox user (docker.sandboxUser), so it can hand workspaces to that user; or fix the ownership of dataDir."},
     "engine_error": {"status": 502, "hint": "The Docker engine refused the operation; the message has its words."},
     "engine_unavailable": {"status": 503, "hint": "The Docker engine does not answer; run \"make setup\" or check DOCKER_HOST."},
     "exec_timeout": {"status": 408, "hint": "Raise timeoutSec, or run long work as a background process."},
     "file_not_found": {"status": 404, "hint": "List the directory with GET /v1/sandboxes/{id}/files/list."},
-    "forbidden": {"status": 403, "hint": "This key may not do that."},
+    "file_too_large": {"status": 409, "hint": "previewd reads this file only up to a size limit (the message gives it); make the file smaller."},
+    "forbidden": {"status": 403, "hint": "This needs an admin key (a plain entry of PREVIEWD_API_KEYS, or one made with \"previewd keys create --admin\")."},
+    "headers_too_large": {"status": 431, "hint": "The request line and headers together must stay under 16 KiB; send long values in the body."},
+    "host_not_allowed": {"status": 421, "hint": "Call the API by a name it answers to: a loopback name, its listen address, or one listed in api.hosts (PREVIEWD_API_HOSTS)."},
     "image_not_found": {"status": 422, "hint": "Build the runtime images with \"previewd images build\", or pass an image the engine has."},
     "internal": {"status": 500, "hint": "This is a previewd bug; the server log has the details."},
+    "invalid_archive": {"status": 400, "hint": "Send a complete tar stream (optionally gzip-compressed), e.g. made by \"tar -czf - -C dir .\"."},
     "invalid_id": {"status": 400, "hint": "Sandbox ids are 26-character lowercase ULIDs, as returned by POST /v1/sandboxes."},
     "invalid_json": {"status": 400, "hint": "The body must be valid JSON with Content-Type: application/json."},
     "invalid_path": {"status": 400, "hint": "Paths are relative to /workspace and must stay inside it."},
+    "invalid_pattern": {"status": 400, "hint": "Glob patterns are bounded (docs/io.md): at most 512 characters and 32 segments; 2 \"*\" per segment and 4 in all, 8 \"**\"; one {…} group (of up to 8 alternatives) per segment and 4 in all. Split a bigger search into several patterns."},
     "invalid_request": {"status": 400, "hint": "Check the request against /openapi.json; the message names the field."},
     "invalid_state": {"status": 409, "hint": "Read the sandbox state first; the message says which transitions are allowed."},
+    "json_too_deep": {"status": 400, "hint": "JSON bodies may nest objects and arrays at most 64 levels deep; send a flatter document."},
+    "key_not_found": {"status": 404, "hint": "List the keys with GET /v1/keys (or \"previewd keys ls\")."},
+    "key_not_revocable": {"status": 409, "hint": "This key comes from the configuration (PREVIEWD_API_KEYS or <dataDir>/api-key): remove it there and restart."},
     "method_not_allowed": {"status": 405, "hint": "See /openapi.json for the methods of this route."},
     "not_a_preview_host": {"status": 404, "hint": "Preview hosts look like {port}-{id}.<previewDomain>; use the url from the sandbox's previews."},
+    "not_a_regular_file": {"status": 409, "hint": "previewd reads and writes only regular files there; the message names the path and what it is (FIFO, socket, link, directory): replace it with a regular file."},
     "not_found": {"status": 404, "hint": "See /openapi.json for the routes this server has."},
     "origin_refused": {"status": 403, "hint": "A request signed in with the dashboard cookie must come from the dashboard page itself; scripts send \"Authorization: Bearer <api key>\" instead."},
     "payload_too_large": {"status": 413, "hint": "Send less per request, or raise maxBodyMb (PREVIEWD_MAX_BODY_MB)."},
@@ -30,6 +40,8 @@ ERROR_CODES = {
     "preview_token_required": {"status": 401, "hint": "This preview is private: mint a token with POST /v1/sandboxes/{id}/preview-tokens."},
     "process_not_found": {"status": 404, "hint": "List the background processes with GET /v1/sandboxes/{id}/processes."},
     "quota_exceeded": {"status": 429, "hint": "Stop or delete some of your sandboxes."},
+    "rate_limited": {"status": 429, "hint": "Too many requests of this kind; wait for the Retry-After delay, then try again."},
+    "request_timeout": {"status": 408, "hint": "Send the request line, headers and body without long pauses."},
     "resource_limit": {"status": 400, "hint": "Ask for resources within the configured maxima (resources.max in previewd.yaml)."},
     "runtime_unknown": {"status": 422, "hint": "previewd could not tell how to run these files; pass runtime.start (and runtime.port), e.g. {\"runtime\":{\"start\":\"node server.js\",\"port\":3000}}."},
     "sandbox_error": {"status": 503, "hint": "The sandbox is in state error; start it again with POST /v1/sandboxes/{id}/start."},
@@ -49,6 +61,10 @@ class AppCrashedError(PreviewdError):
 
 class AppNotReadyError(PreviewdError):
     code = "app_not_ready"
+
+
+class BadRequestError(PreviewdError):
+    code = "bad_request"
 
 
 class CapacityExhaustedError(PreviewdError):
@@ -75,8 +91,20 @@ class FileNotFoundError(PreviewdError):
     code = "file_not_found"
 
 
+class FileTooLargeError(PreviewdError):
+    code = "file_too_large"
+
+
 class ForbiddenError(PreviewdError):
     code = "forbidden"
+
+
+class HeadersTooLargeError(PreviewdError):
+    code = "headers_too_large"
+
+
+class HostNotAllowedError(PreviewdError):
+    code = "host_not_allowed"
 
 
 class ImageNotFoundError(PreviewdError):
@@ -85,6 +113,10 @@ class ImageNotFoundError(PreviewdError):
 
 class InternalError(PreviewdError):
     code = "internal"
+
+
+class InvalidArchiveError(PreviewdError):
+    code = "invalid_archive"
 
 
 class InvalidIdError(PreviewdError):
@@ -99,6 +131,10 @@ class InvalidPathError(PreviewdError):
     code = "invalid_path"
 
 
+class InvalidPatternError(PreviewdError):
+    code = "invalid_pattern"
+
+
 class InvalidRequestError(PreviewdError):
     code = "invalid_request"
 
@@ -107,12 +143,28 @@ class InvalidStateError(PreviewdError):
     code = "invalid_state"
 
 
+class JsonTooDeepError(PreviewdError):
+    code = "json_too_deep"
+
+
+class KeyNotFoundError(PreviewdError):
+    code = "key_not_found"
+
+
+class KeyNotRevocableError(PreviewdError):
+    code = "key_not_revocable"
+
+
 class MethodNotAllowedError(PreviewdError):
     code = "method_not_allowed"
 
 
 class NotAPreviewHostError(PreviewdError):
     code = "not_a_preview_host"
+
+
+class NotARegularFileError(PreviewdError):
+    code = "not_a_regular_file"
 
 
 class NotFoundError(PreviewdError):
@@ -145,6 +197,14 @@ class ProcessNotFoundError(PreviewdError):
 
 class QuotaExceededError(PreviewdError):
     code = "quota_exceeded"
+
+
+class RateLimitedError(PreviewdError):
+    code = "rate_limited"
+
+
+class RequestTimeoutError(PreviewdError):
+    code = "request_timeout"
 
 
 class ResourceLimitError(PreviewdError):
@@ -190,22 +250,32 @@ class WakeFailedError(PreviewdError):
 ERROR_CLASSES = {
     "app_crashed": AppCrashedError,
     "app_not_ready": AppNotReadyError,
+    "bad_request": BadRequestError,
     "capacity_exhausted": CapacityExhaustedError,
     "data_dir_permission": DataDirPermissionError,
     "engine_error": EngineError,
     "engine_unavailable": EngineUnavailableError,
     "exec_timeout": ExecTimeoutError,
     "file_not_found": FileNotFoundError,
+    "file_too_large": FileTooLargeError,
     "forbidden": ForbiddenError,
+    "headers_too_large": HeadersTooLargeError,
+    "host_not_allowed": HostNotAllowedError,
     "image_not_found": ImageNotFoundError,
     "internal": InternalError,
+    "invalid_archive": InvalidArchiveError,
     "invalid_id": InvalidIdError,
     "invalid_json": InvalidJsonError,
     "invalid_path": InvalidPathError,
+    "invalid_pattern": InvalidPatternError,
     "invalid_request": InvalidRequestError,
     "invalid_state": InvalidStateError,
+    "json_too_deep": JsonTooDeepError,
+    "key_not_found": KeyNotFoundError,
+    "key_not_revocable": KeyNotRevocableError,
     "method_not_allowed": MethodNotAllowedError,
     "not_a_preview_host": NotAPreviewHostError,
+    "not_a_regular_file": NotARegularFileError,
     "not_found": NotFoundError,
     "origin_refused": OriginRefusedError,
     "payload_too_large": PayloadTooLargeError,
@@ -214,6 +284,8 @@ ERROR_CLASSES = {
     "preview_token_required": PreviewTokenRequiredError,
     "process_not_found": ProcessNotFoundError,
     "quota_exceeded": QuotaExceededError,
+    "rate_limited": RateLimitedError,
+    "request_timeout": RequestTimeoutError,
     "resource_limit": ResourceLimitError,
     "runtime_unknown": RuntimeUnknownError,
     "sandbox_error": SandboxError,

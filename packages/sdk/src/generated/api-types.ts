@@ -2,6 +2,26 @@
 
 /** Every route of the API: path params, query, JSON body and the JSON success response. */
 export interface ApiOperations {
+  /** Revoke an API key (admin); its dashboard sessions end with it */
+  'DELETE /v1/keys/{keyId}': {
+    params: {
+      keyId: string;
+    };
+    query: never;
+    body: never;
+    response: {
+      id: string;
+      role: 'admin' | 'tenant';
+      owner: string | null;
+      name: string | null;
+      /** The first characters of the secret */
+      prefix: string;
+      /** config: from PREVIEWD_API_KEYS or <dataDir>/api-key (not revocable here); api: made with POST /v1/keys */
+      source: 'config' | 'api';
+      createdAt: string | null;
+      revokedAt: string | null;
+    };
+  };
   /** Delete a sandbox, its container and its files */
   'DELETE /v1/sandboxes/{id}': {
     params: {
@@ -100,7 +120,7 @@ export interface ApiOperations {
     body: never;
     response: undefined;
   };
-  /** Sign out of the dashboard */
+  /** Sign out of the dashboard: the session ends for good, not only its cookie */
   'DELETE /v1/session': {
     params: never;
     query: never;
@@ -147,6 +167,26 @@ export interface ApiOperations {
     };
     body: never;
     response: unknown;
+  };
+  /** List API keys (admin) */
+  'GET /v1/keys': {
+    params: never;
+    query: never;
+    body: never;
+    response: {
+      keys: Array<{
+        id: string;
+        role: 'admin' | 'tenant';
+        owner: string | null;
+        name: string | null;
+        /** The first characters of the secret */
+        prefix: string;
+        /** config: from PREVIEWD_API_KEYS or <dataDir>/api-key (not revocable here); api: made with POST /v1/keys */
+        source: 'config' | 'api';
+        createdAt: string | null;
+        revokedAt: string | null;
+      }>;
+    };
   };
   /** List sandboxes, newest first */
   'GET /v1/sandboxes': {
@@ -354,15 +394,18 @@ export interface ApiOperations {
     body: never;
     response: unknown;
   };
-  /** Find paths matching a glob (`**\/*.ts`, `src/{a,b}/*`) */
+  /** Find paths matching a glob (`**\/*.ts`, `src/{a,b}/*`; paged: limit, cursor → nextCursor) */
   'GET /v1/sandboxes/{id}/files/glob': {
     params: {
       /** Sandbox id (lowercase ULID) */
       id: string;
     };
     query: {
+      /** A glob; bounded (512 characters, 2 `*` per segment…): docs/io.md, else invalid_pattern */
       pattern: string;
       limit?: number;
+      /** nextCursor of the previous page */
+      cursor?: string;
     };
     body: never;
     response: {
@@ -375,10 +418,15 @@ export interface ApiOperations {
         mtime: string;
         target?: string;
       }>;
+      /** Not every entry was returned: see truncatedBy */
       truncated: boolean;
+      /** Present when more entries may follow: pass it as `cursor` (same path or pattern) for the next page */
+      nextCursor?: string;
+      /** limit: the page is full; walk_budget: the request looked at as many entries (or walked as long) as one may; depth: directories past the depth limit were not entered */
+      truncatedBy?: 'limit' | 'walk_budget' | 'depth';
     };
   };
-  /** List a directory */
+  /** List a directory (paged: limit, cursor → nextCursor) */
   'GET /v1/sandboxes/{id}/files/list': {
     params: {
       /** Sandbox id (lowercase ULID) */
@@ -389,6 +437,8 @@ export interface ApiOperations {
       path?: string;
       recursive?: boolean | ('0' | '1' | 'true' | 'false' | '');
       limit?: number;
+      /** nextCursor of the previous page */
+      cursor?: string;
     };
     body: never;
     response: {
@@ -401,7 +451,12 @@ export interface ApiOperations {
         mtime: string;
         target?: string;
       }>;
+      /** Not every entry was returned: see truncatedBy */
       truncated: boolean;
+      /** Present when more entries may follow: pass it as `cursor` (same path or pattern) for the next page */
+      nextCursor?: string;
+      /** limit: the page is full; walk_budget: the request looked at as many entries (or walked as long) as one may; depth: directories past the depth limit were not entered */
+      truncatedBy?: 'limit' | 'walk_budget' | 'depth';
     };
   };
   /** Describe one path (links are not followed) */
@@ -498,8 +553,10 @@ export interface ApiOperations {
     query: never;
     body: never;
     response: {
-      /** The owner named by the key (`key:owner`), if any */
+      /** The owner a tenant key acts for; null for an admin key */
       owner: string | null;
+      /** admin: sees every sandbox; tenant: only its owner's */
+      role?: 'admin' | 'tenant';
       /** When the dashboard session ends */
       expiresAt?: string;
     };
@@ -526,6 +583,31 @@ export interface ApiOperations {
     query: never;
     body: never;
     response: unknown;
+  };
+  /** Make an API key (admin) */
+  'POST /v1/keys': {
+    params: never;
+    query: never;
+    body: {
+      /** Makes a tenant key for this owner; without it, an admin key */
+      owner?: string;
+      /** A label for listings */
+      name?: string;
+    };
+    response: {
+      id: string;
+      role: 'admin' | 'tenant';
+      owner: string | null;
+      name: string | null;
+      /** The first characters of the secret */
+      prefix: string;
+      /** config: from PREVIEWD_API_KEYS or <dataDir>/api-key (not revocable here); api: made with POST /v1/keys */
+      source: 'config' | 'api';
+      createdAt: string | null;
+      revokedAt: string | null;
+      /** The secret: shown this once, stored only as a hash */
+      key: string;
+    };
   };
   /** Create a sandbox */
   'POST /v1/sandboxes': {
@@ -1259,8 +1341,10 @@ export interface ApiOperations {
       apiKey: string;
     };
     response: {
-      /** The owner named by the key (`key:owner`), if any */
+      /** The owner a tenant key acts for; null for an admin key */
       owner: string | null;
+      /** admin: sees every sandbox; tenant: only its owner's */
+      role?: 'admin' | 'tenant';
       /** When the dashboard session ends */
       expiresAt?: string;
     };
@@ -1325,3 +1409,7 @@ export type PreviewTokenRequest = NonNullable<
   ApiOperations['POST /v1/sandboxes/{id}/preview-tokens']['body']
 >;
 export type PreviewToken = NonNullable<ApiOperations['POST /v1/sandboxes/{id}/preview-tokens']['response']>;
+export type CreateKeyRequest = NonNullable<ApiOperations['POST /v1/keys']['body']>;
+export type CreatedKey = NonNullable<ApiOperations['POST /v1/keys']['response']>;
+export type ApiKey = NonNullable<ApiOperations['DELETE /v1/keys/{keyId}']['response']>;
+export type ApiKeyList = NonNullable<ApiOperations['GET /v1/keys']['response']>;

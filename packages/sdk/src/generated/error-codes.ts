@@ -12,6 +12,10 @@ export const errorCodes = {
     status: 503,
     hint: 'The app did not open its port in time; check that it listens on 0.0.0.0 and the exposed port.',
   },
+  bad_request: {
+    status: 400,
+    hint: 'The request is not well-formed HTTP/1.1 (request line, header names and values, framing).',
+  },
   capacity_exhausted: {
     status: 503,
     hint: 'The host is at its running budget; retry after the Retry-After delay.',
@@ -27,18 +31,41 @@ export const errorCodes = {
   },
   exec_timeout: { status: 408, hint: 'Raise timeoutSec, or run long work as a background process.' },
   file_not_found: { status: 404, hint: 'List the directory with GET /v1/sandboxes/{id}/files/list.' },
-  forbidden: { status: 403, hint: 'This key may not do that.' },
+  file_too_large: {
+    status: 409,
+    hint: 'previewd reads this file only up to a size limit (the message gives it); make the file smaller.',
+  },
+  forbidden: {
+    status: 403,
+    hint: 'This needs an admin key (a plain entry of PREVIEWD_API_KEYS, or one made with "previewd keys create --admin").',
+  },
+  headers_too_large: {
+    status: 431,
+    hint: 'The request line and headers together must stay under 16 KiB; send long values in the body.',
+  },
+  host_not_allowed: {
+    status: 421,
+    hint: 'Call the API by a name it answers to: a loopback name, its listen address, or one listed in api.hosts (PREVIEWD_API_HOSTS).',
+  },
   image_not_found: {
     status: 422,
     hint: 'Build the runtime images with "previewd images build", or pass an image the engine has.',
   },
   internal: { status: 500, hint: 'This is a previewd bug; the server log has the details.' },
+  invalid_archive: {
+    status: 400,
+    hint: 'Send a complete tar stream (optionally gzip-compressed), e.g. made by "tar -czf - -C dir .".',
+  },
   invalid_id: {
     status: 400,
     hint: 'Sandbox ids are 26-character lowercase ULIDs, as returned by POST /v1/sandboxes.',
   },
   invalid_json: { status: 400, hint: 'The body must be valid JSON with Content-Type: application/json.' },
   invalid_path: { status: 400, hint: 'Paths are relative to /workspace and must stay inside it.' },
+  invalid_pattern: {
+    status: 400,
+    hint: 'Glob patterns are bounded (docs/io.md): at most 512 characters and 32 segments; 2 "*" per segment and 4 in all, 8 "**"; one {…} group (of up to 8 alternatives) per segment and 4 in all. Split a bigger search into several patterns.',
+  },
   invalid_request: {
     status: 400,
     hint: 'Check the request against /openapi.json; the message names the field.',
@@ -47,10 +74,23 @@ export const errorCodes = {
     status: 409,
     hint: 'Read the sandbox state first; the message says which transitions are allowed.',
   },
+  json_too_deep: {
+    status: 400,
+    hint: 'JSON bodies may nest objects and arrays at most 64 levels deep; send a flatter document.',
+  },
+  key_not_found: { status: 404, hint: 'List the keys with GET /v1/keys (or "previewd keys ls").' },
+  key_not_revocable: {
+    status: 409,
+    hint: 'This key comes from the configuration (PREVIEWD_API_KEYS or <dataDir>/api-key): remove it there and restart.',
+  },
   method_not_allowed: { status: 405, hint: 'See /openapi.json for the methods of this route.' },
   not_a_preview_host: {
     status: 404,
     hint: "Preview hosts look like {port}-{id}.<previewDomain>; use the url from the sandbox's previews.",
+  },
+  not_a_regular_file: {
+    status: 409,
+    hint: 'previewd reads and writes only regular files there; the message names the path and what it is (FIFO, socket, link, directory): replace it with a regular file.',
   },
   not_found: { status: 404, hint: 'See /openapi.json for the routes this server has.' },
   origin_refused: {
@@ -75,6 +115,11 @@ export const errorCodes = {
     hint: 'List the background processes with GET /v1/sandboxes/{id}/processes.',
   },
   quota_exceeded: { status: 429, hint: 'Stop or delete some of your sandboxes.' },
+  rate_limited: {
+    status: 429,
+    hint: 'Too many requests of this kind; wait for the Retry-After delay, then try again.',
+  },
+  request_timeout: { status: 408, hint: 'Send the request line, headers and body without long pauses.' },
   resource_limit: {
     status: 400,
     hint: 'Ask for resources within the configured maxima (resources.max in previewd.yaml).',
@@ -112,22 +157,32 @@ export type ErrorCode = keyof typeof errorCodes;
 
 export class AppCrashedError extends PreviewdError<'app_crashed'> {}
 export class AppNotReadyError extends PreviewdError<'app_not_ready'> {}
+export class BadRequestError extends PreviewdError<'bad_request'> {}
 export class CapacityExhaustedError extends PreviewdError<'capacity_exhausted'> {}
 export class DataDirPermissionError extends PreviewdError<'data_dir_permission'> {}
 export class EngineError extends PreviewdError<'engine_error'> {}
 export class EngineUnavailableError extends PreviewdError<'engine_unavailable'> {}
 export class ExecTimeoutError extends PreviewdError<'exec_timeout'> {}
 export class FileNotFoundError extends PreviewdError<'file_not_found'> {}
+export class FileTooLargeError extends PreviewdError<'file_too_large'> {}
 export class ForbiddenError extends PreviewdError<'forbidden'> {}
+export class HeadersTooLargeError extends PreviewdError<'headers_too_large'> {}
+export class HostNotAllowedError extends PreviewdError<'host_not_allowed'> {}
 export class ImageNotFoundError extends PreviewdError<'image_not_found'> {}
 export class InternalError extends PreviewdError<'internal'> {}
+export class InvalidArchiveError extends PreviewdError<'invalid_archive'> {}
 export class InvalidIdError extends PreviewdError<'invalid_id'> {}
 export class InvalidJsonError extends PreviewdError<'invalid_json'> {}
 export class InvalidPathError extends PreviewdError<'invalid_path'> {}
+export class InvalidPatternError extends PreviewdError<'invalid_pattern'> {}
 export class InvalidRequestError extends PreviewdError<'invalid_request'> {}
 export class InvalidStateError extends PreviewdError<'invalid_state'> {}
+export class JsonTooDeepError extends PreviewdError<'json_too_deep'> {}
+export class KeyNotFoundError extends PreviewdError<'key_not_found'> {}
+export class KeyNotRevocableError extends PreviewdError<'key_not_revocable'> {}
 export class MethodNotAllowedError extends PreviewdError<'method_not_allowed'> {}
 export class NotAPreviewHostError extends PreviewdError<'not_a_preview_host'> {}
+export class NotARegularFileError extends PreviewdError<'not_a_regular_file'> {}
 export class NotFoundError extends PreviewdError<'not_found'> {}
 export class OriginRefusedError extends PreviewdError<'origin_refused'> {}
 export class PayloadTooLargeError extends PreviewdError<'payload_too_large'> {}
@@ -136,6 +191,8 @@ export class PreviewTokenInvalidError extends PreviewdError<'preview_token_inval
 export class PreviewTokenRequiredError extends PreviewdError<'preview_token_required'> {}
 export class ProcessNotFoundError extends PreviewdError<'process_not_found'> {}
 export class QuotaExceededError extends PreviewdError<'quota_exceeded'> {}
+export class RateLimitedError extends PreviewdError<'rate_limited'> {}
+export class RequestTimeoutError extends PreviewdError<'request_timeout'> {}
 export class ResourceLimitError extends PreviewdError<'resource_limit'> {}
 export class RuntimeUnknownError extends PreviewdError<'runtime_unknown'> {}
 export class SandboxError extends PreviewdError<'sandbox_error'> {}
@@ -151,22 +208,32 @@ export class WakeFailedError extends PreviewdError<'wake_failed'> {}
 export const errorClasses = {
   app_crashed: AppCrashedError,
   app_not_ready: AppNotReadyError,
+  bad_request: BadRequestError,
   capacity_exhausted: CapacityExhaustedError,
   data_dir_permission: DataDirPermissionError,
   engine_error: EngineError,
   engine_unavailable: EngineUnavailableError,
   exec_timeout: ExecTimeoutError,
   file_not_found: FileNotFoundError,
+  file_too_large: FileTooLargeError,
   forbidden: ForbiddenError,
+  headers_too_large: HeadersTooLargeError,
+  host_not_allowed: HostNotAllowedError,
   image_not_found: ImageNotFoundError,
   internal: InternalError,
+  invalid_archive: InvalidArchiveError,
   invalid_id: InvalidIdError,
   invalid_json: InvalidJsonError,
   invalid_path: InvalidPathError,
+  invalid_pattern: InvalidPatternError,
   invalid_request: InvalidRequestError,
   invalid_state: InvalidStateError,
+  json_too_deep: JsonTooDeepError,
+  key_not_found: KeyNotFoundError,
+  key_not_revocable: KeyNotRevocableError,
   method_not_allowed: MethodNotAllowedError,
   not_a_preview_host: NotAPreviewHostError,
+  not_a_regular_file: NotARegularFileError,
   not_found: NotFoundError,
   origin_refused: OriginRefusedError,
   payload_too_large: PayloadTooLargeError,
@@ -175,6 +242,8 @@ export const errorClasses = {
   preview_token_required: PreviewTokenRequiredError,
   process_not_found: ProcessNotFoundError,
   quota_exceeded: QuotaExceededError,
+  rate_limited: RateLimitedError,
+  request_timeout: RequestTimeoutError,
   resource_limit: ResourceLimitError,
   runtime_unknown: RuntimeUnknownError,
   sandbox_error: SandboxError,
