@@ -33,6 +33,8 @@ export default defineConfig({
             'test/integration/edge-private.test.ts',
             'test/integration/edge-tls.test.ts',
             'test/integration/edge-loopback.test.ts',
+            'test/integration/edge-malformed.test.ts',
+            'test/fuzz/api-edge.fuzz.test.ts',
           ],
           env: { PREVIEWD_TEST_EDGE_FRONT: 'off' },
           sequence: { groupOrder: 0 },

@@ -23,7 +23,7 @@ import { AccessLog } from './access-log.js';
 import { ActivityTracker } from './activity.js';
 import { lastLogLines } from './app-logs.js';
 import { EdgeMetrics } from './edge-metrics.js';
-import { HOP_BY_HOP_REQUEST } from './forwarding.js';
+import { HOP_BY_HOP_REQUEST, originFormTarget } from './forwarding.js';
 import { appUnreachable, type FrontLogEntry } from './front-log.js';
 import { FrontProxy, haproxyAvailable } from './front-proxy.js';
 import { isNavigation, STATUS_PATH, sendError, sendJson, sendStartingPage } from './pages.js';
@@ -317,6 +317,12 @@ export class Edge {
 
   private onRequest(req: IncomingMessage, res: ServerResponse, secure: boolean): void {
     const started = performance.now();
+    const path = originFormTarget(req.url ?? '');
+    if (path === undefined) {
+      sendError(req, res, new PreviewdError('bad_request', 'the request target is not a path'));
+      return;
+    }
+    req.url = path;
     const target = this.hosts.parse(req.headers.host);
     if (!target) {
       sendError(
@@ -451,7 +457,8 @@ export class Edge {
       void this.front.withdrawHost(formatPreviewHost(this.deps.config, route.id, target.port).toLowerCase());
     const addr = route.addresses.get(target.port);
     if (addr && (err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH')) this.proxy.forget(addr);
-    if (res.headersSent || res.destroyed || req.socket.destroyed) {
+    // The socket may be gone already (null once the request finished and let go of it).
+    if (res.headersSent || res.destroyed || !req.socket || req.socket.destroyed) {
       res.destroy();
       return;
     }
@@ -620,6 +627,20 @@ export class Edge {
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, secure: boolean): void {
     socket.on('error', () => undefined);
     const started = performance.now();
+    const path = originFormTarget(req.url ?? '');
+    if (path === undefined) {
+      this.rejectUpgrade(socket, new PreviewdError('bad_request', 'the request target is not a path'));
+      return;
+    }
+    // Only a WebSocket opening handshake can be proxied (anything else was dropped unanswered).
+    if (req.method !== 'GET' || req.headers.upgrade?.trim().toLowerCase() !== 'websocket') {
+      this.rejectUpgrade(
+        socket,
+        new PreviewdError('bad_request', 'only WebSocket upgrades (GET) are proxied'),
+      );
+      return;
+    }
+    req.url = path;
     const target = this.hosts.parse(req.headers.host);
     if (!target) {
       this.rejectUpgrade(

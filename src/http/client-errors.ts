@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type ErrorCode, PreviewdError } from '../domain/errors.js';
 
@@ -21,6 +22,11 @@ export function answerClientError(err: Error & { code?: string }, socket: Duplex
         : 'bad_request';
   const perr = new PreviewdError(code, describe(code, err));
   const body = JSON.stringify(perr.toBody());
+  // What the client still sends is read and dropped until it closes (closing with unread bytes
+  // would reset the connection, and the client might lose the answer); bounded in time.
+  socket.on('data', () => undefined);
+  socket.on('error', () => undefined);
+  (socket as Socket).setTimeout?.(5000, () => socket.destroy());
   socket.end(
     `HTTP/1.1 ${perr.status} ${STATUS_CODES[perr.status] ?? ''}\r\n` +
       'content-type: application/json; charset=utf-8\r\n' +

@@ -11,8 +11,9 @@ export interface RawAnswer {
 
 /**
  * Sends bytes as they are to an HTTP server on loopback (invalid UTF-8, NUL, bad framing, huge
- * headers: nothing a client library would refuse to send) and reads the answer until the server
- * closes. The request should carry `Connection: close`.
+ * headers: nothing a client library would refuse to send) and reads the answer: until the server
+ * closes, its Content-Length is in, or, for streams (SSE, 101, chunked), soon after its head. The
+ * request should carry `Connection: close`.
  */
 export function rawRequest(baseUrl: string, bytes: Buffer, timeoutMs = 15_000): Promise<RawAnswer> {
   const { hostname, port } = new URL(baseUrl);
@@ -24,8 +25,15 @@ export function rawRequest(baseUrl: string, bytes: Buffer, timeoutMs = 15_000): 
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(streamTimer);
       socket.destroy();
-      const all = Buffer.concat(parts);
+      let all = Buffer.concat(parts);
+      // Interim answers (100 Continue) come before the real one.
+      while (/^HTTP\/1\.[01] 1(?!01)\d\d/.test(all.subarray(0, 12).toString('latin1'))) {
+        const end = all.indexOf('\r\n\r\n');
+        if (end === -1) break;
+        all = all.subarray(end + 4);
+      }
       const end = all.indexOf('\r\n\r\n');
       const head = (end === -1 ? all : all.subarray(0, end)).toString('latin1');
       const match = /^HTTP\/1\.[01] (\d{3})/.exec(head);
@@ -37,7 +45,36 @@ export function rawRequest(baseUrl: string, bytes: Buffer, timeoutMs = 15_000): 
       });
     };
     const timer = setTimeout(() => finish('timeout'), timeoutMs);
-    socket.on('data', (chunk) => parts.push(chunk));
+    let received = 0;
+    let streamTimer: NodeJS.Timeout | undefined;
+    socket.on('data', (chunk) => {
+      parts.push(chunk);
+      received += chunk.length;
+      if (!answered(Buffer.concat(parts, received))) return;
+      finish();
+    });
+    // A stream that never ends (logs with follow, SSE, an upgraded socket) is answered once its
+    // head is in; a chunked body gets a moment to end.
+    const answered = (received: Buffer): boolean => {
+      let all = received;
+      while (/^HTTP\/1\.[01] 1(?!01)\d\d/.test(all.subarray(0, 12).toString('latin1'))) {
+        const end = all.indexOf('\r\n\r\n');
+        if (end === -1) return false;
+        all = all.subarray(end + 4);
+      }
+      const end = all.indexOf('\r\n\r\n');
+      if (end === -1) return false;
+      const head = all.subarray(0, end).toString('latin1').toLowerCase();
+      const body = all.length - end - 4;
+      if (/^http\/1\.[01] 101/.test(head) || head.includes('content-type: text/event-stream')) return true;
+      const length = /\r\ncontent-length: *(\d+)/.exec(head);
+      if (length) return body >= Number(length[1]);
+      if (head.includes('transfer-encoding: chunked')) {
+        if (all.subarray(all.length - 5).toString('latin1') === '0\r\n\r\n') return true;
+        streamTimer ??= setTimeout(() => finish(), 1000);
+      }
+      return false;
+    };
     socket.on('end', () => finish());
     socket.on('close', () => finish('closed'));
     // A server that answers early (413, 431) and closes may reset the rest of our write.
