@@ -51,7 +51,8 @@ export function installTenancy(app: FastifyInstance, store: Store): void {
     // Not an id at all: validation answers invalid_id, the same for every caller.
     if (typeof id !== 'string' || !isSandboxId(id.toLowerCase())) return;
     const record = await store.getSandbox(id.toLowerCase(), { includeDeleted: true });
-    if (record && record.owner !== owner) {
+    // A missing one answers the same, here and before validation, so no answer tells the two apart.
+    if (!record || record.owner !== owner) {
       throw new PreviewdError('sandbox_not_found', `sandbox ${id} does not exist`);
     }
   });
