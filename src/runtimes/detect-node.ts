@@ -1,6 +1,6 @@
 import { PreviewdError } from '../domain/errors.js';
 import type { RuntimePlan } from '../domain/schemas.js';
-import type { FileTree } from './file-tree.js';
+import { DETECTION_READ_MAX, type FileTree } from './file-tree.js';
 
 /** The Node side of detection: package.json projects (Next.js, Vite, servers, scripts) and bare server.js. */
 
@@ -42,7 +42,17 @@ export const DEFAULT_PORTS = {
 
 function readPackageJson(tree: FileTree): PackageJson | undefined {
   const raw = tree.read('package.json');
-  if (raw === undefined) return undefined;
+  if (raw === undefined) {
+    if (!tree.paths.includes('package.json')) return undefined;
+    throw new PreviewdError(
+      'file_too_large',
+      `package.json is larger than ${DETECTION_READ_MAX} characters`,
+      {
+        hint: 'Detection reads package.json up to 256 KiB: make it smaller, or pass runtime.start to run the files without detection.',
+        details: { path: 'package.json', maxChars: DETECTION_READ_MAX },
+      },
+    );
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
@@ -148,9 +158,27 @@ function validPort(raw: string | undefined): number | undefined {
   return Number.isInteger(port) && port >= 1 && port <= 65535 ? port : undefined;
 }
 
+/**
+ * The first literal `port: <digits>` inside a `{…}` opened by `opener` (up to the next `}`), in one
+ * pass: after a block without a port the search goes on past its `}` (a `{` opened inside it ends at
+ * the same `}`, so it holds nothing new). A single regular expression spanning opener and port
+ * (`opener[^}]*?port…`) scans to the next `}` from every opener: quadratic in the source.
+ */
+function portInBlock(source: string, opener: RegExp): string | undefined {
+  const openers = new RegExp(opener.source, 'g');
+  for (let m = openers.exec(source); m; m = openers.exec(source)) {
+    const start = m.index + m[0].length;
+    const end = source.indexOf('}', start);
+    const port = /\bport\s*:\s*(\d{2,5})\b/.exec(source.slice(start, end === -1 ? undefined : end))?.[1];
+    if (port !== undefined || end === -1) return port;
+    openers.lastIndex = end + 1;
+  }
+  return undefined;
+}
+
 /** `server: { port: 4000 }` in a Vite config, when the port is a literal. */
 export function vitePortFromConfig(source: string): number | undefined {
-  return validPort(/\bserver\s*:\s*\{[^}]*?\bport\s*:\s*(\d{2,5})\b/s.exec(source)?.[1]);
+  return validPort(portInBlock(source, /\bserver\s*:\s*\{/));
 }
 
 /**
@@ -158,9 +186,8 @@ export function vitePortFromConfig(source: string): number | undefined {
  * `listen({ port: 4000 })`, else the fallback of `process.env.PORT || 4000`.
  */
 export function serverPortFromSource(source: string): number | undefined {
-  const literal =
-    /\.listen\(\s*(\d{2,5})\b/.exec(source) ?? /\.listen\(\s*\{[^}]*?\bport\s*:\s*(\d{2,5})\b/s.exec(source);
-  if (literal) return validPort(literal[1]);
+  const literal = /\.listen\(\s*(\d{2,5})\b/.exec(source)?.[1] ?? portInBlock(source, /\.listen\(\s*\{/);
+  if (literal !== undefined) return validPort(literal);
   return validPort(/process\.env\.PORT\s*(?:\|\||\?\?)\s*['"]?(\d{2,5})\b/.exec(source)?.[1]);
 }
 

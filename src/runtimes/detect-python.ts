@@ -53,32 +53,47 @@ function normalizeName(name: string): string {
  * Poetry's `[tool.poetry.dependencies]` table (python itself excluded). A small reader, not a TOML parser.
  */
 export function pyprojectDependencies(source: string): string[] {
-  const sections = new Map<string, string>();
-  let current = '';
+  const lines = new Map<string, string[]>();
+  let current: string[] = [];
+  lines.set('', current);
   for (const line of source.split(/\r?\n/)) {
-    const header = /^\s*\[([^\]]+)\]\s*(?:#.*)?$/.exec(line);
+    const header = line.includes('[') ? /^\s*\[([^\]]+)\]\s*(?:#.*)?$/.exec(line) : null;
     if (header) {
-      current = header[1]!.trim();
+      const name = header[1]!.trim();
+      current = lines.get(name) ?? [];
+      lines.set(name, current);
       continue;
     }
-    sections.set(current, `${sections.get(current) ?? ''}${line}\n`);
+    current.push(line);
   }
+  const sections = new Map(
+    [...lines].map(([name, body]) => [name, body.length ? `${body.join('\n')}\n` : '']),
+  );
   const project = sections.get('project') ?? '';
-  const list = /^\s*dependencies\s*=\s*\[/m.exec(project);
+  // [ \t] rather than \s: with the m flag, \s would run across blank lines from every line start.
+  const list = /^[ \t]*dependencies[ \t]*=[ \t]*\[/m.exec(project);
   if (list) return quotedListItems(project.slice(list.index + list[0].length));
   const poetry = sections.get('tool.poetry.dependencies');
   if (!poetry) return [];
-  return [...poetry.matchAll(/^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*=/gm)]
+  return [...poetry.matchAll(/^[ \t]*([A-Za-z0-9][A-Za-z0-9._-]*)[ \t]*=/gm)]
     .map((m) => m[1]!)
     .filter((name) => name.toLowerCase() !== 'python');
 }
 
-/** The quoted strings of a TOML array, up to its closing bracket (brackets inside strings are content). */
+/**
+ * The quoted strings of a TOML array, up to its closing bracket (brackets inside strings are
+ * content). One token per step, each consumed for good: a string runs to its closing quote or the
+ * end of its line (TOML strings are one line), so an unclosed quote ends the list instead of being
+ * scanned again from every later quote.
+ */
 function quotedListItems(rest: string): string[] {
   const items: string[] = [];
-  for (const m of rest.matchAll(/"((?:[^"\\]|\\.)*)"|'([^']*)'|(\])|#[^\n]*/g)) {
-    if (m[3]) break;
-    const item = (m[1] ?? m[2])?.trim();
+  const tokens = /"((?:[^"\\\n]|\\.)*)("?)|'([^'\n]*)('?)|(\])|#[^\n]*|[^"'\]#]+/g;
+  for (const m of rest.matchAll(tokens)) {
+    if (m[5]) break;
+    if (m[1] === undefined && m[3] === undefined) continue;
+    if (!(m[2] ?? m[4])) break; // unclosed string
+    const item = (m[1] ?? m[3])!.trim();
     if (item) items.push(item);
   }
   return items;
@@ -95,9 +110,10 @@ function findApp(tree: FileTree, deps: Set<string>): PythonApp | undefined {
   const entries = PYTHON_ENTRIES.filter((p) => tree.paths.includes(p));
   for (const entry of entries) {
     const source = tree.read(entry) ?? '';
-    const fastapi = /^([A-Za-z_]\w*)\s*(?::[^=]+)?=\s*FastAPI\(/m.exec(source);
+    // One line each ([ \t], [^=\n]): spanning lines, every line start would scan on to the next "=".
+    const fastapi = /^([A-Za-z_]\w*)[ \t]*(?::[^=\n]+)?=[ \t]*FastAPI\(/m.exec(source);
     if (fastapi) return { kind: 'fastapi', entry, variable: fastapi[1] };
-    const flask = /^([A-Za-z_]\w*)\s*(?::[^=]+)?=\s*Flask\(/m.exec(source);
+    const flask = /^([A-Za-z_]\w*)[ \t]*(?::[^=\n]+)?=[ \t]*Flask\(/m.exec(source);
     if (flask) return { kind: 'flask', entry, variable: flask[1] };
     if (/\bdef\s+create_app\s*\(/.test(source) && /\bflask\b/i.test(source)) return { kind: 'flask', entry };
   }

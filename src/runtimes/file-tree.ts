@@ -5,9 +5,18 @@
 export interface FileTree {
   /** Every file's workspace-relative path, '/'-separated, without a leading './' or '/'. */
   readonly paths: readonly string[];
-  /** The content of a file, or undefined when the file is absent or its content was not loaded. */
+  /**
+   * The content of a file, or undefined when the file is absent, its content was not loaded, or it
+   * is longer than DETECTION_READ_MAX (detection then treats it as unknown content).
+   */
   read(path: string): string | undefined;
 }
+
+/**
+ * The most of one file detection reads (characters). Manifests and configs are far smaller; the cap
+ * keeps detection's work linear and small whatever a create request carries (bodies reach 64 MB).
+ */
+export const DETECTION_READ_MAX = 256 * 1024;
 
 /** `./src//a.js` and `/src/a.js` → `src/a.js`. */
 export function normalizeTreePath(path: string): string {
@@ -23,7 +32,13 @@ export function fileTreeFromFiles(files: Readonly<Record<string, string>>): File
   const contents = new Map<string, string>();
   for (const [path, content] of Object.entries(files)) contents.set(normalizeTreePath(path), content);
   const paths = [...contents.keys()].filter((p) => p !== '');
-  return { paths, read: (path) => contents.get(normalizeTreePath(path)) };
+  return {
+    paths,
+    read: (path) => {
+      const content = contents.get(normalizeTreePath(path));
+      return content !== undefined && content.length <= DETECTION_READ_MAX ? content : undefined;
+    },
+  };
 }
 
 const DETECTION_NAMES = new Set([

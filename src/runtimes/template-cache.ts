@@ -1,12 +1,14 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chown, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chown, lstat, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { SandboxProvider } from '../providers/provider.js';
+import { readRegularFile, readRegularFileIfExists } from '../providers/safe-read.js';
+import { DIRECTORY_FLAGS } from '../providers/workspace-walk.js';
 import { planFromInput } from './plan.js';
 import {
   installStamp,
@@ -22,6 +24,9 @@ const run = promisify(execFile);
 /** The stamp file runtime/supervisor.sh keeps in node_modules. */
 const STAMP = '.previewd-install-hash';
 const LOCKFILE = 'package-lock.json';
+/** Caps of what harvest reads from a workspace (the sandbox wrote it: a FIFO or a huge file must not stop previewd). */
+const LOCKFILE_MAX_BYTES = 32 * 1024 * 1024;
+const STAMP_MAX_BYTES = 4096;
 
 /**
  * Per-host cache of the Node templates' installed dependencies:
@@ -85,15 +90,39 @@ export class TemplateCache {
     return work;
   }
 
+  /**
+   * The workspace is the sandbox's: everything read from it is read without following links and
+   * without blocking (safe-read.ts), and what is copied out of it is checked once copied (the copy
+   * is previewd's, the sandbox cannot change it any more).
+   */
   private async harvestOnce(name: TemplateName, workspaceRoot: string): Promise<boolean> {
     const files = await templateFiles(name, this.deps.root ?? templatesRoot());
     if (await this.fresh(name, files)) return false;
-    const lock = await readFile(join(workspaceRoot, LOCKFILE), 'utf8').catch(() => undefined);
+    const lockBytes = await readRegularFileIfExists(join(workspaceRoot, LOCKFILE), {
+      maxBytes: LOCKFILE_MAX_BYTES,
+      label: LOCKFILE,
+    });
+    if (lockBytes === undefined) return false;
+    const lock = lockBytes.toString('utf8');
+    // node_modules itself, never a link; its stamp read through the open directory.
     const modules = join(workspaceRoot, 'node_modules');
-    if (lock === undefined || !existsSync(modules)) return false;
+    const dir = await open(modules, DIRECTORY_FLAGS).catch(() => undefined);
+    if (!dir) return false;
+    let installed: string;
+    try {
+      installed = (
+        await readRegularFile(`/proc/self/fd/${dir.fd}/${STAMP}`, {
+          maxBytes: STAMP_MAX_BYTES,
+          label: STAMP,
+        }).catch(() => Buffer.alloc(0))
+      )
+        .toString('utf8')
+        .trim();
+    } finally {
+      await dir.close();
+    }
     // The workspace installed the template's dependencies (as created: no lockfile yet)?
     const asCreated = planFromInput({ template: name, files }, this.deps.config);
-    const installed = (await readFile(join(modules, STAMP), 'utf8').catch(() => '')).trim();
     if (!asCreated.install || installed !== installStamp(asCreated.install, files)) return false;
     // The next sandboxes get the lockfile too, so their plan's install differs: stamp for that one.
     const withLock = { ...files, [LOCKFILE]: lock };
@@ -103,11 +132,17 @@ export class TemplateCache {
     const tmp = `${final}.tmp-${randomBytes(4).toString('hex')}`;
     await mkdir(tmp, { recursive: true });
     try {
+      // cp -a copies a link given on its command line as a link: swapped meanwhile, it is caught below.
       await run('cp', ['-a', modules, join(tmp, 'node_modules')]);
+      if (!(await lstat(join(tmp, 'node_modules'))).isDirectory()) {
+        throw new Error(`${name}: node_modules of the workspace is not a directory`);
+      }
       // Vite's pre-bundled deps belong to one dev server run.
       await rm(join(tmp, 'node_modules', '.vite'), { recursive: true, force: true });
+      // The copied stamp may be a link the sandbox planted: removed, then created anew (never followed).
       const stamp = join(tmp, 'node_modules', STAMP);
-      await writeFile(stamp, `${installStamp(next.install, withLock)}\n`);
+      await rm(stamp, { force: true });
+      await writeFile(stamp, `${installStamp(next.install, withLock)}\n`, { flag: 'wx' });
       await chown(stamp, 1000, 1000).catch(() => undefined);
       await writeFile(join(tmp, LOCKFILE), lock);
       await writeFile(join(tmp, 'fingerprint'), `${templateFingerprint(files)}\n`);

@@ -4,7 +4,7 @@ import type { RuntimePlan } from '../../src/domain/schemas.js';
 import { detect } from '../../src/runtimes/detect.js';
 import { portFromCommand, serverPortFromSource, vitePortFromConfig } from '../../src/runtimes/detect-node.js';
 import { pipInstall, pyprojectDependencies, requirementNames } from '../../src/runtimes/detect-python.js';
-import { fileTreeFromFiles, wantedForDetection } from '../../src/runtimes/file-tree.js';
+import { DETECTION_READ_MAX, fileTreeFromFiles, wantedForDetection } from '../../src/runtimes/file-tree.js';
 import { applyOverrides, imageForCommand, planFromInput } from '../../src/runtimes/plan.js';
 import { fixtureProjectNames, readFixtureProject } from '../helpers/fixture-projects.js';
 
@@ -289,6 +289,11 @@ describe('detection details', () => {
     ['export default { plugins: [x()], server: {\n host: true,\n port: 3101,\n} }', 3101],
     ['export default { server: { port: Number(process.env.PORT) } }', undefined],
     ['export default { preview: { port: 4173 } }', undefined],
+    // A server block without a port, then one with: the search goes on past the first `}`.
+    ['export default { server: { host: true }, x: { server: { port: 3102 } } }', 3102],
+    ['server: { server: { server: { port: 3103 } } }', 3103],
+    ['server: { host: true, server: {', undefined],
+    ['server: { xport: 3104 }', undefined],
   ])('vitePortFromConfig(%j) = %j', (source, port) => {
     expect(vitePortFromConfig(source)).toBe(port);
   });
@@ -299,6 +304,7 @@ describe('detection details', () => {
     ['const port = process.env.PORT || 5050; app.listen(port)', 5050],
     ["const port = process.env.PORT ?? '5051'", 5051],
     ['app.listen(port)', undefined],
+    ['app.listen({ host }); app.listen({ port: 3003 })', 3003],
   ])('serverPortFromSource(%j) = %j', (source, port) => {
     expect(serverPortFromSource(source)).toBe(port);
   });
@@ -321,6 +327,42 @@ describe('detection details', () => {
       'b',
     ]);
     expect(pyprojectDependencies('[project]\nname = "x"\n')).toEqual([]);
+    expect(
+      pyprojectDependencies('[project]\n\n\n  dependencies = [\n  "a", # c\n  "b\\"c",\n  \'d]\'\n]\n'),
+    ).toEqual(['a', 'b\\"c', 'd]']);
+    // An unclosed string ends the list.
+    expect(pyprojectDependencies('[project]\ndependencies = ["a", "b\n"c"]\n')).toEqual(['a']);
+    expect(pyprojectDependencies('[tool.poetry.dependencies]\n\n python = "^3.11"\nfastapi = "*"\n')).toEqual(
+      ['fastapi'],
+    );
+  });
+
+  it('reads at most DETECTION_READ_MAX characters of a file: a bigger config is unknown content', () => {
+    // Repeated text of the kind that made the old single-expression scan quadratic.
+    const huge = 'server: { '.repeat(Math.ceil(DETECTION_READ_MAX / 10) + 1);
+    const files = {
+      'package.json': JSON.stringify({ devDependencies: { vite: '5' } }),
+      'vite.config.js': `${huge}server: { port: 3200 } }`,
+    };
+    expect(fileTreeFromFiles(files).read('vite.config.js')).toBeUndefined();
+    expect(detect(fileTreeFromFiles(files), images).port).toBe(5173);
+    const small = { ...files, 'vite.config.js': 'server: { host: true } server: { port: 3200 }' };
+    expect(detect(fileTreeFromFiles(small), images).port).toBe(3200);
+  });
+
+  it('refuses a package.json past DETECTION_READ_MAX with file_too_large', () => {
+    const big = JSON.stringify({ scripts: { dev: 'vite' }, description: 'x'.repeat(DETECTION_READ_MAX) });
+    expect(() => detect(fileTreeFromFiles({ 'package.json': big }), images)).toThrow(
+      expect.objectContaining({ code: 'file_too_large' }),
+    );
+  });
+
+  it('finds a FastAPI app on one line, not across lines', () => {
+    const plan = detect(
+      fileTreeFromFiles({ 'main.py': 'from fastapi import FastAPI\napi: FastAPI = FastAPI()\n' }),
+      images,
+    );
+    expect(plan.start).toContain('main:api');
   });
 
   it('finds a vite.config.ts port and reads yarn berry from packageManager', () => {

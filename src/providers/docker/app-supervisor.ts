@@ -1,8 +1,10 @@
 import { existsSync } from 'node:fs';
-import { chown, mkdir, readFile } from 'node:fs/promises';
+import { chown, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isPreviewdError } from '../../domain/errors.js';
 import type { AppStatus, SpawnSpec } from '../provider.js';
+import { readRegularFileIfExists } from '../safe-read.js';
 
 /** Where the supervisor script is mounted (read-only) inside every supervised container. */
 export const SUPERVISOR_PATH = '/opt/previewd/supervisor.sh';
@@ -75,7 +77,21 @@ export function parseAppStatus(text: string): AppStatus | undefined {
   return status;
 }
 
+/** The status file holds a few short lines; more is not the supervisor's doing. */
+const STATUS_MAX_BYTES = 64 * 1024;
+
+/**
+ * The supervisor's status. The run directory is writable from inside the sandbox, so the file is
+ * read with safe-read.ts: a FIFO, link or oversized file there fails this sandbox's status with
+ * `not_a_regular_file` / `file_too_large` instead of blocking previewd. Absent: undefined.
+ */
 export async function readAppStatus(dataDir: string, sandboxId: string): Promise<AppStatus | undefined> {
-  const text = await readFile(join(runDir(dataDir, sandboxId), 'status'), 'utf8').catch(() => undefined);
-  return text === undefined ? undefined : parseAppStatus(text);
+  const raw = await readRegularFileIfExists(join(runDir(dataDir, sandboxId), 'status'), {
+    maxBytes: STATUS_MAX_BYTES,
+    label: `${SUPERVISOR_RUN_DIR}/status`,
+  }).catch((err: unknown) => {
+    if (isPreviewdError(err)) throw err;
+    return undefined; // unreadable for another reason (the directory went away): as before, no status
+  });
+  return raw === undefined ? undefined : parseAppStatus(raw.toString('utf8'));
 }
