@@ -5,6 +5,7 @@ import type {
   SandboxList,
 } from './generated/api-types.js';
 import { Http } from './http.js';
+import { Keys } from './keys.js';
 import { type PreviewdEvent, Sandbox } from './sandbox.js';
 import { readNdjson } from './streams.js';
 
@@ -17,6 +18,12 @@ export interface PreviewdOptions {
   fetch?: typeof fetch;
   /** Extra headers on every request. */
   headers?: Record<string, string>;
+  /**
+   * Act for this end user (an admin key in a backend serving many users): every call carries
+   * `X-Previewd-Owner`, so it sees and creates only that owner's sandboxes (another owner's answer
+   * SandboxNotFoundError). With a tenant key it may only name the key's own owner.
+   */
+  owner?: string;
 }
 
 export interface ListOptions extends Omit<Partial<ListSandboxesQuery>, 'label'> {
@@ -62,11 +69,14 @@ export class Sandboxes {
 /** The previewd client. */
 export class Previewd {
   readonly sandboxes: Sandboxes;
+  /** API keys (admin keys only). */
+  readonly keys: Keys;
   readonly http: Http;
 
   constructor(opts: PreviewdOptions) {
     this.http = new Http(opts);
     this.sandboxes = new Sandboxes(this.http);
+    this.keys = new Keys(this.http);
   }
 
   /** The server's liveness answer. */

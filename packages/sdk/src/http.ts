@@ -15,18 +15,26 @@ export interface HttpOptions {
   apiKey?: string;
   fetch?: typeof fetch;
   headers?: Record<string, string>;
+  /** Sent as X-Previewd-Owner on every request. */
+  owner?: string;
 }
+
+/** The header that names the end user an admin key acts for. */
+export const OWNER_HEADER = 'x-previewd-owner';
 
 /** The one place the SDK talks HTTP: bearer key, JSON in and out, typed errors. */
 export class Http {
   readonly baseUrl: string;
   readonly apiKey?: string;
+  /** The end user every request acts for (X-Previewd-Owner), if any. */
+  readonly owner?: string;
   private readonly fetchFn: typeof fetch;
   private readonly headers: Record<string, string>;
 
   constructor(opts: HttpOptions) {
     this.baseUrl = opts.url.replace(/\/+$/, '');
     this.apiKey = opts.apiKey;
+    this.owner = opts.owner;
     this.fetchFn = opts.fetch ?? globalThis.fetch.bind(globalThis);
     this.headers = opts.headers ?? {};
   }
@@ -46,6 +54,7 @@ export class Http {
   async send(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
     const headers: Record<string, string> = { ...this.headers, ...opts.headers };
     if (this.apiKey) headers.authorization = `Bearer ${this.apiKey}`;
+    if (this.owner) headers[OWNER_HEADER] = this.owner;
     let body: RequestInit['body'];
     if (opts.body !== undefined) {
       if (

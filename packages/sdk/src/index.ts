@@ -2,7 +2,8 @@ export { type ListOptions, Previewd, type PreviewdOptions, Sandboxes } from './c
 export * from './errors.js';
 export { type FileContent, SandboxFiles } from './files.js';
 export type * from './generated/api-types.js';
-export { Http, type QueryValue, type RequestOptions } from './http.js';
+export { Http, OWNER_HEADER, type QueryValue, type RequestOptions } from './http.js';
+export { Keys } from './keys.js';
 export {
   type Command,
   type ExecOptions,
@@ -17,6 +18,7 @@ export {
 export { readLines, readNdjson, readSse, type SseMessage } from './streams.js';
 export {
   Terminal,
+  type TerminalAuth,
   type TerminalOptions,
   type TerminalOutput,
   type WebSocketConstructor,

@@ -214,7 +214,12 @@ export class Sandbox {
    * In Node 20 pass `{ WebSocket }` from the `ws` package.
    */
   terminal(opts: TerminalOptions): Promise<Terminal> {
-    return Terminal.open(this.http.baseUrl, this.http.apiKey, this.id, opts);
+    return Terminal.open(
+      this.http.baseUrl,
+      { apiKey: this.http.apiKey, owner: this.http.owner },
+      this.id,
+      opts,
+    );
   }
 
   /** The app's own output (install and dev server); `follow` keeps streaming. */

@@ -10,7 +10,15 @@ export interface WebSocketLike {
     listener: (event: { data?: unknown; code?: number; reason?: string }) => void,
   ): void;
 }
-export type WebSocketConstructor = new (url: string, protocols?: string[]) => WebSocketLike;
+/**
+ * A WebSocket class. The third argument is what the `ws` package takes (extra handshake headers:
+ * the owner an admin key acts for); browsers and undici's global WebSocket ignore it.
+ */
+export type WebSocketConstructor = new (
+  url: string,
+  protocols?: string[],
+  options?: { headers?: Record<string, string> },
+) => WebSocketLike;
 
 export interface TerminalOptions {
   cmd: string | string[];
@@ -20,6 +28,13 @@ export interface TerminalOptions {
   tty?: boolean | { cols: number; rows: number };
   /** The WebSocket class: default the global one (browsers, Node ≥ 22); in Node 20 pass `ws`'s. */
   WebSocket?: WebSocketConstructor;
+}
+
+/** Who the session acts as. */
+export interface TerminalAuth {
+  apiKey?: string;
+  /** X-Previewd-Owner on the handshake: only a WebSocket class that takes headers (`ws`) sends it. */
+  owner?: string;
 }
 
 export type TerminalOutput = (data: string, stream: 'stdout' | 'stderr') => void;
@@ -48,10 +63,11 @@ export class Terminal {
   /** Opens the socket, starts the command and resolves once it runs. */
   static open(
     baseUrl: string,
-    apiKey: string | undefined,
+    auth: string | TerminalAuth | undefined,
     sandboxId: string,
     opts: TerminalOptions,
   ): Promise<Terminal> {
+    const { apiKey, owner } = typeof auth === 'string' ? { apiKey: auth, owner: undefined } : (auth ?? {});
     const Ctor = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!Ctor) {
       return Promise.reject(
@@ -61,7 +77,11 @@ export class Terminal {
       );
     }
     const url = new URL(`${baseUrl.replace(/^http/, 'ws')}/v1/sandboxes/${sandboxId}/exec/ws`);
-    const ws = new Ctor(url.toString(), apiKey ? ['previewd', `previewd.key.${apiKey}`] : undefined);
+    const ws = new Ctor(
+      url.toString(),
+      apiKey ? ['previewd', `previewd.key.${apiKey}`] : undefined,
+      owner ? { headers: { 'x-previewd-owner': owner } } : undefined,
+    );
     let started: (t: Terminal) => void = () => undefined;
     let failed: (err: PreviewdError) => void = () => undefined;
     let exited: (code: number) => void = () => undefined;
@@ -99,8 +119,15 @@ export class Terminal {
       } else if (msg.type === 'exit') exited(msg.exitCode ?? -1);
       else if (msg.type === 'error') fail(errorFromBody(200, msg));
     });
-    ws.addEventListener('error', () => {
-      fail(new ConnectionError('connection_failed', `the exec WebSocket to ${baseUrl} failed`));
+    ws.addEventListener('error', (event) => {
+      // `ws` says why (e.g. "Unexpected server response: 404" for a refused upgrade); browsers do not.
+      const why = (event as { message?: unknown }).message;
+      fail(
+        new ConnectionError(
+          'connection_failed',
+          `the exec WebSocket to ${baseUrl} failed${typeof why === 'string' && why ? `: ${why}` : ''}`,
+        ),
+      );
     });
     ws.addEventListener('close', (event) => {
       fail(
