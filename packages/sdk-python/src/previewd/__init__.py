@@ -7,7 +7,7 @@
     print(sandbox.get_preview_url(3000))
 """
 
-from ._client import ExecResult, Files, PreviewTokens, Previewd, Processes, Sandbox, Sandboxes
+from ._client import ExecResult, Files, Keys, PreviewTokens, Previewd, Processes, Sandbox, Sandboxes
 from ._codes import *  # noqa: F401,F403  (one exception class per server error code)
 from ._codes import ERROR_CLASSES, ERROR_CODES
 from ._errors import ConnectionFailedError, PreviewdError, UnexpectedResponseError, WaitTimeoutError
@@ -17,6 +17,7 @@ __all__ = [
     "Previewd",
     "Sandboxes",
     "Sandbox",
+    "Keys",
     "Files",
     "Processes",
     "PreviewTokens",

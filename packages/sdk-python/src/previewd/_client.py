@@ -317,6 +317,27 @@ class Sandboxes:
                 return
 
 
+class Keys:
+    """API keys (an admin key only; a tenant key gets ForbiddenError). A created key's secret
+    (``key``) is in the answer to ``create`` and nowhere else: listings show its ``prefix`` only."""
+
+    def __init__(self, http: Http) -> None:
+        self._http = http
+
+    def create(self, owner: Optional[str] = None, name: Optional[str] = None) -> dict:
+        """With ``owner``, a tenant key that sees only that owner's sandboxes; without, an admin key."""
+        return self._http.json("POST", "/v1/keys", json_body=_drop_none({"owner": owner, "name": name}))
+
+    def list(self) -> List[dict]:
+        """Every key: configured ones (``source: "config"``) and ones made here (``"api"``), revoked ones too."""
+        return self._http.json("GET", "/v1/keys")["keys"]
+
+    def revoke(self, key_id: str) -> dict:
+        """Revokes a key made through the API (KeyNotRevocableError for a configured one); its
+        dashboard sessions end with it. Answers the revoked key."""
+        return self._http.json("DELETE", f"/v1/keys/{urllib.parse.quote(key_id, safe='')}")
+
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(w[:1].upper() + w[1:] for w in rest)
@@ -324,9 +345,16 @@ def _camel(name: str) -> str:
 
 class Previewd:
     """The previewd client: ``Previewd(url=..., api_key=...)``; both default to PREVIEWD_URL /
-    PREVIEWD_API_KEY."""
+    PREVIEWD_API_KEY. ``owner=`` acts for that end user (an admin key in a backend serving many
+    users): every call carries X-Previewd-Owner, so it sees and creates only that owner's sandboxes."""
 
-    def __init__(self, url: Optional[str] = None, api_key: Optional[str] = None, timeout: float = 300.0) -> None:
+    def __init__(
+        self,
+        url: Optional[str] = None,
+        api_key: Optional[str] = None,
+        timeout: float = 300.0,
+        owner: Optional[str] = None,
+    ) -> None:
         import os
 
         url = url or os.environ.get("PREVIEWD_URL")
@@ -334,8 +362,9 @@ class Previewd:
             raise PreviewdError(
                 "no server url", code="invalid_request", hint="Pass url=... or set PREVIEWD_URL."
             )
-        self.http = Http(url, api_key or os.environ.get("PREVIEWD_API_KEY"), timeout)
+        self.http = Http(url, api_key or os.environ.get("PREVIEWD_API_KEY"), timeout, owner)
         self.sandboxes = Sandboxes(self.http)
+        self.keys = Keys(self.http)
 
     def health(self) -> dict:
         return self.http.json("GET", "/healthz")

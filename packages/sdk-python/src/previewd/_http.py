@@ -32,11 +32,18 @@ def error_from_body(status: int, body: Any, retry_after: Optional[str] = None) -
     )
 
 
+OWNER_HEADER = "X-Previewd-Owner"
+
+
 class Http:
-    def __init__(self, url: str, api_key: Optional[str] = None, timeout: float = 300.0) -> None:
+    def __init__(
+        self, url: str, api_key: Optional[str] = None, timeout: float = 300.0, owner: Optional[str] = None
+    ) -> None:
         self.base_url = url.rstrip("/")
         self.api_key = api_key
         self.timeout = timeout
+        #: The end user every request acts for (sent as X-Previewd-Owner), if any.
+        self.owner = owner
 
     def url(self, path: str, query: Optional[Mapping[str, Any]] = None) -> str:
         pairs = []
@@ -67,6 +74,8 @@ class Http:
         all_headers = dict(headers or {})
         if self.api_key:
             all_headers["Authorization"] = f"Bearer {self.api_key}"
+        if self.owner:
+            all_headers[OWNER_HEADER] = self.owner
         data = None
         if raw_body is not None:
             data = raw_body
