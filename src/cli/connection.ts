@@ -1,5 +1,5 @@
 import { Previewd } from '@previewd/sdk';
-import { readLocalApiKey } from '../config/api-keys.js';
+import { parseKeyEntries, readLocalApiKey } from '../config/api-keys.js';
 import { type LoadedConfig, splitHostPort } from '../config/load.js';
 
 export interface Connection {
@@ -11,7 +11,8 @@ export interface Connection {
 
 /**
  * Finds the server and key by itself: PREVIEWD_URL / PREVIEWD_API_KEY, else the configuration
- * (apiAddr, apiKeys) and the key `serve` generated in <dataDir>/api-key.
+ * (apiAddr, the first admin key of apiKeys, else its first tenant key) and the key `serve` generated
+ * in <dataDir>/api-key.
  */
 export function findConnection(load: () => LoadedConfig, env: NodeJS.ProcessEnv = process.env): Connection {
   const envUrl = env.PREVIEWD_URL?.trim();
@@ -24,7 +25,10 @@ export function findConnection(load: () => LoadedConfig, env: NodeJS.ProcessEnv 
     const reachable = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '::1' : host;
     url = `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
   }
-  const apiKey = envKey || config.apiKeys[0] || readLocalApiKey(config.dataDir);
+  // A configured `key:owner` entry is a tenant key sent as `key`; an admin key is preferred.
+  const entries = parseKeyEntries(config.apiKeys);
+  const configured = (entries.find((e) => !e.owner) ?? entries[0])?.key;
+  const apiKey = envKey || configured || readLocalApiKey(config.dataDir);
   return { url, apiKey, source: envUrl ? 'PREVIEWD_URL' : `apiAddr and ${config.dataDir}/api-key` };
 }
 

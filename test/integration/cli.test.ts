@@ -216,3 +216,124 @@ describe('previewd CLI against a real server', () => {
     for (const c of checks) if (c.status !== 'ok') expect(c.fix).toBeTruthy();
   });
 });
+
+describe('previewd keys against a real server', () => {
+  const TENANT = 'tenant-key-0123456789abcdef';
+  let server: TestServer;
+  let env: Record<string, string>;
+  let made: { id: string; key: string; prefix: string };
+
+  beforeAll(async () => {
+    server = await startTestServer({ apiKeys: [TEST_KEY, `${TENANT}:alice`] });
+    env = { PREVIEWD_URL: server.url, PREVIEWD_API_KEY: TEST_KEY };
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('keys create prints the secret once, alone on stdout, with a warning that it will not be shown again', async () => {
+    const res = await cli(['keys', 'create', '--owner', 'erin', '--name', 'erin laptop'], env);
+    expect(res.code, res.stderr).toBe(0);
+    const secret = res.stdout.trim();
+    expect(res.stdout).toBe(`${secret}\n`);
+    expect(secret).toMatch(/^pvd_[A-Za-z0-9_-]{32}$/);
+    expect(res.stderr).toMatch(/Made tenant key key_[0-9a-z]{26} for erin \(erin laptop\)/);
+    expect(res.stderr).toContain('will not be shown again');
+    const id = /key_[0-9a-z]{26}/.exec(res.stderr)![0];
+    made = { id, key: secret, prefix: secret.slice(0, 10) };
+    // The secret is a working tenant key for erin.
+    const own = await server.call('GET', '/v1/sandboxes', undefined, { authorization: `Bearer ${secret}` });
+    expect(own.status).toBe(200);
+
+    const asJson = await cli(['keys', 'create', '--name', 'ci', '--json'], env);
+    expect(asJson.code, asJson.stderr).toBe(0);
+    const ci = JSON.parse(asJson.stdout);
+    expect(ci).toMatchObject({ role: 'admin', owner: null, name: 'ci', source: 'api', revokedAt: null });
+    expect(ci.key.startsWith(ci.prefix)).toBe(true);
+    expect(asJson.stderr).toBe('');
+  });
+
+  it('keys ls: a table of every key, --json the API list; never a secret', async () => {
+    const res = await cli(['keys', 'ls'], env);
+    expect(res.code, res.stderr).toBe(0);
+    const lines = res.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^ID\s+ROLE\s+OWNER\s+NAME\s+PREFIX\s+SOURCE\s+CREATED\s+REVOKED$/);
+    const erin = lines.find((l) => l.startsWith(made.id));
+    expect(erin).toMatch(
+      new RegExp(`^${made.id}\\s+tenant\\s+erin\\s+erin laptop\\s+${made.prefix}…\\s+api\\s+\\d+s ago\\s+-$`),
+    );
+    expect(lines.filter((l) => /\sconfig\s/.test(l))).toHaveLength(2);
+    expect(lines).toHaveLength(5); // header, two configured keys, two made above
+    for (const secret of [made.key, TEST_KEY, TENANT]) expect(res.stdout).not.toContain(secret);
+
+    const asJson = await cli(['keys', 'ls', '--json'], env);
+    expect(asJson.code, asJson.stderr).toBe(0);
+    const list = JSON.parse(asJson.stdout);
+    expect(list.map((k: { id: string }) => k.id)).toContain(made.id);
+    expect(
+      list.filter((k: { source: string }) => k.source === 'config').map((k: { role: string }) => k.role),
+    ).toEqual(['admin', 'tenant']);
+    for (const secret of [made.key, TEST_KEY, TENANT]) expect(asJson.stdout).not.toContain(secret);
+  });
+
+  it('keys revoke (by id prefix): the secret is refused afterwards and ls shows it revoked', async () => {
+    // Both keys made above share their first characters (the time part of the id): ambiguous.
+    const ambiguous = await cli(['keys', 'revoke', made.id.slice(0, 8)], env);
+    expect(ambiguous.code).toBe(2);
+    expect(ambiguous.stderr).toMatch(/error invalid_id: "key_[0-9a-z]{4}" matches 2 keys/);
+    const res = await cli(['keys', 'revoke', made.id.slice(0, 20)], env);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toBe(`✓ revoked ${made.id} (erin)\n`);
+    const refused = await cli(['ls'], { PREVIEWD_URL: server.url, PREVIEWD_API_KEY: made.key });
+    expect(refused.code).toBe(7);
+    expect(refused.stderr).toContain('error unauthorized:');
+    const again = await cli(['keys', 'revoke', made.id, '--json'], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({
+      id: made.id,
+      owner: 'erin',
+      revokedAt: expect.any(String),
+    });
+    const list = await cli(['keys', 'ls'], env);
+    expect(list.stdout.split('\n').find((l) => l.startsWith(made.id))).toMatch(/\d+s ago\s+\d+s ago$/);
+  });
+
+  it('keys errors: the server code and hint, with the exit code of their kind', async () => {
+    const unknown = await cli(['keys', 'revoke', 'key_01arz3ndektsv4rrffq69g5fav'], env);
+    expect(unknown.code).toBe(3);
+    expect(unknown.stderr).toContain('error key_not_found:');
+    expect(unknown.stderr).toContain('hint: List the keys with GET /v1/keys (or "previewd keys ls").');
+
+    const configId = JSON.parse((await cli(['keys', 'ls', '--json'], env)).stdout).find(
+      (k: { source: string }) => k.source === 'config',
+    ).id;
+    const configured = await cli(['keys', 'revoke', configId, '--json'], env);
+    expect(configured.code).toBe(4);
+    expect(JSON.parse(configured.stderr).error).toMatchObject({ code: 'key_not_revocable', status: 409 });
+
+    for (const args of [
+      ['keys', 'ls'],
+      ['keys', 'create'],
+      ['keys', 'revoke', configId],
+    ]) {
+      const tenant = await cli(args, { PREVIEWD_URL: server.url, PREVIEWD_API_KEY: TENANT });
+      expect(tenant.code, args.join(' ')).toBe(7);
+      expect(tenant.stderr).toContain('error forbidden:');
+      expect(tenant.stderr).toContain('hint:');
+    }
+
+    const bad = await cli(['keys', 'create', '--owner', 'has spaces'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('error invalid_request:');
+  });
+
+  it('finds an admin key among configured key:owner entries', async () => {
+    const res = await cli(['keys', 'ls', '--json'], {
+      PREVIEWD_URL: server.url,
+      PREVIEWD_API_KEYS: `${TENANT}:alice,${TEST_KEY}`,
+      PREVIEWD_DATA_DIR: server.dataDir,
+    });
+    expect(res.code, res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout).length).toBeGreaterThanOrEqual(4);
+  });
+});
