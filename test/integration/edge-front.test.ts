@@ -10,7 +10,10 @@ import {
   wsConnect,
   wsRoundTrip,
 } from '../helpers/edge.js';
-import { startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { startTestServer, TEST_KEY, type TestServer, waitFor } from '../helpers/server.js';
+
+/** /metrics wants an admin key (or api.metricsToken). */
+const adminAuth = { authorization: `Bearer ${TEST_KEY}` };
 
 /**
  * The edge's HAProxy front (edge.front): the built-in edge publishes a running public preview
@@ -114,13 +117,13 @@ describe('edge front: HAProxy serves running public previews (real engine, real 
     expect(entry).toMatchObject({ method: 'GET', status: 200, port: 3000, websocket: false });
     expect(entry.bytes).toBeGreaterThan(0);
     expect(server.app.edge.activity.lastSeen(id)).toBeGreaterThanOrEqual(t0);
-    const text = await (await request(`${server.url}/metrics`)).body.text();
+    const text = await (await request(`${server.url}/metrics`, { headers: adminAuth })).body.text();
     expect(text).toContain(`previewd_edge_requests_total{sandbox="${id}",port="3000",status="200"}`);
   });
 
   it('logs up to edge.frontLogRate requests a second per preview and counts every one', async () => {
     const metric = async () => {
-      const text = await (await request(`${server.url}/metrics`)).body.text();
+      const text = await (await request(`${server.url}/metrics`, { headers: adminAuth })).body.text();
       const m = new RegExp(`previewd_edge_front_requests_total\\{sandbox="${id}",port="3000"\\} (\\d+)`).exec(
         text,
       );

@@ -11,7 +11,10 @@ import {
   wsConnect,
   wsRoundTrip,
 } from '../helpers/edge.js';
-import { startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { startTestServer, TEST_KEY, type TestServer, waitFor } from '../helpers/server.js';
+
+/** /metrics wants an admin key (or api.metricsToken). */
+const adminAuth = { authorization: `Bearer ${TEST_KEY}` };
 
 describe('edge proxying (real engine, real sandbox)', () => {
   let server: TestServer;
@@ -206,7 +209,7 @@ describe('edge proxying (real engine, real sandbox)', () => {
     });
     expect(entries[0].bytes).toBeGreaterThan(0);
     expect(entries.some((e) => e.websocket && e.path === '/hmr?token=1' && e.status === 101)).toBe(true);
-    const metrics = await request(`${server.url}/metrics`);
+    const metrics = await request(`${server.url}/metrics`, { headers: adminAuth });
     const text = await metrics.body.text();
     expect(text).toContain(`previewd_edge_requests_total{sandbox="${id}",port="3000",status="200"}`);
     expect(text).toContain('previewd_edge_request_duration_seconds_bucket');

@@ -9,7 +9,10 @@ import {
   wsConnect,
   wsRoundTrip,
 } from '../helpers/edge.js';
-import { startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { startTestServer, TEST_KEY, type TestServer, waitFor } from '../helpers/server.js';
+
+/** /metrics wants an admin key (or api.metricsToken). */
+const adminAuth = { authorization: `Bearer ${TEST_KEY}` };
 
 async function startsAfter(server: TestServer, id: string, afterId: number): Promise<number> {
   const events = await server.app.bus.history({ sandboxId: id, afterId });
@@ -84,7 +87,7 @@ describe('edge wake-on-request and honest pages (real engine)', () => {
     expect(results.map((r) => r.status)).toEqual(Array(50).fill(200));
     expect(results.map((r) => r.body.url)).toEqual(Array.from({ length: 50 }, (_, i) => `/echo?n=${i}`));
     expect(await startsAfter(server, id, mark)).toBe(1);
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const metrics = await (await fetch(`${server.url}/metrics`, { headers: adminAuth })).text();
     expect(metrics).toMatch(/previewd_edge_wakes_total\{result="ok"\} [1-9]/);
     expect(metrics).toMatch(/previewd_edge_wake_duration_seconds_count [1-9]/);
   });
