@@ -20,6 +20,20 @@ export type { FileEntry } from './workspace-entry.js';
 
 const MAX_LINK_HOPS = 40;
 
+/**
+ * A string as UTF-8 in pieces of about 1 MiB, so a big file content (create bodies reach 64 MB) is
+ * not encoded in one go on the event loop. A piece never ends between the halves of a surrogate pair.
+ */
+function* utf8Pieces(text: string, size = 1024 * 1024): Generator<Buffer> {
+  for (let start = 0; start < text.length; ) {
+    let end = Math.min(start + size, text.length);
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
+    yield Buffer.from(text.slice(start, end), 'utf8');
+    start = end;
+  }
+}
+
 function invalid(message: string, status: 'bad' | 'forbidden' = 'bad'): PreviewdError {
   return new PreviewdError(
     'invalid_path',
@@ -199,7 +213,9 @@ export class WorkspaceFiles {
       const before = await handle.stat();
       if (!before.isFile()) throw notRegularFile(userPath, kindOf(before));
       await handle.truncate(0);
-      if (typeof data === 'string' || Buffer.isBuffer(data)) {
+      if (typeof data === 'string') {
+        for (const piece of utf8Pieces(data)) await handle.write(piece);
+      } else if (Buffer.isBuffer(data)) {
         await handle.writeFile(data);
       } else {
         for await (const chunk of data) await handle.write(chunk);

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, TEST_KEY, type TestServer, waitState } from '../helpers/server.js';
 
+// 'x' first: the 1 Mi-character piece boundary falls between the halves of a surrogate pair.
+const text = `x${'\u{1F600}'.repeat(600_000)}\u00e9`;
+
 type Page = {
   entries: { path: string; type: string }[];
   truncated: boolean;
@@ -36,6 +39,7 @@ describe('files list and glob pages, downloads (real engine)', () => {
     const created = await server.call('POST', '/v1/sandboxes', {
       files: {
         'a.txt': 'a',
+        'emoji.txt': text,
         'b/c.txt': 'c',
         'b/d/e.ts': 'e',
         'b/d/f.ts': 'f',
@@ -68,6 +72,7 @@ describe('files list and glob pages, downloads (real engine)', () => {
       'b/d/e.ts',
       'b/d/f.ts',
       'b/g.ts',
+      'emoji.txt',
       'h.ts',
       'logo.svg',
       'odd "name";\u00e9.txt',
@@ -114,6 +119,11 @@ describe('files list and glob pages, downloads (real engine)', () => {
     const big = await server.call('GET', `/v1/sandboxes/${id}/files/list?limit=10001`);
     expect(big.status).toBe(400);
     expect(big.body.error.code).toBe('invalid_request');
+  });
+
+  it('writes a big text of multi-byte characters intact (create writes it in pieces)', async () => {
+    const back = await get('/files?path=emoji.txt');
+    expect(Buffer.from(await back.arrayBuffer()).equals(Buffer.from(text, 'utf8'))).toBe(true);
   });
 
   it('serves files as downloads that never run on the API origin (HTML, SVG, archive)', async () => {
