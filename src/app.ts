@@ -10,6 +10,7 @@ import type { Config } from './config/schema.js';
 import { Edge } from './edge/edge-server.js';
 import { EventBus } from './events/bus.js';
 import { createDockerClient } from './providers/docker/client.js';
+import { NetworkContainment } from './providers/docker/containment.js';
 import { DockerProvider } from './providers/docker/docker-provider.js';
 import type { SandboxProvider } from './providers/provider.js';
 import { Admission } from './sandboxes/admission.js';
@@ -29,6 +30,8 @@ export interface Previewd {
   config: Config;
   store: Store;
   provider: SandboxProvider;
+  /** The sandbox network's iptables containment (docs/network.md). */
+  containment: NetworkContainment;
   bus: EventBus;
   service: SandboxService;
   reconciler: Reconciler;
@@ -59,7 +62,8 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
   const store = new SqliteStore(join(config.dataDir, 'previewd.db'));
   await store.migrate();
   const keyRing = new KeyRing(store, keyEntries);
-  const provider = new DockerProvider({ docker: createDockerClient(config), config });
+  const docker = createDockerClient(config);
+  const provider = new DockerProvider({ docker, config });
   const bus = new EventBus(store);
   const service = new SandboxService({
     store,
@@ -77,6 +81,20 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
     log: log.child({ component: 'reconciler' }),
   });
   const metrics = new Metrics(store);
+  const portOf = (url: string | undefined, addr: string | undefined) =>
+    url ? Number(new URL(url).port) : addr ? splitHostPort(addr).port : 0;
+  const containment = new NetworkContainment({
+    docker,
+    config,
+    networkId: () => provider.sandboxNetworkId(),
+    // The edge's public ports (network.allowEdge): bound ones once the edge listens.
+    edgePorts: () =>
+      [
+        portOf(edge.url, config.edgeAddr),
+        config.edge.tls ? portOf(edge.tlsUrl, config.edge.tls.addr) : 0,
+      ].filter((p) => p > 0),
+    log: log.child({ component: 'containment' }),
+  });
   const edge = new Edge({
     config,
     store,
@@ -145,6 +163,7 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
     config,
     store,
     provider,
+    containment,
     bus,
     service,
     reconciler,
@@ -159,6 +178,9 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
     generatedKey: generated,
     async start() {
       await provider.health();
+      // Before any sandbox runs: the sandbox network and its containment rules.
+      await containment.ensure();
+      containment.start();
       await reconciler.runOnce();
       reconciler.start();
       idleReaper.start();
@@ -173,6 +195,7 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
       app.apiUrl = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
       await traefik?.start();
       app.edgeUrl = edge.url;
+      if (config.network.allowEdge) await containment.ensure(); // now with the edge's bound ports
       // A random edge port (tests): preview URLs carry the port actually bound.
       if (config.edge.publicPort === undefined) {
         if (config.edge.tls && edge.tlsUrl && splitHostPort(config.edge.tls.addr).port === 0) {
@@ -183,6 +206,7 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
       }
     },
     async stop() {
+      await containment.stop(); // the rules stay: other control planes may share the network
       await reconciler.stop();
       await idleReaper.stop();
       await expiry.stop();

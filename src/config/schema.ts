@@ -245,6 +245,32 @@ export const configSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  network: z
+    .strictObject({
+      /**
+       * previewd's iptables chains that keep sandboxes off the host, metadata, private ranges and
+       * each other ("auto": install them, warn when it cannot; "required": refuse to start
+       * without them; "off": leave the sandbox network as Docker makes it). See docs/network.md.
+       */
+      containment: z.enum(['auto', 'required', 'off']).default('auto'),
+      /** Private CIDRs (or addresses) sandboxes may reach anyway, e.g. an internal package mirror. */
+      allowPrivate: z
+        .array(
+          z
+            .string()
+            .regex(
+              /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}(\/(3[0-2]|[12]?\d))?$/,
+              'must be an IPv4 address or CIDR, e.g. 10.1.2.0/24',
+            ),
+        )
+        .max(256)
+        .default([]),
+      /** Let sandboxes reach the edge's public port(s) on the host (previews of other sandboxes). */
+      allowEdge: z.boolean().default(false),
+      /** How often the rules are checked and put back (an engine or firewall restart may flush them). */
+      checkIntervalSec: z.number().positive().max(3600).default(10),
+    })
+    .prefault({}),
   reconcileIntervalSec: z.number().positive().max(3600).default(5),
   orphanGraceSec: z.number().min(0).max(86_400).default(30),
 });
@@ -324,6 +350,10 @@ export const envVars: Record<string, { path: string[]; parse: EnvParser }> = {
   PREVIEWD_RATE_LIMIT_AUTH_FAILURES: { path: ['api', 'rateLimit', 'authFailures'], parse: num },
   PREVIEWD_RATE_LIMIT_CREATES: { path: ['api', 'rateLimit', 'creates'], parse: num },
   PREVIEWD_RATE_LIMIT_WINDOW_SEC: { path: ['api', 'rateLimit', 'windowSec'], parse: num },
+  PREVIEWD_NETWORK_CONTAINMENT: { path: ['network', 'containment'], parse: str },
+  PREVIEWD_NETWORK_ALLOW_PRIVATE: { path: ['network', 'allowPrivate'], parse: list },
+  PREVIEWD_NETWORK_ALLOW_EDGE: { path: ['network', 'allowEdge'], parse: bool },
+  PREVIEWD_NETWORK_CHECK_INTERVAL_SEC: { path: ['network', 'checkIntervalSec'], parse: num },
   PREVIEWD_RECONCILE_INTERVAL_SEC: { path: ['reconcileIntervalSec'], parse: num },
   PREVIEWD_ORPHAN_GRACE_SEC: { path: ['orphanGraceSec'], parse: num },
   PREVIEWD_IDLE_TIMEOUT_SEC: { path: ['defaults', 'idleTimeoutSec'], parse: num },

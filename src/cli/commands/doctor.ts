@@ -152,6 +152,49 @@ function caCheck(config: Config): Check {
   }
 }
 
+/** The sandbox network's iptables containment (docs/network.md): read only, changes nothing. */
+async function containmentCheck(config: Config): Promise<Check> {
+  const { createDockerClient } = await import('../../providers/docker/client.js');
+  const { NetworkContainment } = await import('../../providers/docker/containment.js');
+  const docker = createDockerClient(config);
+  const name = config.docker.network;
+  try {
+    const status = await new NetworkContainment({
+      docker,
+      config,
+      networkId: async () =>
+        (await docker.listNetworks({ filters: { name: [name] } })).find((n) => n.Name === name)?.Id,
+    }).check();
+    const level: Check['status'] =
+      status.state === 'ok'
+        ? 'ok'
+        : status.state === 'off'
+          ? 'warn'
+          : config.network.containment === 'required'
+            ? 'fail'
+            : 'warn';
+    return {
+      check: 'network containment',
+      status: level,
+      detail: status.detail,
+      ...(status.state === 'off'
+        ? {
+            fix: 'Set network.containment: auto (PREVIEWD_NETWORK_CONTAINMENT) unless the host contains the bridge itself.',
+          }
+        : status.fix
+          ? { fix: status.fix }
+          : {}),
+    };
+  } catch (err) {
+    return {
+      check: 'network containment',
+      status: 'warn',
+      detail: `cannot be checked: ${(err as Error).message}`,
+      fix: 'Fix the engine first.',
+    };
+  }
+}
+
 function diskCheck(config: Config): Check {
   let dir = resolve(config.dataDir);
   while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
@@ -185,6 +228,7 @@ export async function runChecks(loaded: LoadedConfig): Promise<Check[]> {
   checks.push(...(await portChecks(config, serverVersion)));
   checks.push(frontCheck(config));
   checks.push(caCheck(config));
+  checks.push(await containmentCheck(config));
   checks.push(diskCheck(config));
   checks.push(
     serverVersion
@@ -210,7 +254,9 @@ export async function runChecks(loaded: LoadedConfig): Promise<Check[]> {
 export function registerDoctorCommand(program: Command, load: () => LoadedConfig): void {
   program
     .command('doctor')
-    .description('Check the engine, images, ports, CA bundle and disk; each failing line names its fix')
+    .description(
+      'Check the engine, images, ports, CA bundle, network containment and disk; each failing line names its fix',
+    )
     .option('--json', 'print the checks as JSON')
     .action(
       run(async (flags: { json?: boolean }) => {

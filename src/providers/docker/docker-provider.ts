@@ -147,6 +147,12 @@ export class DockerProvider implements SandboxProvider {
     return this.networkReady;
   }
 
+  /** The sandbox network's id, creating the network when missing (its containment rules are keyed by it). */
+  async sandboxNetworkId(): Promise<string> {
+    await this.ensureNetwork();
+    return this.networkId!;
+  }
+
   /** Creates a directory owned by the sandbox user; a data dir previewd may not hand over is a clear error. */
   private async ownedDir(dir: string): Promise<void> {
     try {

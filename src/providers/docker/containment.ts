@@ -1,0 +1,328 @@
+import { existsSync, readFileSync } from 'node:fs';
+import type Docker from 'dockerode';
+import type { Logger } from 'pino';
+import type { Config } from '../../config/schema.js';
+import {
+  CHAIN_PREFIX,
+  type ContainmentRules,
+  containmentRules,
+  resolversOf,
+  restoreScript,
+  ruleLine,
+} from './containment-rules.js';
+import { Iptables } from './iptables.js';
+
+export type ContainmentState = 'ok' | 'off' | 'unavailable' | 'missing';
+
+export interface ContainmentStatus {
+  state: ContainmentState;
+  detail: string;
+  /** What to do when the state is not ok. */
+  fix?: string;
+  /** ensure(): whether rules had to be written (false when everything was already in place). */
+  changed?: boolean;
+  /** The rule set in force (or wanted), when the facts could be read. */
+  rules?: ContainmentRules;
+}
+
+export interface ContainmentOptions {
+  docker: Docker;
+  config: Pick<Config, 'network' | 'docker'>;
+  /** The sandbox network's id (creates the network when missing; doctor passes a look-up instead). */
+  networkId: () => Promise<string | undefined>;
+  /** Host TCP ports sandboxes may reach (the edge's public ports) when network.allowEdge is on. */
+  edgePorts?: () => number[];
+  log?: Logger;
+  iptables?: Iptables;
+  /** Where the host's resolver configuration is read (tests). */
+  resolvConfPaths?: string[];
+  daemonJsonPath?: string;
+}
+
+const BRIDGE_NAME_OPTION = 'com.docker.network.bridge.name';
+const OWN_CHAIN = new RegExp(`^${CHAIN_PREFIX}(IN|FWD)-([0-9a-f]{12})$`);
+
+/** Docker's embedded DNS forwards to these from the container's namespace (non-loopback nameservers). */
+export function containerResolvers(
+  resolvConfPaths = ['/etc/resolv.conf', '/run/systemd/resolve/resolv.conf'],
+  daemonJsonPath = '/etc/docker/daemon.json',
+): string[] {
+  try {
+    const daemon = JSON.parse(readFileSync(daemonJsonPath, 'utf8')) as { dns?: unknown };
+    if (Array.isArray(daemon.dns) && daemon.dns.length > 0) {
+      return daemon.dns.filter((d): d is string => typeof d === 'string' && !d.startsWith('127.'));
+    }
+  } catch {
+    // no daemon.json, or no dns in it
+  }
+  // Docker reads /etc/resolv.conf; when it names only loopback resolvers (systemd-resolved), the
+  // file systemd-resolved keeps with the real upstream ones.
+  for (const path of resolvConfPaths) {
+    if (!existsSync(path)) continue;
+    const { all, remote } = resolversOf(readFileSync(path, 'utf8'));
+    if (remote.length > 0) return remote;
+    if (all.length > 0 && !all.every((a) => a.startsWith('127.'))) return [];
+  }
+  return [];
+}
+
+function fixFor(reason: 'root' | 'binary' | 'remote' | 'docker-user'): string {
+  switch (reason) {
+    case 'root':
+      return 'Run previewd as root (or with CAP_NET_ADMIN) so it can install its iptables chains; or set network.containment: off (PREVIEWD_NETWORK_CONTAINMENT=off) and contain the sandbox network yourself.';
+    case 'binary':
+      return 'Install iptables (Debian: apt-get install iptables; make setup does it as root).';
+    case 'remote':
+      return 'The Docker engine runs on another host or in a VM: contain the sandbox bridge there (docs/network.md has the rule set), and set network.containment: off here.';
+    case 'docker-user':
+      return 'Docker manages no iptables rules (daemon.json "iptables": false?): turn that back on, or contain the sandbox bridge yourself and set network.containment: off.';
+  }
+}
+
+/**
+ * Installs and checks the sandbox network's containment (see containment-rules.ts): previewd's own
+ * chains and two jumps into them, written only when they differ from what is wanted, never
+ * removed on stop (another control plane on the engine may share the network), re-asserted every
+ * network.checkIntervalSec (an engine or firewall restart may have flushed them).
+ */
+export class NetworkContainment {
+  private readonly iptables: Iptables;
+  private timer?: NodeJS.Timeout;
+  private running: Promise<unknown> = Promise.resolve();
+  private lastState?: ContainmentState;
+  private lastDetail?: string;
+
+  constructor(private readonly opts: ContainmentOptions) {
+    this.iptables = opts.iptables ?? new Iptables();
+  }
+
+  get mode(): Config['network']['containment'] {
+    return this.opts.config.network.containment;
+  }
+
+  /** Installs what is missing. "required" mode: anything but ok throws; "auto": a warning. */
+  async ensure(): Promise<ContainmentStatus> {
+    const status = await this.serial(() => this.apply(true));
+    this.report(status);
+    if (this.mode === 'required' && status.state !== 'ok') {
+      // A start-up refusal, not an API error: the message names the setting and the fix.
+      throw new Error(
+        `network.containment is "required" but ${status.detail}. Fix: ${status.fix ?? 'see docs/network.md'}`,
+      );
+    }
+    return status;
+  }
+
+  /** Reads what is installed, changes nothing (doctor). */
+  check(): Promise<ContainmentStatus> {
+    return this.serial(() => this.apply(false));
+  }
+
+  /** Re-asserts the rules every network.checkIntervalSec. */
+  start(): void {
+    if (this.mode === 'off' || this.timer) return;
+    this.timer = setInterval(() => {
+      void this.serial(() => this.apply(true))
+        .then((s) => this.report(s))
+        .catch((err) => this.opts.log?.warn({ err }, 'sandbox network containment check failed'));
+    }, this.opts.config.network.checkIntervalSec * 1000);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running.catch(() => undefined);
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.running.then(fn, fn);
+    this.running = next.catch(() => undefined);
+    return next;
+  }
+
+  private report(status: ContainmentStatus): void {
+    const log = this.opts.log;
+    if (!log) return;
+    const same = status.state === this.lastState && status.detail === this.lastDetail;
+    this.lastState = status.state;
+    this.lastDetail = status.detail;
+    if (status.state === 'ok') {
+      if (status.changed)
+        log.info(
+          { chains: status.rules && [status.rules.inputChain, status.rules.forwardChain] },
+          status.detail,
+        );
+    } else if (!same && status.state !== 'off') {
+      log.warn({ fix: status.fix }, `sandbox network containment: ${status.detail}`);
+    }
+  }
+
+  private async unavailable(): Promise<ContainmentStatus | undefined> {
+    const host = process.env.DOCKER_HOST;
+    if (
+      process.platform !== 'linux' ||
+      (host && !host.startsWith('unix://') && !this.opts.config.docker.socketPath)
+    ) {
+      return { state: 'unavailable', detail: 'the Docker engine is not on this host', fix: fixFor('remote') };
+    }
+    const probe = await this.iptables.run(['-S', 'INPUT']);
+    if (probe.spawnError) {
+      return { state: 'unavailable', detail: 'iptables is not installed', fix: fixFor('binary') };
+    }
+    if (!probe.ok) {
+      const uid = process.getuid?.();
+      return {
+        state: 'unavailable',
+        detail: `iptables does not run${uid !== 0 ? ' (previewd is not root)' : ''}: ${probe.stderr.trim().split('\n')[0]}`,
+        fix: fixFor('root'),
+      };
+    }
+    if (!(await this.iptables.list('DOCKER-USER'))) {
+      return {
+        state: 'unavailable',
+        detail: 'the DOCKER-USER chain does not exist',
+        fix: fixFor('docker-user'),
+      };
+    }
+    return undefined;
+  }
+
+  /** The rule set wanted for the sandbox network now, from the engine's and the host's facts. */
+  async wanted(networkId: string): Promise<ContainmentRules | ContainmentStatus> {
+    const docker = this.opts.docker;
+    const net = (await docker.getNetwork(networkId).inspect()) as Docker.NetworkInspectInfo;
+    const bridge = net.Options?.[BRIDGE_NAME_OPTION] ?? `br-${net.Id.slice(0, 12)}`;
+    if (!existsSync(`/sys/class/net/${bridge}`)) {
+      return {
+        state: 'unavailable',
+        detail: `the sandbox bridge ${bridge} is not on this host`,
+        fix: fixFor('remote'),
+      };
+    }
+    const subnets: string[] = [];
+    for (const n of await docker.listNetworks()) {
+      for (const c of n.IPAM?.Config ?? []) if (c.Subnet) subnets.push(c.Subnet);
+    }
+    const network = this.opts.config.network;
+    return containmentRules({
+      networkId: net.Id,
+      bridge,
+      resolvers: containerResolvers(this.opts.resolvConfPaths, this.opts.daemonJsonPath),
+      allowPrivate: network.allowPrivate,
+      dockerSubnets: subnets,
+      hostTcpPorts: network.allowEdge ? (this.opts.edgePorts?.() ?? []) : [],
+    });
+  }
+
+  private async apply(write: boolean): Promise<ContainmentStatus> {
+    if (this.mode === 'off') {
+      return {
+        state: 'off',
+        detail: 'off (network.containment): sandboxes can reach the host and private networks',
+      };
+    }
+    const unavailable = await this.unavailable();
+    if (unavailable) return unavailable;
+    const networkId = await this.opts.networkId();
+    if (!networkId) {
+      return {
+        state: 'missing',
+        detail: `the sandbox network ${this.opts.config.docker.network} does not exist yet`,
+        fix: 'previewd serve creates it and its rules at start.',
+      };
+    }
+    const wanted = await this.wanted(networkId);
+    if (!('inputChain' in wanted)) return wanted;
+    const missing: string[] = [];
+    let changed = false;
+
+    const chainsOk =
+      sameRules(await this.iptables.list(wanted.inputChain), wanted.inputChain, wanted.input) &&
+      sameRules(await this.iptables.list(wanted.forwardChain), wanted.forwardChain, wanted.forward);
+    if (!chainsOk) {
+      if (!write) missing.push(`chains ${wanted.inputChain}/${wanted.forwardChain} missing or out of date`);
+      else {
+        const res = await this.iptables.restore(restoreScript(wanted));
+        if (!res.ok) throw new Error(`iptables-restore failed: ${res.stderr.trim()}`);
+        changed = true;
+      }
+    }
+    for (const jump of wanted.jumps) {
+      const line = ruleLine(jump.chain, jump.rule);
+      const count = ((await this.iptables.list(jump.chain)) ?? []).filter((l) => l === line).length;
+      if (count === 0) {
+        if (!write) missing.push(`jump from ${jump.chain}`);
+        else {
+          const res = await this.iptables.run(['-I', jump.chain, '1', ...jump.rule]);
+          if (!res.ok) throw new Error(`iptables -I ${jump.chain} failed: ${res.stderr.trim()}`);
+          changed = true;
+        }
+      }
+      // Two control planes starting together may both have inserted it: one is enough.
+      for (let extra = count - 1; write && extra > 0; extra--) {
+        await this.iptables.run(['-D', jump.chain, ...jump.rule]);
+      }
+    }
+    if (write) await this.collect(networkId);
+    if (missing.length > 0) {
+      return {
+        state: 'missing',
+        detail: `sandbox network containment is not installed (${missing.join(', ')})`,
+        fix: 'Start previewd serve as root: it installs the rules (docs/network.md).',
+        rules: wanted,
+      };
+    }
+    return {
+      state: 'ok',
+      detail: `sandbox network ${this.opts.config.docker.network} contained (${wanted.inputChain}, ${wanted.forwardChain})`,
+      changed,
+      rules: wanted,
+    };
+  }
+
+  /** Removes previewd's chains (and their jumps) for sandbox networks the engine no longer has. */
+  private async collect(keepId: string): Promise<void> {
+    const stale = async (): Promise<Set<string>> => {
+      const ids = (await this.opts.docker.listNetworks()).map((n) => n.Id.slice(0, 12));
+      const out = new Set<string>();
+      const all = await this.iptables.run(['-S']);
+      for (const line of all.stdout.split('\n')) {
+        const m = /^-N (\S+)$/.exec(line);
+        const own = m?.[1] ? OWN_CHAIN.exec(m[1]) : null;
+        if (own?.[2] && own[2] !== keepId.slice(0, 12) && !ids.includes(own[2])) out.add(m![1]!);
+      }
+      return out;
+    };
+    const first = await stale();
+    if (first.size === 0) return;
+    const again = await stale(); // a network created meanwhile keeps its chains
+    for (const chain of first) {
+      if (!again.has(chain)) continue;
+      for (const builtin of ['INPUT', 'DOCKER-USER']) {
+        for (const line of (await this.iptables.list(builtin)) ?? []) {
+          if (!line.endsWith(` -j ${chain}`)) continue;
+          await this.iptables.run(['-D', builtin, ...splitRule(line).slice(2)]);
+        }
+      }
+      await this.iptables.run(['-F', chain]);
+      await this.iptables.run(['-X', chain]);
+      this.opts.log?.info({ chain }, 'removed the containment chain of a sandbox network that is gone');
+    }
+  }
+}
+
+function sameRules(current: string[] | undefined, chain: string, rules: string[][]): boolean {
+  if (!current) return false;
+  const want = [`-N ${chain}`, ...rules.map((r) => ruleLine(chain, r))];
+  return current.length === want.length && current.every((line, i) => line === want[i]);
+}
+
+/** Splits an `iptables -S` line into arguments (double-quoted words kept whole). */
+export function splitRule(line: string): string[] {
+  const out: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  for (let m = re.exec(line); m; m = re.exec(line))
+    out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]!);
+  return out;
+}
