@@ -80,6 +80,13 @@ describe('TypeScript SDK against a real server and engine', () => {
     expect(list.entries.map((e) => e.name).sort()).toEqual(['one.txt', 'two.txt']);
     const glob = await sandbox.files.glob('**/*.txt');
     expect(glob.entries.map((e) => e.path)).toEqual(expect.arrayContaining(['a/one.txt', 'src/hello.txt']));
+    // One entry per page: the iterators follow nextCursor to the end.
+    const paged: string[] = [];
+    for await (const e of sandbox.files.listAll('a', { limit: 1 })) paged.push(e.path);
+    expect(paged).toEqual(['a/one.txt', 'a/two.txt']);
+    const matched: string[] = [];
+    for await (const e of sandbox.files.globAll('a/*.txt', { limit: 1 })) matched.push(e.path);
+    expect(matched).toEqual(['a/one.txt', 'a/two.txt']);
     await sandbox.files.move('a/two.txt', 'b/two.txt');
     expect((await sandbox.files.stat('b/two.txt')).type).toBe('file');
     expect((await sandbox.files.chmod('b/two.txt', '0755')).mode).toBe('0755');

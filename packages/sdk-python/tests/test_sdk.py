@@ -78,6 +78,9 @@ class SandboxTest(unittest.TestCase):
         self.assertEqual(sorted(w["path"] for w in written), ["a/one.txt", "a/two.txt"])
         self.assertEqual(sorted(e["name"] for e in files.list("a")["entries"]), ["one.txt", "two.txt"])
         self.assertIn("a/one.txt", [e["path"] for e in files.glob("**/*.txt")["entries"]])
+        # One entry per page: the iterators follow nextCursor to the end.
+        self.assertEqual([e["path"] for e in files.list_all("a", limit=1)], ["a/one.txt", "a/two.txt"])
+        self.assertEqual([e["path"] for e in files.glob_all("a/*.txt", limit=1)], ["a/one.txt", "a/two.txt"])
         files.move("a/two.txt", "b/two.txt")
         self.assertEqual(files.stat("b/two.txt")["type"], "file")
         self.assertEqual(files.chmod("b/two.txt", "0755")["mode"], "0755")

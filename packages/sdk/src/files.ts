@@ -41,16 +41,38 @@ export class SandboxFiles {
     return new Uint8Array(await res.arrayBuffer());
   }
 
-  list(path = '', opts: { recursive?: boolean; limit?: number } = {}): Promise<FileEntries> {
+  /** One page (at most `limit`, default 1 000); pass `cursor: page.nextCursor` for the next. */
+  list(path = '', opts: { recursive?: boolean; limit?: number; cursor?: string } = {}): Promise<FileEntries> {
     return this.http.json('GET', `${this.base}/files/list`, { query: { path, ...opts } });
+  }
+
+  /** Every entry of a listing, page after page (a `depth`-truncated walk ends without a cursor). */
+  async *listAll(path = '', opts: { recursive?: boolean; limit?: number } = {}): AsyncGenerator<FileEntry> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.list(path, { ...opts, ...(cursor ? { cursor } : {}) });
+      yield* page.entries;
+      cursor = page.nextCursor;
+    } while (cursor);
   }
 
   stat(path: string): Promise<FileEntry> {
     return this.http.json('GET', `${this.base}/files/stat`, { query: { path } });
   }
 
-  glob(pattern: string, opts: { limit?: number } = {}): Promise<FileEntries> {
+  /** One page of the paths matching a glob (bounded patterns: docs/io.md); `cursor` as for list. */
+  glob(pattern: string, opts: { limit?: number; cursor?: string } = {}): Promise<FileEntries> {
     return this.http.json('GET', `${this.base}/files/glob`, { query: { pattern, ...opts } });
+  }
+
+  /** Every match of a glob, page after page (walk-budget pages may be empty; they carry a cursor). */
+  async *globAll(pattern: string, opts: { limit?: number } = {}): AsyncGenerator<FileEntry> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.glob(pattern, { ...opts, ...(cursor ? { cursor } : {}) });
+      yield* page.entries;
+      cursor = page.nextCursor;
+    } while (cursor);
   }
 
   move(from: string, to: string): Promise<FileEntry> {

@@ -57,17 +57,43 @@ class Files:
     def read(self, path: str) -> str:
         return self.read_bytes(path).decode("utf-8")
 
-    def list(self, path: str = "", recursive: bool = False, limit: Optional[int] = None) -> dict:
-        query = _drop_none({"path": path, "recursive": recursive or None, "limit": limit})
+    def list(
+        self, path: str = "", recursive: bool = False, limit: Optional[int] = None, cursor: Optional[str] = None
+    ) -> dict:
+        """One page (at most ``limit``, default 1 000); pass ``cursor=page["nextCursor"]`` for the next."""
+        query = _drop_none({"path": path, "recursive": recursive or None, "limit": limit, "cursor": cursor})
         return self._http.json("GET", f"{self._base}/files/list", query=query)
+
+    def list_all(self, path: str = "", recursive: bool = False, limit: Optional[int] = None) -> Iterator[dict]:
+        """Every entry of a listing, page after page."""
+        cursor: Optional[str] = None
+        while True:
+            page = self.list(path, recursive=recursive, limit=limit, cursor=cursor)
+            yield from page["entries"]
+            cursor = page.get("nextCursor")
+            if not cursor:
+                return
 
     def stat(self, path: str) -> dict:
         return self._http.json("GET", f"{self._base}/files/stat", query={"path": path})
 
-    def glob(self, pattern: str, limit: Optional[int] = None) -> dict:
+    def glob(self, pattern: str, limit: Optional[int] = None, cursor: Optional[str] = None) -> dict:
+        """One page of the paths matching a glob (bounded patterns: docs/io.md); ``cursor`` as for list."""
         return self._http.json(
-            "GET", f"{self._base}/files/glob", query=_drop_none({"pattern": pattern, "limit": limit})
+            "GET",
+            f"{self._base}/files/glob",
+            query=_drop_none({"pattern": pattern, "limit": limit, "cursor": cursor}),
         )
+
+    def glob_all(self, pattern: str, limit: Optional[int] = None) -> Iterator[dict]:
+        """Every match of a glob, page after page (walk-budget pages may be empty; they carry a cursor)."""
+        cursor: Optional[str] = None
+        while True:
+            page = self.glob(pattern, limit=limit, cursor=cursor)
+            yield from page["entries"]
+            cursor = page.get("nextCursor")
+            if not cursor:
+                return
 
     def move(self, src: str, dest: str) -> dict:
         return self._http.json("POST", f"{self._base}/files/move", json_body={"from": src, "to": dest})
