@@ -129,7 +129,8 @@ const PICOMATCH_OPTIONS: picomatch.PicomatchOptions = {
   noextglob: true,
   // `[!ab]` as a negated class (picomatch reads `!` that way only with POSIX classes on).
   posix: true,
-  maxLength: GLOB_LIMITS.length,
+  // Escaping at most doubles a segment.
+  maxLength: 2 * GLOB_LIMITS.length,
 };
 
 function compileSegment(segment: string, totals: SegmentCounts): Segment {
@@ -139,7 +140,12 @@ function compileSegment(segment: string, totals: SegmentCounts): Segment {
   totals.stars += counts.stars;
   totals.singles += counts.singles;
   totals.groups += counts.groups;
-  const regex = picomatch.makeRe(source, PICOMATCH_OPTIONS);
+  let regex: RegExp;
+  try {
+    regex = picomatch.makeRe(source, PICOMATCH_OPTIONS);
+  } catch (err) {
+    throw invalidPattern(`segment "${segment}" is not a pattern picomatch reads: ${(err as Error).message}`);
+  }
   return { globstar: false, test: (name) => regex.test(name) };
 }
 

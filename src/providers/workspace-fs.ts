@@ -1,6 +1,6 @@
 import { constants, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { chown, lstat, mkdir, open, readdir, readlink, realpath, rename, rm } from 'node:fs/promises';
+import { chown, lstat, mkdir, open, opendir, readlink, realpath, rename, rm } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { PreviewdError } from '../domain/errors.js';
@@ -338,9 +338,10 @@ export class WorkspaceFiles {
       throw err;
     });
     if (st.isDirectory() && !opts.recursive) {
-      const children = await readdir(host);
-      if (children.length > 0)
-        throw invalid(`${userPath} is a directory that is not empty; pass recursive=true`);
+      // One entry tells "not empty": a directory of 100 000 entries is not read whole for it.
+      const dir = await opendir(host);
+      const first = await dir.read().finally(() => dir.close());
+      if (first !== null) throw invalid(`${userPath} is a directory that is not empty; pass recursive=true`);
     }
     await rm(host, { recursive: true, force: true });
   }

@@ -110,6 +110,12 @@ describe('compileGlob: bounds', () => {
     expect(refused('a\0b')).toBe('invalid_path');
   });
 
+  it('reads a pattern made of characters it escapes (each doubles) as a literal, not an error', () => {
+    const parens = `*${'()'.repeat(200)}`;
+    expect(refused(parens)).toBe('accepted');
+    expect(compileGlob(parens).matches(`x${'()'.repeat(200)}`)).toBe(true);
+  });
+
   it('accepts patterns at the limits', () => {
     expect(refused('**/*a*/**/*{a,b,c,d,e,f,g,h}*')).toBe('accepted');
     expect(refused(`${'?'.repeat(GLOB_LIMITS.singles)}`)).toBe('accepted');
