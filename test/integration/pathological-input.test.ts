@@ -90,7 +90,7 @@ describe('pathological input: nothing blocks the process (real engine)', () => {
         headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' },
         body,
       });
-      return { status: answer.status, body: await answer.json() };
+      return { status: answer.status, body: (await answer.json()) as { id: string; runtime: unknown } };
     });
     expect(res.status).toBe(201);
     // Too big to read: detection treats the config as unknown and keeps Vite's default port.
