@@ -25,7 +25,8 @@ export function registerFilesCommands(program: Command, load: () => LoadedConfig
     .action(
       run(async (ref: string, path: string | undefined, flags: { recursive?: boolean; json?: boolean }) => {
         const sandbox = await findSandbox(connect(load), ref);
-        const list = await sandbox.files.list(path ?? '', { recursive: flags.recursive });
+        // The largest page (the server's default is 1 000); past it the listing says truncated.
+        const list = await sandbox.files.list(path ?? '', { recursive: flags.recursive, limit: 10_000 });
         if (flags.json) return writeJson(list);
         writeLine(
           table(
