@@ -9,6 +9,7 @@ import {
   notRegularFile,
   openError,
   openRegularFile,
+  readCapped,
   SAFE_READ_FLAGS,
   SAFE_WRITE_FLAGS,
 } from './safe-read.js';
@@ -229,10 +230,11 @@ export class WorkspaceFiles {
     }
   }
 
-  async read(userPath: string): Promise<Buffer> {
+  /** A file's content in memory, up to `maxBytes` (default 64 MiB; past it `file_too_large`). Routes stream instead. */
+  async read(userPath: string, opts: { maxBytes?: number } = {}): Promise<Buffer> {
     const { handle } = await this.openFile(userPath);
     try {
-      return await handle.readFile();
+      return await readCapped(handle, opts.maxBytes ?? 64 * 1024 * 1024, userPath);
     } finally {
       await handle.close();
     }
