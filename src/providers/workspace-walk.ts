@@ -190,8 +190,8 @@ export async function walk<S>(req: WalkRequest<S>): Promise<WalkPage> {
     }
   };
 
-  const after = req.cursor !== undefined ? decodeCursor(req.cursor, req.rel) : undefined;
   try {
+    const after = req.cursor !== undefined ? decodeCursor(req.cursor, req.rel) : undefined;
     await walkDir(req.dir, req.rel, baseLevel, req.state, after);
   } finally {
     await req.dir.close();
