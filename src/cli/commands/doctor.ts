@@ -153,7 +153,7 @@ function caCheck(config: Config): Check {
 }
 
 /** The sandbox network's iptables containment (docs/network.md): read only, changes nothing. */
-async function containmentCheck(config: Config): Promise<Check> {
+export async function containmentCheck(config: Config): Promise<Check> {
   const { createDockerClient } = await import('../../providers/docker/client.js');
   const { NetworkContainment } = await import('../../providers/docker/containment.js');
   const docker = createDockerClient(config);

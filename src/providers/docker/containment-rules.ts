@@ -10,7 +10,7 @@
  *   allowed) the edge's public ports pass.
  * - `PREVIEWD-FWD-<id>`, jumped to from DOCKER-USER (the first thing FORWARD runs) for packets
  *   entering from the sandbox bridge: traffic routed elsewhere. Replies and DNS to the resolvers
- *   containers are given pass; other Docker subnets (other sandboxes), private, link-local,
+ *   containers are given pass; other Docker bridges (other sandboxes, containers), private, link-local,
  *   CGNAT, multicast and reserved ranges are refused unless allowed; the rest is the internet.
  *
  * The chains only ever refuse (REJECT) or hand back (RETURN): what passes is still decided by the
@@ -39,6 +39,26 @@ export const REJECT = ['-j', 'REJECT', '--reject-with', 'icmp-admin-prohibited']
 
 export const CHAIN_PREFIX = 'PREVIEWD-';
 
+/**
+ * The rule set's version, carried by a no-op first rule of each chain. A control plane does not
+ * overwrite chains a newer previewd wrote (a rolling upgrade on a shared engine must not flap).
+ */
+export const RULES_VERSION = 1;
+const MARKER = 'previewd containment rules v';
+
+export function versionMarker(version = RULES_VERSION): string[] {
+  return ['-m', 'comment', '--comment', `${MARKER}${version}`];
+}
+
+/** The version of the rules in an `iptables -S` listing of one of the chains, if it carries one. */
+export function installedVersion(lines: string[]): number | undefined {
+  for (const line of lines) {
+    const m = new RegExp(`--comment "${MARKER}(\\d+)"`).exec(line);
+    if (m?.[1]) return Number(m[1]);
+  }
+  return undefined;
+}
+
 export interface ContainmentInputs {
   /** The sandbox network's id (its first 12 characters name the chains). */
   networkId: string;
@@ -48,8 +68,12 @@ export interface ContainmentInputs {
   resolvers: string[];
   /** CIDRs or addresses the operator allows although private (`network.allowPrivate`). */
   allowPrivate: string[];
-  /** Subnets of every Docker network on the engine (other sandboxes, other containers). */
-  dockerSubnets: string[];
+  /**
+   * Bridges of the engine's other networks that Docker names itself (`br-+` covers the default
+   * `br-<id>` names; docker0 and custom `com.docker.network.bridge.name`s are listed): traffic
+   * forwarded into them (other sandboxes, other containers) is refused whatever their subnets.
+   */
+  dockerBridges: string[];
   /** Host TCP ports sandboxes may reach (the edge's public ports when `network.allowEdge`). */
   hostTcpPorts: number[];
   /** Extra rules (iptables argument lists) in place of the FWD chain's final RETURN: the egress policy's slot. */
@@ -107,18 +131,16 @@ export function containmentRules(inputs: ContainmentInputs): ContainmentRules {
   const dns = (dest: string) =>
     (['udp', 'tcp'] as const).map((p) => ['-d', dest, '-p', p, '-m', p, '--dport', '53', '-j', 'RETURN']);
 
-  const input: string[][] = [established];
+  const input: string[][] = [versionMarker(), established];
   for (const r of resolvers) input.push(...dns(r));
   for (const port of unique(inputs.hostTcpPorts).sort((a, b) => a - b)) {
     input.push(['-p', 'tcp', '-m', 'tcp', '--dport', String(port), '-j', 'RETURN']);
   }
   input.push([...REJECT]);
 
-  const forward: string[][] = [established];
+  const forward: string[][] = [versionMarker(), established];
   for (const r of resolvers) forward.push(...dns(r));
-  for (const subnet of unique(inputs.dockerSubnets.filter(isIpv4Cidr).map(canonicalCidr))) {
-    forward.push(['-d', subnet, ...REJECT]);
-  }
+  for (const bridge of unique(['br-+', ...inputs.dockerBridges])) forward.push(['-o', bridge, ...REJECT]);
   for (const cidr of unique(inputs.allowPrivate.filter(isIpv4Cidr).map(canonicalCidr))) {
     forward.push(['-d', cidr, '-j', 'RETURN']);
   }
@@ -139,7 +161,7 @@ export function containmentRules(inputs: ContainmentInputs): ContainmentRules {
 }
 
 function quote(arg: string): string {
-  return /^[A-Za-z0-9_./:,=-]+$/.test(arg) ? arg : `"${arg.replace(/(["\\])/g, '\\$1')}"`;
+  return /^[A-Za-z0-9_./:,=+-]+$/.test(arg) ? arg : `"${arg.replace(/(["\\])/g, '\\$1')}"`;
 }
 
 /** One rule as `iptables -S` prints it (`-A CHAIN args…`). */

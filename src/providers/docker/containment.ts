@@ -5,7 +5,10 @@ import type { Config } from '../../config/schema.js';
 import {
   CHAIN_PREFIX,
   type ContainmentRules,
+  chainNames,
   containmentRules,
+  installedVersion,
+  RULES_VERSION,
   resolversOf,
   restoreScript,
   ruleLine,
@@ -200,9 +203,10 @@ export class NetworkContainment {
         fix: fixFor('remote'),
       };
     }
-    const subnets: string[] = [];
-    for (const n of await docker.listNetworks()) {
-      for (const c of n.IPAM?.Config ?? []) if (c.Subnet) subnets.push(c.Subnet);
+    const bridges = ['docker0'];
+    for (const n of await docker.listNetworks({ filters: { driver: ['bridge'] } })) {
+      const name = n.Options?.[BRIDGE_NAME_OPTION];
+      if (name && name !== bridge) bridges.push(name);
     }
     const network = this.opts.config.network;
     return containmentRules({
@@ -210,7 +214,7 @@ export class NetworkContainment {
       bridge,
       resolvers: containerResolvers(this.opts.resolvConfPaths, this.opts.daemonJsonPath),
       allowPrivate: network.allowPrivate,
-      dockerSubnets: subnets,
+      dockerBridges: bridges.sort(),
       hostTcpPorts: network.allowEdge ? (this.opts.edgePorts?.() ?? []) : [],
     });
   }
@@ -237,9 +241,18 @@ export class NetworkContainment {
     const missing: string[] = [];
     let changed = false;
 
+    const current = {
+      input: await this.iptables.list(wanted.inputChain),
+      forward: await this.iptables.list(wanted.forwardChain),
+    };
+    const newer = Math.max(
+      installedVersion(current.input ?? []) ?? 0,
+      installedVersion(current.forward ?? []) ?? 0,
+    );
     const chainsOk =
-      sameRules(await this.iptables.list(wanted.inputChain), wanted.inputChain, wanted.input) &&
-      sameRules(await this.iptables.list(wanted.forwardChain), wanted.forwardChain, wanted.forward);
+      newer > RULES_VERSION ||
+      (sameRules(current.input, wanted.inputChain, wanted.input) &&
+        sameRules(current.forward, wanted.forwardChain, wanted.forward));
     if (!chainsOk) {
       if (!write) missing.push(`chains ${wanted.inputChain}/${wanted.forwardChain} missing or out of date`);
       else {
@@ -275,7 +288,7 @@ export class NetworkContainment {
     }
     return {
       state: 'ok',
-      detail: `sandbox network ${this.opts.config.docker.network} contained (${wanted.inputChain}, ${wanted.forwardChain})`,
+      detail: `sandbox network ${this.opts.config.docker.network} contained (${wanted.inputChain}, ${wanted.forwardChain}${newer > RULES_VERSION ? `, rules v${newer} of a newer previewd left in place` : ''})`,
       changed,
       rules: wanted,
     };
@@ -299,17 +312,29 @@ export class NetworkContainment {
     const again = await stale(); // a network created meanwhile keeps its chains
     for (const chain of first) {
       if (!again.has(chain)) continue;
-      for (const builtin of ['INPUT', 'DOCKER-USER']) {
-        for (const line of (await this.iptables.list(builtin)) ?? []) {
-          if (!line.endsWith(` -j ${chain}`)) continue;
-          await this.iptables.run(['-D', builtin, ...splitRule(line).slice(2)]);
-        }
-      }
-      await this.iptables.run(['-F', chain]);
-      await this.iptables.run(['-X', chain]);
+      await removeChain(this.iptables, chain);
       this.opts.log?.info({ chain }, 'removed the containment chain of a sandbox network that is gone');
     }
   }
+}
+
+/** Removes one of previewd's chains and every jump to it from INPUT and DOCKER-USER. */
+async function removeChain(iptables: Iptables, chain: string): Promise<void> {
+  for (const builtin of ['INPUT', 'DOCKER-USER']) {
+    for (const line of (await iptables.list(builtin)) ?? []) {
+      if (!line.endsWith(` -j ${chain}`)) continue;
+      await iptables.run(['-D', builtin, ...splitRule(line).slice(2)]);
+    }
+  }
+  await iptables.run(['-F', chain]);
+  await iptables.run(['-X', chain]);
+}
+
+/** Removes the containment of one sandbox network (its two chains and their jumps); previewd itself never does this on stop. */
+export async function removeContainment(iptables: Iptables, networkId: string): Promise<void> {
+  const { inputChain, forwardChain } = chainNames(networkId);
+  await removeChain(iptables, inputChain);
+  await removeChain(iptables, forwardChain);
 }
 
 function sameRules(current: string[] | undefined, chain: string, rules: string[][]): boolean {
