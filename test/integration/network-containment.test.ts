@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { type AddressInfo, createServer, type Server, connect as tcpConnect } from 'node:net';
-import { networkInterfaces } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containmentCheck } from '../../src/cli/commands/doctor.js';
@@ -201,7 +203,7 @@ describe('sandbox network containment (real engine, real iptables, a namespace f
     expect(await probeInSandbox(server, a, [bAddr])).toEqual([REFUSED]);
   });
 
-  it('installs its chains once however many control planes started, and changes nothing when run again', async () => {
+  it('jumps to its chains once however many control planes started; the resolvers stay reachable', async () => {
     const id = (await docker.getNetwork('previewd').inspect()).Id;
     const { inputChain, forwardChain } = chainNames(id);
     for (const [builtin, chain] of [
@@ -211,9 +213,6 @@ describe('sandbox network containment (real engine, real iptables, a namespace f
       const jumps = ((await iptables.list(builtin)) ?? []).filter((l) => l.endsWith(`-j ${chain}`));
       expect(jumps, builtin).toHaveLength(1);
     }
-    const again = await server.app.containment.ensure();
-    expect(again.state).toBe('ok');
-    expect(again.changed).toBe(false);
     // the resolvers containers are given stay reachable (Docker's DNS forwards from the sandbox's namespace)
     const resolvers = execFileSync('sh', ['-c', "awk '/^nameserver/{print $2}' /etc/resolv.conf"], {
       encoding: 'utf8',
@@ -225,8 +224,6 @@ describe('sandbox network containment (real engine, real iptables, a namespace f
       expect(fwd).toContain(`-A ${forwardChain} -d ${r}/32 -p udp -m udp --dport 53 -j RETURN`);
       expect(fwd).toContain(`-A ${forwardChain} -d ${r}/32 -p tcp -m tcp --dport 53 -j RETURN`);
     }
-    const doctor = await containmentCheck(server.app.config);
-    expect(doctor, doctor.detail).toMatchObject({ check: 'network containment', status: 'ok' });
   });
 });
 
@@ -286,6 +283,16 @@ describe('containment with network.allowPrivate and network.allowEdge (its own n
     expect(results[5]).toBe(`ok:internet ${internet.tag} ${internet.publicAddr}`);
   });
 
+  it('changes nothing when run again, and doctor finds it in place', async () => {
+    // This network is the test's own: no other control plane writes its chains.
+    const again = await server.app.containment.ensure();
+    expect(again).toMatchObject({ state: 'ok', changed: false });
+    // doctor reads the edge port from the configuration: the one this server bound
+    const edgeAddr = `0.0.0.0:${new URL(server.edgeUrl).port}`;
+    const doctor = await containmentCheck({ ...server.app.config, edgeAddr });
+    expect(doctor, doctor.detail).toMatchObject({ check: 'network containment', status: 'ok' });
+  });
+
   it('puts back rules that were flushed or removed (an engine or firewall restart)', async () => {
     const { inputChain, forwardChain } = chainNames(networkId);
     await server.app.containment.stop(); // hold the re-assertion while the rules are broken
@@ -331,5 +338,59 @@ describe('containment with network.allowPrivate and network.allowEdge (its own n
     expect(missing.fix).toBeTruthy();
     const off = await containmentCheck({ ...config, network: { ...config.network, containment: 'off' } });
     expect(off).toMatchObject({ status: 'warn', detail: expect.stringContaining('off') });
+  });
+});
+
+describe('without iptables or without root: a warning, or a refusal in "required" mode', () => {
+  const fixture = resolve('test/fixtures/containment-start.ts');
+  const noIptablesPath = '/usr/local/bin:/usr/bin:/bin';
+  let dataDir: string;
+
+  beforeAll(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'previewd-containment-'));
+    chmodSync(dataDir, 0o777); // the unprivileged run writes its key and store here
+    // the premise: nothing on this PATH is an iptables binary
+    for (const dir of noIptablesPath.split(':')) expect(existsSync(join(dir, 'iptables'))).toBe(false);
+  });
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  const run = (args: string[], opts: { path?: string; asNobody?: boolean } = {}) => {
+    const argv = [process.execPath, '--import', 'tsx', fixture, ...args];
+    const [file, ...rest] = opts.asNobody
+      ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...argv]
+      : argv;
+    const out = execFileSync(file!, rest, {
+      encoding: 'utf8',
+      env: { PATH: opts.path ?? process.env.PATH, HOME: dataDir, TMPDIR: dataDir },
+      timeout: 120_000,
+    });
+    return JSON.parse(out.trim().split('\n').pop()!);
+  };
+
+  it('"required" refuses to start when iptables is missing, naming the setting and the fix', () => {
+    const res = run(['start', join(dataDir, 'required'), 'required'], { path: noIptablesPath });
+    expect(res.started).toBe(false);
+    expect(res.error).toContain('network.containment is "required" but iptables is not installed');
+    expect(res.error).toContain('apt-get install iptables');
+  });
+
+  it('"auto" starts with a warning that names the fix', () => {
+    const res = run(['start', join(dataDir, 'auto'), 'auto'], { path: noIptablesPath });
+    expect(res.started).toBe(true);
+    expect(res.warnings).toContainEqual({
+      msg: 'sandbox network containment: iptables is not installed',
+      fix: expect.stringContaining('apt-get install iptables'),
+    });
+  });
+
+  it('doctor as an unprivileged user: warns in "auto", fails in "required", both with the fix', () => {
+    const auto = run(['doctor', dataDir, 'auto'], { asNobody: true });
+    expect(auto).toMatchObject({ status: 'warn', detail: expect.stringContaining('previewd is not root') });
+    expect(auto.fix).toContain('root');
+    const required = run(['doctor', dataDir, 'required'], { asNobody: true });
+    expect(required).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('previewd is not root'),
+    });
   });
 });

@@ -164,6 +164,11 @@ export async function containmentCheck(config: Config): Promise<Check> {
       config,
       networkId: async () =>
         (await docker.listNetworks({ filters: { name: [name] } })).find((n) => n.Name === name)?.Id,
+      // network.allowEdge: the ports serve listens on, as configured
+      edgePorts: () =>
+        [config.edgeAddr, config.edge.tls?.addr]
+          .map((addr) => (addr ? splitHostPort(addr).port : 0))
+          .filter((p) => p > 0),
     }).check();
     const level: Check['status'] =
       status.state === 'ok'
