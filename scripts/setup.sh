@@ -2,8 +2,9 @@
 # Set-up: everything `make start` and `make test` need, idempotent and quick when nothing changed.
 #   1. Node >= 20.18 and npm dependencies (npm ci when package-lock.json changed)
 #   2. the TypeScript build (dist/) and the dashboard (dashboard/dist, Vite)
-#   3. a Docker engine that answers (installed and started when we are root with apt), and HAProxy
-#      for the edge's front (installed when we are root with apt; optional otherwise)
+#   3. a Docker engine that answers (installed and started when we are root with apt), HAProxy
+#      for the edge's front (installed when we are root with apt; optional otherwise), and iptables
+#      for the sandbox network's containment
 #   4. the runtime images (built without a registry when missing or their inputs changed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +56,7 @@ fi
 # 3. Docker engine, and HAProxy for the edge's front
 ./scripts/ensure-docker.sh
 ./scripts/ensure-haproxy.sh
+./scripts/ensure-iptables.sh
 
 # 4. Runtime images
 node bin/previewd.js images build
