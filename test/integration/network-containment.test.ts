@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containmentCheck } from '../../src/cli/commands/doctor.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createDockerClient } from '../../src/providers/docker/client.js';
-import { removeContainment } from '../../src/providers/docker/containment.js';
+import { NetworkContainment, removeContainment } from '../../src/providers/docker/containment.js';
 import { chainNames } from '../../src/providers/docker/containment-rules.js';
 import { Iptables } from '../../src/providers/docker/iptables.js';
 import {
@@ -291,6 +291,47 @@ describe('containment with network.allowPrivate and network.allowEdge (its own n
     const edgeAddr = `0.0.0.0:${new URL(server.edgeUrl).port}`;
     const doctor = await containmentCheck({ ...server.app.config, edgeAddr });
     expect(doctor, doctor.detail).toMatchObject({ check: 'network containment', status: 'ok' });
+  });
+
+  it('keeps one jump when two control planes inserted it, and removes the chains of a network that is gone', async () => {
+    const { forwardChain } = chainNames(networkId);
+    const jump = [
+      '-i',
+      `br-${networkId.slice(0, 12)}`,
+      '-m',
+      'comment',
+      '--comment',
+      'previewd sandbox containment',
+      '-j',
+      forwardChain,
+    ];
+    await iptables.run(['-I', 'DOCKER-USER', '1', ...jump]);
+    const count = async () =>
+      ((await iptables.list('DOCKER-USER')) ?? []).filter((l) => l.endsWith(`-j ${forwardChain}`)).length;
+    expect(await count()).toBe(2);
+    await server.app.containment.ensure();
+    expect(await count()).toBe(1);
+
+    // a sandbox network that another control plane contained, then removed
+    const goneName = `${network}-gone`;
+    const gone = await docker.createNetwork({ Name: goneName, Driver: 'bridge' });
+    const goneChains = chainNames(gone.id);
+    try {
+      const other = new NetworkContainment({
+        docker,
+        config: { ...server.app.config, docker: { ...server.app.config.docker, network: goneName } },
+        networkId: async () => gone.id,
+      });
+      expect((await other.ensure()).state).toBe('ok');
+      expect(await iptables.list(goneChains.forwardChain)).toBeDefined();
+    } finally {
+      await gone.remove();
+    }
+    await server.app.containment.ensure();
+    expect(await iptables.list(goneChains.inputChain)).toBeUndefined();
+    expect(await iptables.list(goneChains.forwardChain)).toBeUndefined();
+    const all = (await iptables.run(['-S'])).stdout;
+    expect(all).not.toContain(gone.id.slice(0, 12));
   });
 
   it('puts back rules that were flushed or removed (an engine or firewall restart)', async () => {
