@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeWildcardCert } from './tls.js';
@@ -50,7 +50,27 @@ http.createServer(answer).listen(Number(httpPort), '0.0.0.0', up);
 https.createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) }, answer).listen(Number(tlsPort), '0.0.0.0', up);
 `;
 
+/**
+ * Removes namespaces a killed test run left behind (older than 15 minutes, so a run in progress
+ * keeps its own): deleting one removes its veth and the host routes through it.
+ */
+function sweepStale(): void {
+  for (const line of ip('netns', 'list').split('\n')) {
+    const name = /^(pvdct-[0-9a-f]{6})\b/.exec(line)?.[1];
+    if (!name) continue;
+    try {
+      if (Date.now() - statSync(`/run/netns/${name}`).mtimeMs < 15 * 60_000) continue;
+      for (const pid of ip('netns', 'pids', name).split('\n').filter(Boolean))
+        process.kill(Number(pid), 'SIGKILL');
+      ip('netns', 'del', name);
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
 export async function startFakeInternet(): Promise<FakeInternet> {
+  sweepStale();
   const tag = randomBytes(3).toString('hex');
   const n = randomInt(4, 60);
   const ns = `pvdct-${tag}`;

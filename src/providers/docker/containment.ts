@@ -105,7 +105,13 @@ export class NetworkContainment {
 
   /** Installs what is missing. "required" mode: anything but ok throws; "auto": a warning. */
   async ensure(): Promise<ContainmentStatus> {
-    const status = await this.serial(() => this.apply(true));
+    const status = await this.serial(() => this.apply(true)).catch(
+      (err): ContainmentStatus => ({
+        state: 'unavailable',
+        detail: `the rules could not be installed: ${(err as Error).message}`,
+        fix: 'See docs/network.md; previewd doctor shows what is in place.',
+      }),
+    );
     this.report(status);
     if (this.mode === 'required' && status.state !== 'ok') {
       // A start-up refusal, not an API error: the message names the setting and the fix.
