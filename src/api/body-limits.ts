@@ -18,6 +18,12 @@ const UPLOAD_ROUTES = new Set([
   'POST /v1/sandboxes/:id/exec',
 ]);
 
+/**
+ * Routes whose body is file content whatever its type: a JSON-typed body reaches the handler as the
+ * bytes sent (parsed, a file upload of `application/json` would be written empty).
+ */
+const RAW_BODY_ROUTES = new Set(['PUT /v1/sandboxes/:id/files']);
+
 /** Whether `json` nests objects/arrays deeper than `max`: one pass over the text, no recursion. */
 export function jsonNestsDeeperThan(json: string, max: number): boolean {
   let depth = 0;
@@ -54,14 +60,19 @@ export function installBodyLimits(app: FastifyInstance, maxBytes: number): void 
   });
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (jsonNestsDeeperThan(body as string, MAX_JSON_DEPTH)) {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, bytes, done) => {
+    if (RAW_BODY_ROUTES.has(`${request.method} ${request.routeOptions.url}`)) {
+      done(null, bytes);
+      return;
+    }
+    const body = (bytes as Buffer).toString('utf8');
+    if (jsonNestsDeeperThan(body, MAX_JSON_DEPTH)) {
       done(
         new PreviewdError('json_too_deep', `the JSON body nests deeper than ${MAX_JSON_DEPTH} levels`),
         undefined,
       );
       return;
     }
-    parseJson(request, body as string, done);
+    parseJson(request, body, done);
   });
 }

@@ -145,6 +145,27 @@ describe('API input limits: malformed input gets a 4xx with a code (real engine)
     expect(withEnv.body.error.code).toBe('invalid_request');
   });
 
+  it('writes a file uploaded as application/json byte for byte (deep or not valid JSON at all)', async () => {
+    const bodies = [
+      Buffer.from('{ "a": 1,\n  "b": [1, 2] }\n'),
+      Buffer.from(`${'['.repeat(500)}${']'.repeat(500)}`),
+      Buffer.from('not json {'),
+      Buffer.from([0x7b, 0xff, 0xfe, 0x7d]),
+    ];
+    for (const [i, body] of bodies.entries()) {
+      const put = await fetch(`${server.url}/v1/sandboxes/${id}/files?path=json/${i}.json`, {
+        method: 'PUT',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body,
+      });
+      expect(put.status, String(i)).toBe(200);
+      const got = await fetch(`${server.url}/v1/sandboxes/${id}/files?path=json/${i}.json`, {
+        headers: auth,
+      });
+      expect(Buffer.from(await got.arrayBuffer()).equals(body), String(i)).toBe(true);
+    }
+  });
+
   it('answers wrong content types with a code: 415 for types it does not read, 400 for text', async () => {
     const post = (path: string, type: string, body: string) =>
       fetch(`${server.url}${path}`, { method: 'POST', headers: { ...auth, 'content-type': type }, body });
