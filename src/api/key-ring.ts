@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, scryptSync } from 'node:crypto';
 import type { ApiKeyRecord, KeyRole } from '../domain/credentials.js';
 import { PreviewdError } from '../domain/errors.js';
 import { newSandboxId } from '../domain/ids.js';
@@ -50,9 +50,12 @@ export class KeyRing {
     for (const { key, owner } of entries) {
       const hash = hashSecret(key);
       this.configured.set(hash, {
-        id: `cfg_${hash.slice(0, 16)}`,
+        // Stable across restarts (sessions name their key by id), and slow to derive, so the id an
+        // admin listing shows is no cheap way to guess a short key a person chose.
+        id: `cfg_${scryptSync(key, 'previewd configured key id', 8).toString('hex')}`,
         hash,
-        prefix: key.slice(0, PREFIX_LENGTH),
+        // A configured key may be a short one a person chose: show less of it.
+        prefix: key.slice(0, 4),
         role: owner ? 'tenant' : 'admin',
         ...(owner ? { owner } : {}),
         createdAt: '',

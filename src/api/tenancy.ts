@@ -1,10 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { OWNER_RE, OWNER_RULE } from '../domain/credentials.js';
 import { PreviewdError } from '../domain/errors.js';
 import { isSandboxId } from '../domain/ids.js';
 import type { Store } from '../store/store.js';
-
-/** What an owner may be called: the same characters a `key:owner` key allows, plus `+` and `:`. */
-const OWNER_RE = /^[A-Za-z0-9_.@+:-]{1,128}$/;
 
 /**
  * Whose sandboxes a request may see and act on:
@@ -18,7 +16,7 @@ export function scopeOwner(request: FastifyRequest): string | undefined {
   const header = request.headers['x-previewd-owner'];
   const named = typeof header === 'string' && header !== '' ? header : undefined;
   if (named !== undefined && !OWNER_RE.test(named)) {
-    throw new PreviewdError('invalid_request', 'X-Previewd-Owner must be 1–128 of A-Z a-z 0-9 _ . @ + : -');
+    throw new PreviewdError('invalid_request', `X-Previewd-Owner: ${OWNER_RULE}`);
   }
   if (caller?.role === 'tenant') {
     if (named !== undefined && named !== caller.owner) {

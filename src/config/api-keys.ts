@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { OWNER_CHARS } from '../domain/credentials.js';
 import type { Config } from './schema.js';
 
 export function apiKeyFile(dataDir: string): string {
@@ -35,7 +36,7 @@ export function readLocalApiKey(dataDir: string): string | undefined {
   return readFileSync(file, 'utf8').trim() || undefined;
 }
 
-const OWNER_SUFFIX = /^(.{16,}):([A-Za-z0-9_.@-]{1,64})$/;
+const OWNER_SUFFIX = new RegExp(`^(.{16,}):([${OWNER_CHARS}]{1,128})$`);
 
 /**
  * A configured key is an admin key, or a tenant key when it names its owner as `key:owner`.

@@ -5,6 +5,15 @@
  */
 export type KeyRole = 'admin' | 'tenant';
 
+/**
+ * What an owner may be called, wherever one is named: a `key:owner` configuration entry, the
+ * `owner` of a key made through the API, the X-Previewd-Owner header. No `:` (it separates the
+ * owner in a configured entry).
+ */
+export const OWNER_CHARS = 'A-Za-z0-9_.@+-';
+export const OWNER_RE = new RegExp(`^[${OWNER_CHARS}]{1,128}$`);
+export const OWNER_RULE = 'an owner is 1–128 of A-Z a-z 0-9 _ . @ + -';
+
 /** An API key made through the API or the CLI. Only a hash of the secret is kept. */
 export interface ApiKeyRecord {
   id: string;

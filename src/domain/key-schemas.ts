@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { OWNER_RE, OWNER_RULE } from './credentials.js';
 
 export const ownerSchema = z
   .string()
-  .regex(/^[A-Za-z0-9_.@+:-]{1,128}$/, 'an owner is 1–128 of A-Z a-z 0-9 _ . @ + : -')
+  .regex(OWNER_RE, OWNER_RULE)
   .describe('The end user or team the key acts for');
 
 export const createKeySchema = z.strictObject({
