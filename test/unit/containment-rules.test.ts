@@ -74,6 +74,16 @@ describe('containment rule set', () => {
     expect(got.slice(-2)).toEqual([`-A ${c} -p tcp -m tcp --dport 25 -j REJECT`, `-A ${c} -j RETURN`]);
   });
 
+  it('names each Docker bridge instead of br-+ when the host has a br- interface of its own', () => {
+    const r = containmentRules({
+      ...base,
+      dockerBridges: ['br-23012b9f24a4', 'br-aaaaaaaaaaaa', 'docker0'],
+      bridgeWildcard: false,
+    });
+    const outs = lines(r.forwardChain, r.forward).filter((l) => l.includes(' -o '));
+    expect(outs.map((l) => l.split(' ')[3])).toEqual(['br-23012b9f24a4', 'br-aaaaaaaaaaaa', 'docker0']);
+  });
+
   it('refuses metadata, RFC 1918 and CGNAT but not documentation or public ranges', () => {
     expect(NON_INTERNET_RANGES).toEqual(
       expect.arrayContaining([

@@ -74,6 +74,12 @@ export interface ContainmentInputs {
    * forwarded into them (other sandboxes, other containers) is refused whatever their subnets.
    */
   dockerBridges: string[];
+  /**
+   * Refuse `-o br-+` as well (default): every bridge Docker names itself, without rewriting the
+   * chain each time a network comes or goes. Off when the host has a `br-…` interface of its own
+   * (an uplink bridge): then only `dockerBridges` are refused, and they must list every one.
+   */
+  bridgeWildcard?: boolean;
   /** Host TCP ports sandboxes may reach (the edge's public ports when `network.allowEdge`). */
   hostTcpPorts: number[];
   /** Extra rules (iptables argument lists) in place of the FWD chain's final RETURN: the egress policy's slot. */
@@ -140,7 +146,9 @@ export function containmentRules(inputs: ContainmentInputs): ContainmentRules {
 
   const forward: string[][] = [versionMarker(), established];
   for (const r of resolvers) forward.push(...dns(r));
-  for (const bridge of unique(['br-+', ...inputs.dockerBridges])) forward.push(['-o', bridge, ...REJECT]);
+  const wildcard = inputs.bridgeWildcard === false ? [] : ['br-+'];
+  for (const bridge of unique([...wildcard, ...inputs.dockerBridges]))
+    forward.push(['-o', bridge, ...REJECT]);
   for (const cidr of unique(inputs.allowPrivate.filter(isIpv4Cidr).map(canonicalCidr))) {
     forward.push(['-d', cidr, '-j', 'RETURN']);
   }

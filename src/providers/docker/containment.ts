@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
@@ -209,18 +209,25 @@ export class NetworkContainment {
         fix: fixFor('remote'),
       };
     }
-    const bridges = ['docker0'];
+    // Docker's bridges: refused by the `br-+` wildcard plus the custom names, unless the host has
+    // a `br-…` interface of its own (its uplink, say), then each by name.
+    const named = new Set(['docker0']);
+    const all = new Set(['docker0']);
     for (const n of await docker.listNetworks({ filters: { driver: ['bridge'] } })) {
       const name = n.Options?.[BRIDGE_NAME_OPTION];
-      if (name && name !== bridge) bridges.push(name);
+      if (name) named.add(name);
+      all.add(name ?? `br-${n.Id.slice(0, 12)}`);
     }
+    const foreign = readdirSync('/sys/class/net').filter((i) => i.startsWith('br-') && !all.has(i));
+    const bridgeWildcard = foreign.length === 0;
     const network = this.opts.config.network;
     return containmentRules({
       networkId: net.Id,
       bridge,
       resolvers: containerResolvers(this.opts.resolvConfPaths, this.opts.daemonJsonPath),
       allowPrivate: network.allowPrivate,
-      dockerBridges: bridges.sort(),
+      dockerBridges: [...(bridgeWildcard ? named : all)].sort(),
+      bridgeWildcard,
       hostTcpPorts: network.allowEdge ? (this.opts.edgePorts?.() ?? []) : [],
     });
   }
