@@ -269,6 +269,37 @@ describe('private previews (real engine)', () => {
         String(port),
       ).rejects.toThrow(/401/);
     }
+    // The control: with a token, the same requests do tell (the crash and its log line, the
+    // exposed ports), so the silence above is the token check's.
+    const crashToken = (await server.call('POST', `/v1/sandboxes/${crashing.body.id}/preview-tokens`, {}))
+      .body.token as string;
+    const told = await waitFor(
+      async () => {
+        const res = await rawRequest(
+          server.edgeUrl,
+          rawHttp('GET', '/', [
+            `host: ${previewHostOf(crashing.body.id)}`,
+            'accept: text/html',
+            `x-previewd-token: ${crashToken}`,
+          ]),
+        );
+        return res.body.toString('utf8').includes('secret-log-line-4711') ? res : undefined;
+      },
+      30_000,
+      'the crash page with the log line',
+    );
+    expect(told.status).toBeGreaterThanOrEqual(500);
+    const quietToken = (await server.call('POST', `/v1/sandboxes/${quiet.body.id}/preview-tokens`, {})).body
+      .token as string;
+    const ports = await rawRequest(
+      server.edgeUrl,
+      rawHttp('GET', '/', [`host: ${previewHostOf(quiet.body.id, 5555)}`, `x-previewd-token: ${quietToken}`]),
+    );
+    expect(ports.status).toBe(404);
+    expect(JSON.parse(ports.body.toString()).error).toMatchObject({
+      code: 'port_not_exposed',
+      details: { exposed: [3000, 4000] },
+    });
   });
 
   it('keeps public sandboxes public', async () => {
