@@ -78,11 +78,13 @@ export async function startFakeInternet(): Promise<FakeInternet> {
   const nsVeth = `pvct${tag}n`;
   const hostAddr = `198.51.100.${4 * n + 1}`;
   const publicAddr = `198.51.100.${4 * n + 2}`;
-  // Ranges checked against `ip route` below; clear of the resolver (10.255.255.x) and Docker's pools.
+  // Checked against `ip route` below, and clear of the resolver (10.255.255.x) and of the pools
+  // Docker draws new networks from while the test runs (172.17-31/16, then 192.168.0.0/16 in /20s
+  // from the bottom): a network made meanwhile on one of them would take the address on-link.
   const privateAddrs = {
     rfc1918a: `10.213.${n}.2`,
-    rfc1918b: `192.168.213.${n}`,
-    rfc1918c: `172.31.213.${n}`,
+    rfc1918b: `192.168.250.${n}`,
+    rfc1918c: `172.16.213.${n}`,
     cgnat: `100.87.${n}.2`,
     metadata: '169.254.169.254',
   };

@@ -94,6 +94,7 @@ export class NetworkContainment {
   private running: Promise<unknown> = Promise.resolve();
   private lastState?: ContainmentState;
   private lastDetail?: string;
+  private installed = false;
 
   constructor(private readonly opts: ContainmentOptions) {
     this.iptables = opts.iptables ?? new Iptables();
@@ -157,11 +158,13 @@ export class NetworkContainment {
     this.lastState = status.state;
     this.lastDetail = status.detail;
     if (status.state === 'ok') {
-      if (status.changed)
-        log.info(
-          { chains: status.rules && [status.rules.inputChain, status.rules.forwardChain] },
-          status.detail,
-        );
+      const chains = status.rules && [status.rules.inputChain, status.rules.forwardChain];
+      // After the first install, a rewrite means something flushed or changed them (an engine or
+      // firewall restart, an operator, a control plane with other network.* settings).
+      if (status.changed && this.installed)
+        log.warn({ chains }, 'sandbox network containment rules were missing or changed: put back');
+      else if (status.changed) log.info({ chains }, status.detail);
+      this.installed = true;
     } else if (!same && status.state !== 'off') {
       log.warn({ fix: status.fix }, `sandbox network containment: ${status.detail}`);
     }
