@@ -334,6 +334,33 @@ describe('containment with network.allowPrivate and network.allowEdge (its own n
     expect(all).not.toContain(gone.id.slice(0, 12));
   });
 
+  it("keeps the host's HTTP proxy reachable at a private address, that port only", async () => {
+    const proxy = internet.privateAddrs.rfc1918b;
+    const targets = [
+      { host: proxy, port: internet.httpPort },
+      { host: proxy, port: internet.tlsPort, tls: true },
+    ];
+    await server.app.containment.stop(); // its own settings have no proxy: hold it meanwhile
+    try {
+      const withProxy = new NetworkContainment({
+        docker,
+        config: server.app.config,
+        networkId: async () => networkId,
+        edgePorts: () => [Number(new URL(server.edgeUrl).port)],
+        env: { HTTP_PROXY: `http://${proxy}:${internet.httpPort}` },
+      });
+      expect((await withProxy.ensure()).state).toBe('ok');
+      expect(await probeInSandbox(server, id, targets)).toEqual([
+        `ok:internet ${internet.tag} ${proxy}`,
+        REFUSED,
+      ]);
+    } finally {
+      server.app.containment.start();
+    }
+    expect((await server.app.containment.ensure()).changed).toBe(true); // back to its own settings
+    expect(await probeInSandbox(server, id, targets)).toEqual([REFUSED, REFUSED]);
+  });
+
   it('puts back rules that were flushed or removed (an engine or firewall restart)', async () => {
     const { inputChain, forwardChain } = chainNames(networkId);
     await server.app.containment.stop(); // hold the re-assertion while the rules are broken

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { splitRule } from '../../src/providers/docker/containment.js';
+import { proxyTargets, splitRule } from '../../src/providers/docker/containment.js';
 import {
   canonicalCidr,
   chainNames,
@@ -82,6 +82,38 @@ describe('containment rule set', () => {
     });
     const outs = lines(r.forwardChain, r.forward).filter((l) => l.includes(' -o '));
     expect(outs.map((l) => l.split(' ')[3])).toEqual(['br-23012b9f24a4', 'br-aaaaaaaaaaaa', 'docker0']);
+  });
+
+  it('keeps the host’s HTTP(S) proxies reachable, on the host and beyond, before any refusal', () => {
+    const r = containmentRules({
+      ...base,
+      resolvers: [],
+      proxies: [
+        { addr: '10.9.9.9', port: 3128 },
+        { addr: '10.9.9.9', port: 3128 },
+      ],
+    });
+    const rule = '-d 10.9.9.9/32 -p tcp -m tcp --dport 3128 -j RETURN';
+    expect(lines(r.inputChain, r.input)[2]).toBe(`-A ${r.inputChain} ${rule}`);
+    const fwd = lines(r.forwardChain, r.forward);
+    expect(fwd.filter((l) => l.endsWith(rule))).toHaveLength(1);
+    expect(fwd.indexOf(`-A ${r.forwardChain} ${rule}`)).toBeLessThan(
+      fwd.findIndex((l) => l.includes('-d 10.0.0.0/8')),
+    );
+  });
+
+  it('reads the proxies from the environment passed into sandboxes', async () => {
+    expect(
+      await proxyTargets({
+        HTTP_PROXY: 'http://10.1.2.3:3128',
+        https_proxy: '10.1.2.4:8080',
+        NO_PROXY: '10.0.0.0/8',
+        HTTPS_PROXY: 'https://[fd00::1]:1',
+      }),
+    ).toEqual([
+      { addr: '10.1.2.3', port: 3128 },
+      { addr: '10.1.2.4', port: 8080 },
+    ]);
   });
 
   it('refuses metadata, RFC 1918 and CGNAT but not documentation or public ranges', () => {

@@ -82,6 +82,11 @@ export interface ContainmentInputs {
   bridgeWildcard?: boolean;
   /** Host TCP ports sandboxes may reach (the edge's public ports when `network.allowEdge`). */
   hostTcpPorts: number[];
+  /**
+   * The host's HTTP(S) proxies (passed into sandboxes) at IPv4 addresses: that address and port
+   * stay reachable although private (a corporate proxy at 10.x), on the host or beyond it.
+   */
+  proxies?: { addr: string; port: number }[];
   /** Extra rules (iptables argument lists) in place of the FWD chain's final RETURN: the egress policy's slot. */
   egress?: string[][];
 }
@@ -142,6 +147,13 @@ export function containmentRules(inputs: ContainmentInputs): ContainmentRules {
   for (const port of unique(inputs.hostTcpPorts).sort((a, b) => a - b)) {
     input.push(['-p', 'tcp', '-m', 'tcp', '--dport', String(port), '-j', 'RETURN']);
   }
+  const proxies = (inputs.proxies ?? [])
+    .filter((p) => isIpv4Cidr(p.addr) && !p.addr.includes('/'))
+    .map((p) => ['-d', `${p.addr}/32`, '-p', 'tcp', '-m', 'tcp', '--dport', String(p.port), '-j', 'RETURN']);
+  const proxyRules = unique(proxies.map((r) => r.join(' ')))
+    .sort()
+    .map((r) => r.split(' '));
+  input.push(...proxyRules);
   input.push([...REJECT]);
 
   const forward: string[][] = [versionMarker(), established];
@@ -149,6 +161,7 @@ export function containmentRules(inputs: ContainmentInputs): ContainmentRules {
   const wildcard = inputs.bridgeWildcard === false ? [] : ['br-+'];
   for (const bridge of unique([...wildcard, ...inputs.dockerBridges]))
     forward.push(['-o', bridge, ...REJECT]);
+  forward.push(...proxyRules);
   for (const cidr of unique(inputs.allowPrivate.filter(isIpv4Cidr).map(canonicalCidr))) {
     forward.push(['-d', cidr, '-j', 'RETURN']);
   }

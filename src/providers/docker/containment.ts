@@ -1,4 +1,6 @@
+import { lookup } from 'node:dns/promises';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
@@ -13,6 +15,7 @@ import {
   restoreScript,
   ruleLine,
 } from './containment-rules.js';
+import { proxyEnv } from './host-trust.js';
 import { Iptables } from './iptables.js';
 
 export type ContainmentState = 'ok' | 'off' | 'unavailable' | 'missing';
@@ -40,6 +43,8 @@ export interface ContainmentOptions {
   /** Where the host's resolver configuration is read (tests). */
   resolvConfPaths?: string[];
   daemonJsonPath?: string;
+  /** Where the HTTP(S) proxy settings passed into sandboxes are read (default: previewd's environment). */
+  env?: NodeJS.ProcessEnv;
 }
 
 const BRIDGE_NAME_OPTION = 'com.docker.network.bridge.name';
@@ -67,6 +72,30 @@ export function containerResolvers(
     if (all.length > 0 && !all.every((a) => a.startsWith('127.'))) return [];
   }
   return [];
+}
+
+/** The IPv4 address and port of each HTTP(S) proxy the sandboxes are given (host names are resolved). */
+export async function proxyTargets(env: NodeJS.ProcessEnv): Promise<{ addr: string; port: number }[]> {
+  const out: { addr: string; port: number }[] = [];
+  for (const [name, value] of Object.entries(proxyEnv(env))) {
+    if (/no_proxy/i.test(name)) continue;
+    let url: URL;
+    try {
+      url = new URL(value.includes('://') ? value : `http://${value}`);
+    } catch {
+      continue;
+    }
+    const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const addrs = isIP(host)
+      ? [host]
+      : await lookup(host, { all: true, family: 4 }).then(
+          (r) => r.map((a) => a.address),
+          () => [],
+        );
+    for (const addr of addrs) if (isIP(addr) === 4) out.push({ addr, port });
+  }
+  return out;
 }
 
 function fixFor(reason: 'root' | 'binary' | 'remote' | 'docker-user'): string {
@@ -232,6 +261,7 @@ export class NetworkContainment {
       dockerBridges: [...(bridgeWildcard ? named : all)].sort(),
       bridgeWildcard,
       hostTcpPorts: network.allowEdge ? (this.opts.edgePorts?.() ?? []) : [],
+      proxies: await proxyTargets(this.opts.env ?? process.env),
     });
   }
 
