@@ -1,7 +1,6 @@
 import { constants, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { chown, lstat, mkdir, open, opendir, readlink, realpath, rename, rm } from 'node:fs/promises';
-import { join, sep } from 'node:path';
+import { lstat, mkdir, open, readlink, rename, rmdir, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { PreviewdError } from '../domain/errors.js';
 import {
@@ -14,12 +13,12 @@ import {
   SAFE_WRITE_FLAGS,
 } from './safe-read.js';
 import { entryOf, type FileEntry } from './workspace-entry.js';
+import { type LocateOptions, type Location, locate, notFound, type Owner } from './workspace-handles.js';
 import { listAll } from './workspace-listing.js';
+import { removeTree } from './workspace-remove.js';
 import { DIRECTORY_FLAGS } from './workspace-walk.js';
 
 export type { FileEntry } from './workspace-entry.js';
-
-const MAX_LINK_HOPS = 40;
 
 /**
  * A string as UTF-8 in pieces of about 1 MiB, so a big file content (create bodies reach 64 MB) is
@@ -45,16 +44,16 @@ function invalid(message: string, status: 'bad' | 'forbidden' = 'bad'): Previewd
 
 /**
  * A sandbox's workspace as a directory on the host, seen with the container's eyes: paths are
- * relative to `/workspace`, symlinks planted inside the sandbox are resolved as the container would
- * resolve them and refused when they lead outside, and every open is checked again through
- * /proc/self/fd so a link swapped in between check and use cannot redirect a read or a write.
+ * relative to `/workspace`, and symlinks planted inside the sandbox are followed only within it.
+ * Every operation walks from the root's descriptor and acts through the descriptor of the last
+ * directory (workspace-handles.ts), never through a host path name sandbox code can change, so a
+ * link swapped in mid-operation cannot redirect it outside. What it creates belongs to `owner`,
+ * the sandbox's own uid/gid (fchown on the new file's handle).
  */
 export class WorkspaceFiles {
-  private realRoot?: string;
-
   constructor(
     readonly root: string,
-    private readonly owner: { uid: number; gid: number },
+    readonly owner: Owner,
     readonly mountPoint = '/workspace',
   ) {}
 
@@ -87,101 +86,16 @@ export class WorkspaceFiles {
     return this.segments(userPath).join('/');
   }
 
-  private async rootReal(): Promise<string> {
-    this.realRoot ??= await realpath(this.root);
-    return this.realRoot;
+  /** Walks a path from the root through descriptors (workspace-handles.ts). The caller closes it. */
+  private locate(userPath: string, opts: LocateOptions = {}): Promise<Location> {
+    return locate(this.root, this.mountPoint, this.segments(userPath), userPath, opts);
   }
 
-  /**
-   * Resolves a user path to a host path inside the workspace, following symlinks with container
-   * semantics. Missing trailing segments are kept as they are (for creation).
-   */
-  async resolve(
-    userPath: string,
-    opts: { followFinal?: boolean } = {},
-  ): Promise<{ host: string; rel: string[] }> {
-    const followFinal = opts.followFinal ?? true;
-    let pending = this.segments(userPath);
-    const resolved: string[] = [];
-    let hops = 0;
-    let missing = false;
-    while (pending.length > 0) {
-      const seg = pending[0]!;
-      pending = pending.slice(1);
-      if (seg === '..') {
-        if (resolved.length === 0)
-          throw invalid(`path ${userPath} leads outside the workspace through a symlink`, 'forbidden');
-        resolved.pop();
-        continue;
-      }
-      if (missing) {
-        resolved.push(seg);
-        continue;
-      }
-      const hostPath = join(this.root, ...resolved, seg);
-      let st: Stats;
-      try {
-        st = await lstat(hostPath);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-          missing = true;
-          resolved.push(seg);
-          continue;
-        }
-        throw err;
-      }
-      if (st.isSymbolicLink() && (pending.length > 0 || followFinal)) {
-        if (++hops > MAX_LINK_HOPS) throw invalid(`too many levels of symlinks in ${userPath}`);
-        const target = await readlink(hostPath);
-        let targetSegs: string[];
-        if (target.startsWith('/')) {
-          if (target !== this.mountPoint && !target.startsWith(`${this.mountPoint}/`)) {
-            throw invalid(`path ${userPath} leads outside the workspace through a symlink`, 'forbidden');
-          }
-          resolved.length = 0;
-          targetSegs = target.slice(this.mountPoint.length).split('/');
-        } else {
-          targetSegs = target.split('/');
-        }
-        pending = [...targetSegs.filter((s) => s !== '' && s !== '.'), ...pending];
-        continue;
-      }
-      if (pending.length > 0 && !st.isDirectory()) {
-        throw new PreviewdError('invalid_path', `${[...resolved, seg].join('/')} is not a directory`);
-      }
-      resolved.push(seg);
-    }
-    return { host: join(this.root, ...resolved), rel: resolved };
-  }
-
-  /** Confirms that an open file descriptor really lies inside the workspace. */
-  private async assertFdInside(
-    fd: number,
-    userPath: string,
-    onOutside?: (real: string) => Promise<void>,
-  ): Promise<void> {
-    const real = await realpath(`/proc/self/fd/${fd}`);
-    const root = await this.rootReal();
-    if (real !== root && !real.startsWith(`${root}${sep}`)) {
-      await onOutside?.(real);
-      throw invalid(`path ${userPath} leads outside the workspace`, 'forbidden');
-    }
-  }
-
-  /** Creates each missing directory of `rel` (workspace-relative, already resolved), owned by the sandbox user. */
-  private async mkdirs(rel: string[]): Promise<void> {
-    let current = this.root;
-    for (const seg of rel) {
-      current = join(current, seg);
-      try {
-        await mkdir(current);
-        await chown(current, this.owner.uid, this.owner.gid);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const st = await lstat(current);
-        if (!st.isDirectory()) throw new PreviewdError('invalid_path', `${seg} is not a directory`);
-      }
-    }
+  /** The workspace-relative segments a path resolves to (links inside the workspace followed). */
+  async resolve(userPath: string): Promise<{ rel: string[] }> {
+    const loc = await this.locate(userPath);
+    await loc.close();
+    return { rel: loc.rel };
   }
 
   async write(
@@ -189,44 +103,44 @@ export class WorkspaceFiles {
     data: Buffer | string | AsyncIterable<Uint8Array>,
     opts: { mode?: number } = {},
   ): Promise<FileEntry> {
-    const { host, rel } = await this.resolve(userPath);
-    if (rel.length === 0) throw invalid('cannot write to the workspace root');
-    await this.mkdirs(rel.slice(0, -1));
-    // O_NONBLOCK: a FIFO put there fails (ENXIO) or opens at once instead of waiting for a reader.
-    const flags = constants.O_WRONLY | constants.O_CREAT | SAFE_WRITE_FLAGS;
-    const refuse = (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ELOOP')
-        throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
-      if (err.code === 'EISDIR') throw invalid(`${userPath} is a directory`);
-      if (err.code === 'ENXIO') throw notRegularFile(userPath, 'other');
-      throw err;
-    };
-    let handle = await open(host, flags | constants.O_EXCL, opts.mode ?? 0o644).catch(
-      (err: NodeJS.ErrnoException) => (err.code === 'EEXIST' ? undefined : refuse(err)),
-    );
-    const created = handle !== undefined;
-    handle ??= await open(host, flags).catch(refuse);
+    const loc = await this.locate(userPath, { createParents: this.owner });
     try {
-      // A file this call created in the wrong place (a directory swapped for a link mid-way) is removed again.
-      await this.assertFdInside(handle.fd, userPath, async (real) => {
-        if (created) await rm(real, { force: true }).catch(() => undefined);
-      });
-      const before = await handle.stat();
-      if (!before.isFile()) throw notRegularFile(userPath, kindOf(before));
-      await handle.truncate(0);
-      if (typeof data === 'string') {
-        for (const piece of utf8Pieces(data)) await handle.write(piece);
-      } else if (Buffer.isBuffer(data)) {
-        await handle.writeFile(data);
-      } else {
-        for await (const chunk of data) await handle.write(chunk);
+      if (loc.rel.length === 0) throw invalid('cannot write to the workspace root');
+      if (loc.name === '') throw invalid(`${userPath} is a directory`);
+      // O_NONBLOCK: a FIFO put there fails (ENXIO) or opens at once instead of waiting for a reader.
+      const flags = constants.O_WRONLY | constants.O_CREAT | SAFE_WRITE_FLAGS;
+      const refuse = (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ELOOP')
+          throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
+        if (err.code === 'EISDIR') throw invalid(`${userPath} is a directory`);
+        if (err.code === 'ENXIO') throw notRegularFile(userPath, 'other');
+        throw err;
+      };
+      let handle = await open(loc.path, flags | constants.O_EXCL, opts.mode ?? 0o644).catch(
+        (err: NodeJS.ErrnoException) => (err.code === 'EEXIST' ? undefined : refuse(err)),
+      );
+      const created = handle !== undefined;
+      // The file this call made is the sandbox's before a byte is written.
+      if (handle) await handle.chown(this.owner.uid, this.owner.gid);
+      handle ??= await open(loc.path, flags).catch(refuse);
+      try {
+        const before = await handle.stat();
+        if (!before.isFile()) throw notRegularFile(userPath, kindOf(before));
+        if (!created) await handle.truncate(0);
+        if (typeof data === 'string') {
+          for (const piece of utf8Pieces(data)) await handle.write(piece);
+        } else if (Buffer.isBuffer(data)) {
+          await handle.writeFile(data);
+        } else {
+          for await (const chunk of data) await handle.write(chunk);
+        }
+        if (opts.mode !== undefined) await handle.chmod(opts.mode);
+        return entryOf(loc.rel.join('/'), await handle.stat());
+      } finally {
+        await handle.close();
       }
-      if (created) await handle.chown(this.owner.uid, this.owner.gid);
-      if (opts.mode !== undefined) await handle.chmod(opts.mode);
-      const st = await handle.stat();
-      return entryOf(rel.join('/'), st);
     } finally {
-      await handle.close();
+      await loc.close();
     }
   }
 
@@ -241,65 +155,61 @@ export class WorkspaceFiles {
   }
 
   /**
-   * Opens a regular file for reading (safe-read.ts: never blocks on a FIFO, no link followed at the
-   * last step), the descriptor checked to lie inside the workspace. The caller owns the handle.
+   * Opens a regular file for reading (safe-read.ts: never blocks on a FIFO, no link followed by the
+   * kernel) through its parent's descriptor. The caller owns the handle.
    */
-  private async openFile(userPath: string): Promise<{ handle: FileHandle; st: Stats; rel: string[] }> {
-    const { host, rel } = await this.resolve(userPath);
-    const { handle, stats } = await openRegularFile(host, {
-      label: userPath,
-      allow: (st) => {
-        if (st.isDirectory()) throw invalid(`${userPath} is a directory; list it with files/list`);
-      },
-    }).catch((err) => {
-      if (err instanceof PreviewdError && err.code === 'not_a_regular_file') {
-        const type = (err.details as { type?: string } | undefined)?.type;
-        if (type === 'symlink')
-          throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
-      }
-      throw err;
-    });
+  private async openFile(
+    userPath: string,
+    opts: { noLinks?: boolean } = {},
+  ): Promise<{ handle: FileHandle; st: Stats; rel: string[] }> {
+    const loc = await this.locate(userPath, opts);
     try {
-      await this.assertFdInside(handle.fd, userPath);
-      return { handle, st: stats, rel };
-    } catch (err) {
-      await handle.close();
-      throw err;
+      const { handle, stats } = await openRegularFile(loc.path, {
+        label: userPath,
+        allow: (st) => {
+          if (st.isDirectory()) throw invalid(`${userPath} is a directory; list it with files/list`);
+        },
+      }).catch((err) => {
+        if (err instanceof PreviewdError && err.code === 'not_a_regular_file') {
+          const type = (err.details as { type?: string } | undefined)?.type;
+          if (type === 'symlink')
+            throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
+        }
+        throw err;
+      });
+      return { handle, st: stats, rel: loc.rel };
+    } finally {
+      await loc.close();
     }
   }
 
   /**
-   * Opens a directory for a walk: links resolved with container semantics up to it, none followed
-   * at the last step, the descriptor checked to lie inside the workspace. The caller owns the handle.
+   * Opens a directory for a walk: links inside the workspace followed up to it (through
+   * descriptors), the directory itself opened with O_NOFOLLOW. The caller owns the handle.
    */
   async openDirectory(userPath: string): Promise<{ handle: FileHandle; rel: string }> {
-    const { host, rel } = await this.resolve(userPath);
-    const handle = await open(host, DIRECTORY_FLAGS).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT')
-        throw new PreviewdError('file_not_found', `${userPath || '/'} does not exist`);
-      if (err.code === 'ENOTDIR') throw invalid(`${userPath} is not a directory`);
-      if (err.code === 'ELOOP')
-        throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
-      throw err;
-    });
+    const loc = await this.locate(userPath);
     try {
-      await this.assertFdInside(handle.fd, userPath);
-      return { handle, rel: rel.join('/') };
-    } catch (err) {
-      await handle.close();
-      throw err;
+      const handle = await open(loc.path, DIRECTORY_FLAGS).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') throw notFound(userPath);
+        if (err.code === 'ENOTDIR') throw invalid(`${userPath} is not a directory`);
+        if (err.code === 'ELOOP')
+          throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
+        throw err;
+      });
+      return { handle, rel: loc.rel.join('/') };
+    } finally {
+      await loc.close();
     }
   }
 
   async stat(userPath: string): Promise<FileEntry> {
-    const { host, rel } = await this.resolve(userPath, { followFinal: false });
-    const st = await lstat(host).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') throw new PreviewdError('file_not_found', `${userPath} does not exist`);
-      throw err;
-    });
-    const entry = entryOf(rel.join('/'), st);
-    if (st.isSymbolicLink()) entry.target = await readlink(host);
-    return entry;
+    const loc = await this.locate(userPath, { followFinal: false });
+    try {
+      return await describe(loc, userPath);
+    } finally {
+      await loc.close();
+    }
   }
 
   async exists(userPath: string): Promise<boolean> {
@@ -320,61 +230,140 @@ export class WorkspaceFiles {
     return listAll(this, userPath, opts);
   }
 
-  /** Opens a regular file for streaming, checked like `read`. */
-  async openRead(userPath: string): Promise<{ stream: Readable; entry: FileEntry }> {
-    const { handle, st, rel } = await this.openFile(userPath);
+  /** Opens a regular file for streaming, checked like `read`; `noLinks` refuses any link on the way. */
+  async openRead(
+    userPath: string,
+    opts: { noLinks?: boolean } = {},
+  ): Promise<{ stream: Readable; entry: FileEntry }> {
+    const { handle, st, rel } = await this.openFile(userPath, opts);
     return { stream: handle.createReadStream({ autoClose: true }), entry: entryOf(rel.join('/'), st) };
   }
 
+  /** Creates a directory with its parents, each one the sandbox's (fchown on the new directory's handle). */
   async mkdir(userPath: string): Promise<FileEntry> {
-    const { rel } = await this.resolve(userPath);
-    await this.mkdirs(rel);
-    return this.stat(rel.join('/'));
-  }
-
-  async remove(userPath: string, opts: { recursive?: boolean } = {}): Promise<void> {
-    const { host, rel } = await this.resolve(userPath, { followFinal: false });
-    if (rel.length === 0) throw invalid('cannot delete the workspace root');
-    const st = await lstat(host).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') throw new PreviewdError('file_not_found', `${userPath} does not exist`);
-      throw err;
-    });
-    if (st.isDirectory() && !opts.recursive) {
-      // One entry tells "not empty": a directory of 100 000 entries is not read whole for it.
-      const dir = await opendir(host);
-      const first = await dir.read().finally(() => dir.close());
-      if (first !== null) throw invalid(`${userPath} is a directory that is not empty; pass recursive=true`);
-    }
-    await rm(host, { recursive: true, force: true });
-  }
-
-  async move(from: string, to: string): Promise<FileEntry> {
-    const src = await this.resolve(from, { followFinal: false });
-    const dst = await this.resolve(to);
-    if (src.rel.length === 0 || dst.rel.length === 0) throw invalid('cannot move the workspace root');
-    await lstat(src.host).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') throw new PreviewdError('file_not_found', `${from} does not exist`);
-      throw err;
-    });
-    await this.mkdirs(dst.rel.slice(0, -1));
-    await rename(src.host, dst.host);
-    return this.stat(dst.rel.join('/'));
-  }
-
-  async chmod(userPath: string, mode: number): Promise<FileEntry> {
-    const { host, rel } = await this.resolve(userPath);
-    // Read-only and non-blocking: the descriptor only carries the chmod (a FIFO must not hold it).
-    const handle = await open(host, SAFE_READ_FLAGS).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ELOOP')
-        throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
-      throw openError(err, userPath);
-    });
+    const loc = await this.locate(userPath, { createParents: this.owner });
     try {
-      await this.assertFdInside(handle.fd, userPath);
-      await handle.chmod(mode & 0o7777);
-      return entryOf(rel.join('/'), await handle.stat());
+      const created = await mkdir(loc.path, 0o755).then(
+        () => true,
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'EEXIST') return false;
+          throw err;
+        },
+      );
+      const handle = await open(loc.path, DIRECTORY_FLAGS).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOTDIR') throw invalid(`${userPath} is not a directory`);
+        if (err.code === 'ELOOP')
+          throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
+        if (err.code === 'ENOENT') throw notFound(userPath);
+        throw err;
+      });
+      try {
+        if (created) await handle.chown(this.owner.uid, this.owner.gid);
+        return entryOf(loc.rel.join('/'), await handle.stat());
+      } finally {
+        await handle.close();
+      }
     } finally {
-      await handle.close();
+      await loc.close();
     }
   }
+
+  /** Removes a file, a link (never its target), an empty directory, or a tree with `recursive`. */
+  async remove(userPath: string, opts: { recursive?: boolean } = {}): Promise<void> {
+    const loc = await this.locate(userPath, { followFinal: false });
+    try {
+      if (loc.rel.length === 0) throw invalid('cannot delete the workspace root');
+      const st = await lstat(loc.path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') throw notFound(userPath);
+        throw err;
+      });
+      if (opts.recursive) return await removeTree(loc.parent, loc.name, userPath);
+      if (!st.isDirectory()) {
+        await unlink(loc.path).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') throw notFound(userPath);
+          if (err.code === 'EISDIR' || err.code === 'EPERM') throw notEmpty(userPath);
+          throw err;
+        });
+        return;
+      }
+      // rmdir refuses a directory with entries: one call, however many it holds.
+      await rmdir(loc.path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') throw notFound(userPath);
+        if (err.code === 'ENOTEMPTY' || err.code === 'EEXIST') throw notEmpty(userPath);
+        if (err.code === 'ENOTDIR') throw invalid(`${userPath} changed while it was deleted; try again`);
+        throw err;
+      });
+    } finally {
+      await loc.close();
+    }
+  }
+
+  /** Renames through both parents' descriptors (parents of `to` created); a link at `to` is replaced. */
+  async move(from: string, to: string): Promise<FileEntry> {
+    if (this.segments(from).length === 0 || this.segments(to).length === 0)
+      throw invalid('cannot move the workspace root');
+    const src = await this.locate(from, { followFinal: false });
+    try {
+      await lstat(src.path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') throw notFound(from);
+        throw err;
+      });
+      const dst = await this.locate(to, { followFinal: false, createParents: this.owner });
+      try {
+        await rename(src.path, dst.path).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') throw notFound(from);
+          if (err.code === 'EINVAL') throw invalid(`cannot move ${from} into itself`);
+          if (
+            err.code === 'ENOTDIR' ||
+            err.code === 'EISDIR' ||
+            err.code === 'ENOTEMPTY' ||
+            err.code === 'EEXIST'
+          )
+            throw invalid(`cannot move ${from} onto ${to}: ${err.code}`);
+          throw err;
+        });
+        return await describe(dst, to);
+      } finally {
+        await dst.close();
+      }
+    } finally {
+      await src.close();
+    }
+  }
+
+  /** Changes the mode through a descriptor opened without following a link (fchmod, never chmod by path). */
+  async chmod(userPath: string, mode: number): Promise<FileEntry> {
+    const loc = await this.locate(userPath);
+    try {
+      // Read-only and non-blocking: the descriptor only carries the chmod (a FIFO must not hold it).
+      const handle = await open(loc.path, SAFE_READ_FLAGS).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ELOOP')
+          throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
+        throw openError(err, userPath);
+      });
+      try {
+        await handle.chmod(mode & 0o7777);
+        return entryOf(loc.rel.join('/'), await handle.stat());
+      } finally {
+        await handle.close();
+      }
+    } finally {
+      await loc.close();
+    }
+  }
+}
+
+function notEmpty(userPath: string): PreviewdError {
+  return invalid(`${userPath} is a directory that is not empty; pass recursive=true`);
+}
+
+/** The entry at a location, a link described (with its target), not followed. */
+async function describe(loc: Location, label: string): Promise<FileEntry> {
+  const st = await lstat(loc.path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') throw notFound(label);
+    throw err;
+  });
+  const entry = entryOf(loc.rel.join('/'), st);
+  if (st.isSymbolicLink()) entry.target = await readlink(loc.path);
+  return entry;
 }

@@ -35,7 +35,7 @@ export async function packWorkspace(files: WorkspaceFiles, path: string): Promis
       } else if (entry.type === 'symlink') {
         tar.entry({ ...header, type: 'symlink', linkname: entry.target ?? '' });
       } else if (entry.type === 'file') {
-        const opened = await files.openRead(entry.path).catch(() => undefined);
+        const opened = await files.openRead(entry.path, { noLinks: true }).catch(() => undefined);
         if (!opened) continue; // vanished or replaced meanwhile
         const sink = tar.entry({ ...header, type: 'file', size: opened.entry.size });
         await pipeline(opened.stream, sink);
