@@ -169,8 +169,9 @@ describe('API keys: made, listed and revoked by admins; tenant keys see their ow
       ['tenant', 'alice', TENANT.slice(0, 4)],
     ]);
     // A configured key's id tells nothing of its hash.
-    for (const k of configured)
-      expect(createHash('sha256').update(TEST_KEY).digest('hex')).not.toContain(k.id.slice(4));
+    for (const k of configured) {
+      expect(createHash('sha256').update(TEST_KEY).digest('hex')).not.toContain(String(k.id).slice(4));
+    }
     expect(configured.every((k) => k.createdAt === null && k.revokedAt === null)).toBe(true);
     // The SDK's list is the same list.
     expect(await admin.keys.list()).toEqual(keys);
