@@ -1,7 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
-import { pack } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tarOf } from '../helpers/archives.js';
 import { type RawAnswer, rawHttp, rawRequest } from '../helpers/raw-http.js';
 import { startTestServer, TEST_KEY, type TestServer, waitState } from '../helpers/server.js';
 
@@ -56,15 +56,6 @@ interface Outcome {
 }
 
 const latin1 = (s: string) => Buffer.from(s, 'latin1');
-
-async function tarOf(entries: Record<string, string>): Promise<Buffer> {
-  const tar = pack();
-  for (const [name, content] of Object.entries(entries)) tar.entry({ name }, content);
-  tar.finalize();
-  const parts: Buffer[] = [];
-  for await (const chunk of tar) parts.push(chunk as Buffer);
-  return Buffer.concat(parts);
-}
 
 /** Percent-encodes every byte of a string taken as latin1. */
 const encodeAll = (s: string) => [...latin1(s)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');

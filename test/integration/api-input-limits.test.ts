@@ -1,18 +1,9 @@
 import { gzipSync } from 'node:zlib';
-import { pack } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTROL_BODY_BYTES, MAX_JSON_DEPTH } from '../../src/api/body-limits.js';
+import { tarOf } from '../helpers/archives.js';
 import { errorCodeOf, rawHttp, rawRequest } from '../helpers/raw-http.js';
 import { startTestServer, TEST_KEY, type TestServer, waitState } from '../helpers/server.js';
-
-async function tarOf(entries: Record<string, string>): Promise<Buffer> {
-  const tar = pack();
-  for (const [name, content] of Object.entries(entries)) tar.entry({ name }, content);
-  tar.finalize();
-  const parts: Buffer[] = [];
-  for await (const chunk of tar) parts.push(chunk as Buffer);
-  return Buffer.concat(parts);
-}
 
 describe('API input limits: malformed input gets a 4xx with a code (real engine)', () => {
   let server: TestServer;

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
 import { installDashboard } from '../../src/api/dashboard.js';
 import { answerNotFound } from '../../src/api/error-handler.js';
 import { KeyRing } from '../../src/api/key-ring.js';
@@ -11,6 +10,7 @@ import { DashboardSessions } from '../../src/api/session.js';
 import { newSandboxId } from '../../src/domain/ids.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { startTestServer, TEST_KEY, type TestServer } from '../helpers/server.js';
+import { upgradeStatus } from '../helpers/ws-upgrade.js';
 
 /** Fetch as a browser would: the session cookie, optionally an Origin. */
 async function asBrowser(
@@ -31,22 +31,6 @@ async function asBrowser(
   });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
-
-/** Opens the exec WebSocket and resolves with the upgrade's HTTP status (101 when accepted). */
-function upgradeStatus(url: string, headers: Record<string, string>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers });
-    ws.once('upgrade', (res) => {
-      resolve(res.statusCode ?? 0);
-      ws.terminate();
-    });
-    ws.once('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      ws.terminate();
-    });
-    ws.once('error', (err) => reject(err));
-  });
 }
 
 describe('dashboard sessions (real server)', () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { apiOperations, fillPath } from '../helpers/openapi-routes.js';
 import { startTestServer, TEST_KEY, type TestServer, waitState } from '../helpers/server.js';
+import { upgradeStatus } from '../helpers/ws-upgrade.js';
 
 const ALICE = 'alice-key-0123456789abcdef';
 const BOB = 'bob-key-0123456789abcdefgh';
@@ -134,19 +134,8 @@ describe('tenants are kept apart on every route of /openapi.json', () => {
 
   it('refuses the exec WebSocket of another tenant’s sandbox', async () => {
     const status = (key: string, id: string) =>
-      new Promise<number>((resolve, reject) => {
-        const ws = new WebSocket(`${server.url.replace('http', 'ws')}/v1/sandboxes/${id}/exec/ws`, {
-          headers: { authorization: `Bearer ${key}` },
-        });
-        ws.once('upgrade', (res) => {
-          resolve(res.statusCode ?? 0);
-          ws.terminate();
-        });
-        ws.once('unexpected-response', (_req, res) => {
-          resolve(res.statusCode ?? 0);
-          ws.terminate();
-        });
-        ws.once('error', reject);
+      upgradeStatus(`${server.url.replace('http', 'ws')}/v1/sandboxes/${id}/exec/ws`, {
+        authorization: `Bearer ${key}`,
       });
     expect(await status(BOB, ids.alice)).toBe(404);
     expect(await status(ALICE, ids.alice)).toBe(101);
