@@ -48,7 +48,22 @@ export const configSchema = z.strictObject({
     .strictObject({
       network: z.string().min(1).default('previewd'),
       socketPath: z.string().optional(),
-      sandboxUser: z.string().default('1000:1000'),
+      /**
+       * One uid:gid for every sandbox (the single shared user of before). Unset (the default), each
+       * sandbox gets its own uid from uidRange.
+       */
+      sandboxUser: z
+        .string()
+        .regex(/^\d+(:\d+)?$/, 'must be numeric uid:gid, e.g. 1000:1000')
+        .optional(),
+      /** The uids sandboxes are given, one each (its gid is the same number). */
+      uidRange: z
+        .strictObject({
+          start: z.number().int().min(1000).default(100_000),
+          size: z.number().int().min(1).default(50_000),
+        })
+        .refine((r) => r.start + r.size <= 2 ** 31 - 1, 'start + size must stay below 2^31')
+        .prefault({}),
       capAdd: z.array(z.string()).default(['NET_BIND_SERVICE']),
       stopTimeoutSec: z.number().int().min(0).max(300).default(5),
     })

@@ -152,6 +152,10 @@ export const errorCodes = {
     status: 500,
     hint: 'Run previewd as root, or as the sandbox user (docker.sandboxUser), so it can hand workspaces to that user; or fix the ownership of dataDir.',
   },
+  uid_range_exhausted: {
+    status: 503,
+    hint: 'Every uid of docker.uidRange is held by a sandbox: delete sandboxes, or widen docker.uidRange.size.',
+  },
   internal: { status: 500, hint: 'This is a previewd bug; the server log has the details.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 

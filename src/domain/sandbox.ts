@@ -2,6 +2,15 @@ import type { Resources, RuntimePlan } from './schemas.js';
 import type { SandboxState } from './state-machine.js';
 
 /** What the store keeps for a sandbox. The API view (SandboxView) is derived from it. */
+/** The uid/gid a sandbox's processes and files have on the host (its own, see src/sandboxes/identity.ts). */
+export interface SandboxIdentity {
+  uid: number;
+  gid: number;
+}
+
+/** The uid:gid every sandbox ran as before each got its own (the runtime images' `user`). */
+export const LEGACY_IDENTITY: SandboxIdentity = Object.freeze({ uid: 1000, gid: 1000 });
+
 export interface SandboxRecord {
   id: string;
   state: SandboxState;
@@ -22,6 +31,8 @@ export interface SandboxRecord {
   metadata: Record<string, unknown>;
   labels: Record<string, string>;
   error?: { code: string; message: string };
+  /** Its own uid/gid, allocated at create; absent on rows made before (they run as 1000:1000). */
+  identity?: SandboxIdentity;
   /** Engine-side id of the container, once created. */
   containerId?: string;
   createdAt: string;

@@ -1,6 +1,13 @@
 import type { Readable } from 'node:stream';
+import type { SandboxIdentity } from '../domain/sandbox.js';
 import type { Resources } from '../domain/schemas.js';
 import type { WorkspaceFiles } from './workspace-fs.js';
+
+/** What a workspace is made with (storage options join `identity` here). */
+export interface WorkspaceOptions {
+  /** The sandbox's own uid/gid: the workspace and everything previewd makes in it belong to it. */
+  identity: SandboxIdentity;
+}
 
 /** What a provider needs to create a sandbox's container. */
 export interface SpawnSpec {
@@ -12,6 +19,8 @@ export interface SpawnSpec {
   resources: Resources;
   labels: Record<string, string>;
   ports: number[];
+  /** The sandbox's own uid/gid (src/sandboxes/identity.ts): its processes run as it. */
+  identity: SandboxIdentity;
   /**
    * Run the app under previewd's supervisor (install when dependencies changed, start, restart
    * with backoff after a crash) instead of `cmd`. Providers without a supervisor run `cmd`.
@@ -158,8 +167,11 @@ export interface SandboxProvider {
   restartApp?(sandboxId: string): Promise<void>;
   /** Where the edge reaches `port` of the sandbox. */
   address(sandboxId: string, port: number): Promise<{ host: string; port: number }>;
-  /** The sandbox's workspace files; usable whatever the instance's state. */
-  files(sandboxId: string): WorkspaceFiles;
-  /** Creates the (empty) workspace; called before spawn. */
-  prepareWorkspace(sandboxId: string): Promise<WorkspaceFiles>;
+  /**
+   * The sandbox's workspace files; usable whatever the instance's state. What they create belongs
+   * to `identity` (the sandbox's own; without it, the uid of sandboxes made before identities).
+   */
+  files(sandboxId: string, identity?: SandboxIdentity): WorkspaceFiles;
+  /** Creates the (empty) workspace, owned by `opts.identity`; called before spawn. */
+  prepareWorkspace(sandboxId: string, opts: WorkspaceOptions): Promise<WorkspaceFiles>;
 }

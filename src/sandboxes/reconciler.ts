@@ -100,6 +100,7 @@ export class Reconciler extends PeriodicPass<ReconcileReport> {
       case 'deleted':
         if (status !== 'missing') {
           await provider.destroy(id);
+          await this.deps.store.releaseUid(id);
           report.orphansRemoved.push(id);
         }
         return;

@@ -10,11 +10,13 @@ import { devServerEnv } from '../edge/dev-server-env.js';
 import { previewUrl } from '../edge/preview-urls.js';
 import type { EventBus } from '../events/bus.js';
 import type { SandboxProvider } from '../providers/provider.js';
+import type { WorkspaceFiles } from '../providers/workspace-fs.js';
 import { commandFor, planFromInput, superviseFor } from '../runtimes/plan.js';
 import { TemplateCache } from '../runtimes/template-cache.js';
 import type { TemplateName } from '../runtimes/templates.js';
 import type { SandboxFilter, Store } from '../store/store.js';
 import { traefikLabels } from '../traefik/labels.js';
+import { allocateIdentity, identityOf } from './identity.js';
 import { KeyedLock } from './keyed-lock.js';
 
 /**
@@ -114,7 +116,17 @@ export class SandboxService {
     this.checkLifecycleLimits(input);
     const id = newSandboxId();
     await this.gate?.admit({ sandboxId: id, owner: opts.owner, kind: 'create' });
-    const files = await this.provider.prepareWorkspace(id);
+    const identity = await allocateIdentity(this.config, this.store, id);
+    let files: WorkspaceFiles;
+    try {
+      files = await this.provider.prepareWorkspace(id, { identity });
+    } catch (err) {
+      await this.provider.destroy(id).then(
+        () => this.store.releaseUid(id),
+        () => undefined,
+      );
+      throw err;
+    }
     let plan: RuntimePlan;
     let warmTemplate = false;
     try {
@@ -131,7 +143,10 @@ export class SandboxService {
       plan = planFromInput(withTemplate, this.config);
       if (input.template && warmTemplate) await this.templates.seed(input.template, files.root);
     } catch (err) {
-      await this.provider.destroy(id).catch(() => undefined);
+      await this.provider.destroy(id).then(
+        () => this.store.releaseUid(id),
+        () => undefined,
+      );
       throw err;
     }
     const now = nowIso();
@@ -144,6 +159,7 @@ export class SandboxService {
       ports: [...new Set(ports)],
       env: input.env ?? {},
       resources,
+      identity,
       visibility: input.visibility ?? 'public',
       idleTimeoutSec: input.idleTimeoutSec ?? this.config.defaults.idleTimeoutSec,
       pauseAfterSec: input.pauseAfterSec ?? this.config.defaults.pauseAfterSec,
@@ -209,6 +225,7 @@ export class SandboxService {
         resources: record.resources,
         labels: this.config.edgeMode === 'traefik' ? traefikLabels(this.config, record) : {},
         ports: record.ports,
+        identity: identityOf(record),
       });
       if (record.state === 'creating') {
         record = await this.transition(record, 'starting', { containerId: instanceId });
@@ -453,6 +470,8 @@ export class SandboxService {
     await this.transition(record, 'deleted', { deletedAt: nowIso() }, reason);
     try {
       await this.provider.destroy(id);
+      // Container and files gone: nothing on the host has its uid any more.
+      await this.store.releaseUid(id);
     } catch (err) {
       // The row is already deleted; the reconciler removes what the engine kept.
       this.log.warn({ err, sandboxId: id }, 'destroy failed; the reconciler will retry');

@@ -58,4 +58,19 @@ export const migrations: Migration[] = [
       CREATE INDEX events_owner ON events(owner, id);
     `,
   },
+  {
+    version: 3,
+    name: 'sandbox uids',
+    sqlite: `
+      CREATE TABLE sandbox_uids (
+        uid INTEGER PRIMARY KEY,
+        sandbox_id TEXT NOT NULL UNIQUE,
+        allocated_at TEXT NOT NULL
+      );
+      CREATE TABLE uid_cursor (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        next_offset INTEGER NOT NULL
+      );
+    `,
+  },
 ];

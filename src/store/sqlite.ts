@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { ApiKeyRecord, KeyRole, SessionRecord } from '../domain/credentials.js';
+import { PreviewdError } from '../domain/errors.js';
 import type { EventType, NewEvent, PreviewdEvent } from '../domain/events.js';
 import { nowIso, type SandboxPatch, type SandboxRecord } from '../domain/sandbox.js';
 import type { SandboxState } from '../domain/state-machine.js';
@@ -181,7 +182,53 @@ export class SqliteStore implements Store {
   }
 
   async purgeSandbox(id: string): Promise<void> {
-    this.db.prepare('DELETE FROM sandboxes WHERE id = ?').run(id);
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM sandboxes WHERE id = ?').run(id);
+      this.db.prepare('DELETE FROM sandbox_uids WHERE sandbox_id = ?').run(id);
+    })();
+  }
+
+  async allocateUid(sandboxId: string, range: { start: number; size: number }): Promise<number> {
+    // One transaction: two control planes on one file never hand out the same uid.
+    return this.db.transaction(() => {
+      const held = this.db.prepare('SELECT uid FROM sandbox_uids WHERE sandbox_id = ?').get(sandboxId) as
+        | { uid: number }
+        | undefined;
+      if (held) return held.uid;
+      const cursor = this.db.prepare('SELECT next_offset FROM uid_cursor WHERE id = 1').get() as
+        | { next_offset: number }
+        | undefined;
+      const taken = new Set(
+        (
+          this.db
+            .prepare('SELECT uid FROM sandbox_uids WHERE uid >= ? AND uid < ?')
+            .all(range.start, range.start + range.size) as { uid: number }[]
+        ).map((r) => r.uid),
+      );
+      const from = (cursor?.next_offset ?? 0) % range.size;
+      for (let i = 0; i < range.size; i++) {
+        const offset = (from + i) % range.size;
+        const uid = range.start + offset;
+        if (taken.has(uid)) continue;
+        this.db
+          .prepare('INSERT INTO sandbox_uids (uid, sandbox_id, allocated_at) VALUES (?, ?, ?)')
+          .run(uid, sandboxId, nowIso());
+        this.db
+          .prepare(
+            'INSERT INTO uid_cursor (id, next_offset) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET next_offset = excluded.next_offset',
+          )
+          .run((offset + 1) % range.size);
+        return uid;
+      }
+      throw new PreviewdError(
+        'uid_range_exhausted',
+        `all ${range.size} uids from ${range.start} are held by sandboxes`,
+      );
+    })();
+  }
+
+  async releaseUid(sandboxId: string): Promise<void> {
+    this.db.prepare('DELETE FROM sandbox_uids WHERE sandbox_id = ?').run(sandboxId);
   }
 
   async appendEvent(event: NewEvent): Promise<PreviewdEvent> {

@@ -45,8 +45,17 @@ export interface Store {
     patch: SandboxPatch,
     expectState?: readonly SandboxState[],
   ): Promise<SandboxRecord | undefined>;
-  /** Removes the row for good (after deletion has been published). */
+  /** Removes the row for good (after deletion has been published), and frees its uid. */
   purgeSandbox(id: string): Promise<void>;
+  /**
+   * Hands `sandboxId` a uid of `[start, start + size)` no other sandbox holds, round-robin from
+   * where the last allocation stopped (a freed uid comes back only after the rest of the range);
+   * the same uid again when the sandbox already holds one. Throws `uid_range_exhausted` when every
+   * uid of the range is held.
+   */
+  allocateUid(sandboxId: string, range: { start: number; size: number }): Promise<number>;
+  /** Frees the sandbox's uid (its container and files are gone). */
+  releaseUid(sandboxId: string): Promise<void>;
   /** Stores the event with the owner of its sandbox (read from the sandbox row). */
   appendEvent(event: NewEvent): Promise<PreviewdEvent>;
   listEvents(opts: EventFilter): Promise<PreviewdEvent[]>;

@@ -36,6 +36,8 @@ export function providerConformance(name: string, make: () => Promise<ProviderFi
         resources: { cpus: 0.5, memoryMb: 256, pids: 128 },
         labels: {},
         ports: [3000],
+        // Each spawn its own uid, as the service allocates them.
+        identity: { uid: 160_000 + ids.length, gid: 160_000 + ids.length },
         ...overrides,
       };
     };
@@ -55,7 +57,7 @@ export function providerConformance(name: string, make: () => Promise<ProviderFi
     it('runs a full life: spawn, start, exec, files, logs, stop, start, pause, destroy', async () => {
       const s = spec();
       const { provider } = fx;
-      const files = await provider.prepareWorkspace(s.sandboxId);
+      const files = await provider.prepareWorkspace(s.sandboxId, { identity: s.identity });
       await files.write('hello.txt', 'from the host\n');
       const first = await provider.spawn(s);
       const again = await provider.spawn(s);
@@ -75,7 +77,7 @@ export function providerConformance(name: string, make: () => Promise<ProviderFi
         cmd: ['sh', '-c', 'pwd; echo $GREETING; id -u; cat hello.txt'],
       });
       expect(pwd.exitCode).toBe(0);
-      expect(pwd.stdout.toString()).toBe('/workspace\nhello\n1000\nfrom the host\n');
+      expect(pwd.stdout.toString()).toBe(`/workspace\nhello\n${s.identity.uid}\nfrom the host\n`);
       const failing = await provider.exec(s.sandboxId, { cmd: ['sh', '-c', 'echo oops >&2; exit 7'] });
       expect(failing.exitCode).toBe(7);
       expect(failing.stderr.toString()).toBe('oops\n');
@@ -129,7 +131,7 @@ export function providerConformance(name: string, make: () => Promise<ProviderFi
       const s = spec({
         cmd: ['sh', '-c', 'for i in 1 2 3; do echo line-$i; sleep 0.2; done; exec sleep infinity'],
       });
-      await fx.provider.prepareWorkspace(s.sandboxId);
+      await fx.provider.prepareWorkspace(s.sandboxId, { identity: s.identity });
       await fx.provider.spawn(s);
       await fx.provider.start(s.sandboxId);
       const stream = await fx.provider.logs(s.sandboxId, { follow: true });
@@ -145,7 +147,7 @@ export function providerConformance(name: string, make: () => Promise<ProviderFi
 
     it('reports an app that exits', async () => {
       const s = spec({ cmd: ['sh', '-c', 'exit 3'] });
-      await fx.provider.prepareWorkspace(s.sandboxId);
+      await fx.provider.prepareWorkspace(s.sandboxId, { identity: s.identity });
       await fx.provider.spawn(s);
       await fx.provider.start(s.sandboxId);
       const info = await waitFor(async () => {
@@ -165,7 +167,7 @@ export function providerConformance(name: string, make: () => Promise<ProviderFi
           maxRestarts: 1,
         },
       });
-      await fx.provider.prepareWorkspace(s.sandboxId);
+      await fx.provider.prepareWorkspace(s.sandboxId, { identity: s.identity });
       await fx.provider.spawn(s);
       await fx.provider.start(s.sandboxId);
       await waitFor(async () =>
@@ -194,7 +196,7 @@ export function providerConformance(name: string, make: () => Promise<ProviderFi
 
     it('exec on a stopped sandbox fails with sandbox_not_running', async () => {
       const s = spec();
-      await fx.provider.prepareWorkspace(s.sandboxId);
+      await fx.provider.prepareWorkspace(s.sandboxId, { identity: s.identity });
       await fx.provider.spawn(s);
       await expect(fx.provider.exec(s.sandboxId, { cmd: ['true'] })).rejects.toMatchObject({
         code: 'sandbox_not_running',
@@ -205,7 +207,7 @@ export function providerConformance(name: string, make: () => Promise<ProviderFi
     it('streams exec output in order, takes stdin, signals every process of an exec, and times out', async () => {
       const s = spec();
       const { provider } = fx;
-      await provider.prepareWorkspace(s.sandboxId);
+      await provider.prepareWorkspace(s.sandboxId, { identity: s.identity });
       await provider.spawn(s);
       await provider.start(s.sandboxId);
 
@@ -267,7 +269,7 @@ export function providerConformance(name: string, make: () => Promise<ProviderFi
       const exits: { sandboxId: string; exitCode: number }[] = [];
       const stop = fx.provider.watchExits((exit) => exits.push(exit));
       try {
-        await fx.provider.prepareWorkspace(s.sandboxId);
+        await fx.provider.prepareWorkspace(s.sandboxId, { identity: s.identity });
         await fx.provider.spawn(s);
         await fx.provider.start(s.sandboxId);
         const exit = await waitFor(async () => exits.find((e) => e.sandboxId === s.sandboxId));
@@ -281,7 +283,7 @@ export function providerConformance(name: string, make: () => Promise<ProviderFi
     it('shows the listening sockets inside the sandbox', async () => {
       const s = spec();
       const { provider } = fx;
-      await provider.prepareWorkspace(s.sandboxId);
+      await provider.prepareWorkspace(s.sandboxId, { identity: s.identity });
       await provider.spawn(s);
       await expect(provider.netTcp(s.sandboxId)).rejects.toMatchObject({ code: 'sandbox_not_running' });
       await provider.start(s.sandboxId);
@@ -300,7 +302,7 @@ export function providerConformance(name: string, make: () => Promise<ProviderFi
 
     it('fails with image_not_found for an image the engine lacks', async () => {
       const s = spec({ image: 'previewd/does-not-exist:0' });
-      await fx.provider.prepareWorkspace(s.sandboxId);
+      await fx.provider.prepareWorkspace(s.sandboxId, { identity: s.identity });
       await expect(fx.provider.spawn(s)).rejects.toMatchObject({ code: 'image_not_found' });
       await fx.provider.destroy(s.sandboxId);
     });

@@ -67,10 +67,12 @@ describe('sandbox files over the API (real engine)', () => {
     expect(await r.text()).toBe('<h1>hi</h1>');
     // written through the API, owned by the sandbox's user, visible inside
     const host = join(server.dataDir, 'sandboxes', id, 'workspace', 'src/app/index.html');
-    expect(statSync(host).uid).toBe(1000);
-    expect(statSync(join(server.dataDir, 'sandboxes', id, 'workspace', 'src')).uid).toBe(1000);
+    const { uid } = (await server.app.store.getSandbox(id))!.identity!;
+    expect(uid).toBeGreaterThanOrEqual(100_000);
+    expect(statSync(host).uid).toBe(uid);
+    expect(statSync(join(server.dataDir, 'sandboxes', id, 'workspace', 'src')).uid).toBe(uid);
     expect((await sh('stat -c %u:%a src/app/index.html; cat src/app/index.html')).stdout).toBe(
-      '1000:640\n<h1>hi</h1>',
+      `${uid}:640\n<h1>hi</h1>`,
     );
 
     await put(id, 'src/lib/a.ts', 'export const a = 1;');
@@ -226,7 +228,8 @@ describe('sandbox files over the API (real engine)', () => {
       'up/app/lib/x.txt',
     ]);
     expect(report.skipped).toEqual([{ path: 'app/evil', reason: 'symlink entries are not extracted' }]);
-    expect((await sh('stat -c %a:%u up/app/main.js; cat up/app/lib/x.txt')).stdout).toBe('755:1000\nx');
+    const { uid } = (await server.app.store.getSandbox(id))!.identity!;
+    expect((await sh('stat -c %a:%u up/app/main.js; cat up/app/lib/x.txt')).stdout).toBe(`755:${uid}\nx`);
 
     const archive = await fetch(`${server.url}/v1/sandboxes/${id}/files/archive?path=site`, {
       headers: { authorization: `Bearer ${TEST_KEY}` },

@@ -27,10 +27,13 @@ describe('Docker provider isolation defaults', () => {
   const { provider, dataDir, image } = makeProvider();
   const id = newSandboxId();
 
+  const identity = { uid: 150_001, gid: 150_001 };
+
   beforeAll(async () => {
-    await provider.prepareWorkspace(id);
+    await provider.prepareWorkspace(id, { identity });
     await provider.spawn({
       sandboxId: id,
+      identity,
       image,
       env: {},
       resources: { cpus: 0.5, memoryMb: 300, pids: 100 },
@@ -48,7 +51,7 @@ describe('Docker provider isolation defaults', () => {
     (await provider.exec(id, { cmd: ['sh', '-c', script] })).stdout.toString().trim();
 
   it('runs as a non-root user with no-new-privileges and no effective capabilities', async () => {
-    expect(await sh('id -u')).toBe('1000');
+    expect(await sh('id -u')).toBe('150001');
     expect(await sh("grep NoNewPrivs /proc/self/status | awk '{print $2}'")).toBe('1');
     expect(await sh("grep CapEff /proc/self/status | awk '{print $2}'")).toBe('0000000000000000');
     // the bounding set holds only what capAdd allows (NET_BIND_SERVICE = bit 10)
@@ -104,9 +107,10 @@ describe('Docker provider sandbox network', () => {
     const provider = new DockerProvider({ docker, config });
     const id = newSandboxId();
     try {
-      await provider.prepareWorkspace(id);
+      await provider.prepareWorkspace(id, { identity: { uid: 150_002, gid: 150_002 } });
       await provider.spawn({
         sandboxId: id,
+        identity: { uid: 150_002, gid: 150_002 },
         image: config.images.node,
         env: {},
         resources: { cpus: 0.5, memoryMb: 256, pids: 100 },

@@ -23,6 +23,7 @@ import {
 import { errorBodySchema, idParamsSchema } from '../../domain/schemas.js';
 import { globPage, listPage } from '../../providers/workspace-listing.js';
 import { extractIntoWorkspace, packWorkspace } from '../../providers/workspace-tar.js';
+import { identityOf } from '../../sandboxes/identity.js';
 import { type IoRouteDeps, recordActivity } from './io-context.js';
 
 const contentTypes: Record<string, string> = {
@@ -135,8 +136,8 @@ export const fileRoutes: FastifyPluginAsyncZod<IoRouteDeps> = async (app, deps) 
   };
 
   const filesOf = async (id: string) => {
-    await service.get(id);
-    return provider.files(id);
+    const record = await service.get(id);
+    return provider.files(id, identityOf(record));
   };
 
   app.put(

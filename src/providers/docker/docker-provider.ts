@@ -5,6 +5,7 @@ import { PassThrough, Readable, Transform } from 'node:stream';
 import type Docker from 'dockerode';
 import type { Config } from '../../config/schema.js';
 import { PreviewdError } from '../../domain/errors.js';
+import { LEGACY_IDENTITY, type SandboxIdentity } from '../../domain/sandbox.js';
 import type {
   ExecOptions,
   ExecResult,
@@ -17,6 +18,7 @@ import type {
   OutputChunk,
   SandboxProvider,
   SpawnSpec,
+  WorkspaceOptions,
 } from '../provider.js';
 import { WorkspaceFiles } from '../workspace-fs.js';
 import { readAppStatus, SUPERVISOR_PATH, supervisedContainer } from './app-supervisor.js';
@@ -24,9 +26,10 @@ import { engineStatus, fromEngineError } from './errors.js';
 import { caEnv, proxyEnv, resolveCaBundle, SANDBOX_CA_PATH } from './host-trust.js';
 import { containerName, LABEL_INSTANCE, LABEL_MANAGED, LABEL_SANDBOX, managedLabels } from './labels.js';
 import { DemuxStream } from './multiplex.js';
+import { SANDBOX_HOME, sandboxHomeBinds } from './sandbox-home.js';
 
 export const WORKSPACE_MOUNT = '/workspace';
-export const SANDBOX_HOME = '/home/user';
+export { SANDBOX_HOME } from './sandbox-home.js';
 /** Environment marker every exec (and its children) carries, so all of them can be signalled. */
 export const EXEC_MARKER = 'PREVIEWD_EXEC_ID';
 
@@ -56,7 +59,8 @@ export class DockerProvider implements SandboxProvider {
   readonly name = 'docker';
   private readonly docker: Docker;
   private readonly config: DockerProviderOptions['config'];
-  private readonly owner: { uid: number; gid: number };
+  /** Whom files of a sandbox without an identity of its own belong to (docker.sandboxUser, or uid 1000). */
+  private readonly fallbackIdentity: SandboxIdentity;
   private readonly caBundle?: string;
   private networkReady?: Promise<void>;
   /** The id of the sandbox network (names can be ambiguous, ids cannot). */
@@ -69,7 +73,8 @@ export class DockerProvider implements SandboxProvider {
   constructor(opts: DockerProviderOptions) {
     this.docker = opts.docker;
     this.config = opts.config;
-    this.owner = parseUser(opts.config.docker.sandboxUser);
+    const user = opts.config.docker.sandboxUser;
+    this.fallbackIdentity = user ? parseUser(user) : LEGACY_IDENTITY;
     this.caBundle = resolveCaBundle(opts.config.caBundle);
     this.instance =
       opts.config.instanceId ??
@@ -153,17 +158,17 @@ export class DockerProvider implements SandboxProvider {
     return this.networkId!;
   }
 
-  /** Creates a directory owned by the sandbox user; a data dir previewd may not hand over is a clear error. */
-  private async ownedDir(dir: string): Promise<void> {
+  /** Creates a directory owned by a sandbox's uid; a data dir previewd may not hand over is a clear error. */
+  private async ownedDir(dir: string, identity: SandboxIdentity): Promise<void> {
     try {
       await mkdir(dir, { recursive: true, mode: 0o755 });
-      await chown(dir, this.owner.uid, this.owner.gid);
+      await chown(dir, identity.uid, identity.gid);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'EPERM' && code !== 'EACCES') throw err;
       throw new PreviewdError(
         'data_dir_permission',
-        `cannot give ${dir} to the sandbox user ${this.config.docker.sandboxUser}: ${code}`,
+        `cannot give ${dir} to the sandbox user ${identity.uid}:${identity.gid}: ${code}`,
         {
           cause: err,
         },
@@ -171,13 +176,17 @@ export class DockerProvider implements SandboxProvider {
     }
   }
 
-  async prepareWorkspace(sandboxId: string): Promise<WorkspaceFiles> {
-    await this.ownedDir(this.workspaceDir(sandboxId));
-    return this.files(sandboxId);
+  async prepareWorkspace(sandboxId: string, opts: WorkspaceOptions): Promise<WorkspaceFiles> {
+    await this.ownedDir(this.workspaceDir(sandboxId), opts.identity);
+    return this.files(sandboxId, opts.identity);
   }
 
-  files(sandboxId: string): WorkspaceFiles {
-    return new WorkspaceFiles(this.workspaceDir(sandboxId), this.owner, WORKSPACE_MOUNT);
+  files(sandboxId: string, identity?: SandboxIdentity): WorkspaceFiles {
+    return new WorkspaceFiles(
+      this.workspaceDir(sandboxId),
+      identity ?? this.fallbackIdentity,
+      WORKSPACE_MOUNT,
+    );
   }
 
   private env(spec: SpawnSpec): string[] {
@@ -206,16 +215,23 @@ export class DockerProvider implements SandboxProvider {
     if (existing) return { instanceId: existing.Id };
 
     const binds = [`${this.workspaceDir(spec.sandboxId)}:${WORKSPACE_MOUNT}`];
+    binds.push(
+      ...(await sandboxHomeBinds(this.config.dataDir, spec.sandboxId, spec.identity, (dir, id) =>
+        this.ownedDir(dir, id),
+      )),
+    );
     if (this.caBundle) binds.push(`${this.caBundle}:${SANDBOX_CA_PATH}:ro`);
-    if (this.config.dependencyCache !== false)
-      binds.push(...(await this.dependencyCacheBinds(spec.sandboxId)));
+    // Shared download caches only when every sandbox is one user (docker.sandboxUser): a folder
+    // writable by several sandboxes' uids is a path from one to another.
+    if (this.config.dependencyCache !== false && this.config.docker.sandboxUser)
+      binds.push(...(await this.dependencyCacheBinds(spec.sandboxId, spec.identity)));
     let cmd = spec.cmd ?? ['sleep', 'infinity'];
     let env = this.env(spec);
     if (spec.supervise) {
       const supervised = await supervisedContainer(
         { ...spec, supervise: spec.supervise },
         this.config.dataDir,
-        this.owner,
+        spec.identity,
       );
       binds.push(...supervised.binds);
       cmd = supervised.cmd;
@@ -230,7 +246,7 @@ export class DockerProvider implements SandboxProvider {
         Image: spec.image,
         Cmd: cmd,
         Env: env,
-        User: this.config.docker.sandboxUser,
+        User: `${spec.identity.uid}:${spec.identity.gid}`,
         WorkingDir: WORKSPACE_MOUNT,
         Hostname: 'sandbox',
         Labels: { ...spec.labels, ...managedLabels(spec.sandboxId, this.instance) },
@@ -267,11 +283,11 @@ export class DockerProvider implements SandboxProvider {
    * ~/.cache/pip. ~/.cache itself is the sandbox's own directory (beside its workspace), so the
    * engine does not create it root-owned and other tools (corepack, vite) can still write there.
    */
-  private async dependencyCacheBinds(sandboxId: string): Promise<string[]> {
+  private async dependencyCacheBinds(sandboxId: string, identity: SandboxIdentity): Promise<string[]> {
     const home = resolve(this.config.dataDir, 'sandboxes', sandboxId, 'home-cache');
     const npm = resolve(this.config.dataDir, 'cache', 'npm');
     const pip = resolve(this.config.dataDir, 'cache', 'pip');
-    for (const dir of [npm, pip, home, join(home, 'pip')]) await this.ownedDir(dir);
+    for (const dir of [npm, pip, home, join(home, 'pip')]) await this.ownedDir(dir, identity);
     return [
       `${home}:${SANDBOX_HOME}/.cache`,
       `${pip}:${SANDBOX_HOME}/.cache/pip`,
@@ -478,7 +494,7 @@ export class DockerProvider implements SandboxProvider {
         AttachStderr: true,
         AttachStdin: opts.stdin === true,
         Tty: opts.tty !== undefined,
-        User: this.config.docker.sandboxUser,
+        // No User: the engine runs an exec as the container's user, the sandbox's own uid.
         WorkingDir: opts.cwd ?? WORKSPACE_MOUNT,
         Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       });
@@ -544,7 +560,6 @@ export class DockerProvider implements SandboxProvider {
       Cmd: ['sh', '-c', script, 'sh', EXEC_MARKER, token, signal],
       AttachStdout: true,
       AttachStderr: true,
-      User: this.config.docker.sandboxUser,
     });
     const stream = (await exec.start({ hijack: true, stdin: false })) as NodeJS.ReadableStream;
     stream.resume();
