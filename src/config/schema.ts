@@ -70,8 +70,8 @@ export const configSchema = z.strictObject({
     .prefault({}),
   resources: z
     .strictObject({
-      default: resourcesSchema.default({ cpus: 1, memoryMb: 1024, pids: 512 }),
-      max: resourcesSchema.default({ cpus: 2, memoryMb: 8192, pids: 4096 }),
+      default: resourcesSchema.default({ cpus: 1, memoryMb: 1024, pids: 512, diskMb: 1024 }),
+      max: resourcesSchema.default({ cpus: 2, memoryMb: 8192, pids: 4096, diskMb: 16384 }),
     })
     .prefault({}),
   defaults: z

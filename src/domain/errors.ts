@@ -95,6 +95,14 @@ export const errorCodes = {
   },
   not_found: { status: 404, hint: 'See /openapi.json for the routes this server has.' },
   method_not_allowed: { status: 405, hint: 'See /openapi.json for the methods of this route.' },
+  image_not_allowed: {
+    status: 400,
+    hint: 'Name one of the runtime images (images.node, images.python), or ask the operator to add the image (or a pattern such as "ghcr.io/acme/*") to images.allowed in previewd.yaml (PREVIEWD_IMAGES_ALLOWED).',
+  },
+  isolation_unavailable: {
+    status: 409,
+    hint: 'Install gVisor and register it with the engine (as root: scripts/ensure-runsc.sh, or "previewd doctor" for the steps), or set isolation.gvisorRuntime to the runtime name `docker info` lists; or create the sandbox with isolation "container".',
+  },
   image_not_found: {
     status: 422,
     hint: 'Build the runtime images with "previewd images build", or pass an image the engine has.',
