@@ -25,6 +25,9 @@ import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
 import { TraefikMode } from './traefik/mode.js';
 import { version } from './version.js';
+import { LayerStore } from './workspaces/layers.js';
+import { canMount } from './workspaces/mounts.js';
+import { SandboxStorage } from './workspaces/sandbox-storage.js';
 
 export interface Previewd {
   config: Config;
@@ -63,7 +66,20 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
   await store.migrate();
   const keyRing = new KeyRing(store, keyEntries);
   const docker = createDockerClient(config);
-  const provider = new DockerProvider({ docker, config });
+  // Overlay stacks and disks need root (mount, losetup); without them: plain directories, no quota.
+  const mountable = await canMount();
+  if (!mountable.ok) {
+    log.warn(
+      { reason: mountable.reason },
+      'sandbox storage: plain directories (no copy-on-write layers, no disk quotas); template dependencies are copied',
+    );
+  }
+  const storage = new SandboxStorage({
+    dataDir: config.dataDir,
+    layers: new LayerStore(config.dataDir),
+    mounts: mountable.ok,
+  });
+  const provider = new DockerProvider({ docker, config, storage });
   const bus = new EventBus(store);
   const service = new SandboxService({
     store,

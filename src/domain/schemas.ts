@@ -50,6 +50,15 @@ export const resourcesSchema = z.strictObject({
     .min(16)
     .max(1024 * 1024),
   pids: z.number().int().min(16).max(1_000_000),
+  diskMb: z
+    .number()
+    .int()
+    .min(64)
+    .max(1024 * 1024)
+    .optional()
+    .describe(
+      'Disk of the sandbox in MB: its workspace changes, home and caches; writing past it fails with ENOSPC inside',
+    ),
 });
 export type Resources = z.infer<typeof resourcesSchema>;
 

@@ -7,6 +7,15 @@ import type { WorkspaceFiles } from './workspace-fs.js';
 export interface WorkspaceOptions {
   /** The sandbox's own uid/gid: the workspace and everything previewd makes in it belong to it. */
   identity: SandboxIdentity;
+  /**
+   * Read-only layers of the layer store (src/workspaces/layers.ts), top first, under the
+   * workspace's own writable layer (a template's dependencies).
+   */
+  layers?: string[];
+  /** The sandbox's disk: its writable layer, home, caches' writes and status folder (ENOSPC past it). */
+  diskMb?: number;
+  /** previewd's own template build (template-warm.ts): the host's download caches, writable. */
+  build?: boolean;
 }
 
 /** What a provider needs to create a sandbox's container. */
@@ -174,4 +183,9 @@ export interface SandboxProvider {
   files(sandboxId: string, identity?: SandboxIdentity): WorkspaceFiles;
   /** Creates the (empty) workspace, owned by `opts.identity`; called before spawn. */
   prepareWorkspace(sandboxId: string, opts: WorkspaceOptions): Promise<WorkspaceFiles>;
+  /**
+   * Mounts whatever of the sandbox's storage (overlay stack, disk) is not mounted: after a restart
+   * of the host, before its container starts. Idempotent. Optional: providers without host storage.
+   */
+  ensureStorage?(sandboxId: string): Promise<void>;
 }

@@ -9,12 +9,31 @@ export interface WarmResult {
   ms: number;
 }
 
+const warming = new WeakMap<SandboxService, Map<TemplateName, Promise<WarmResult>>>();
+
 /**
- * Installs a Node template's dependencies once for this host: a throwaway sandbox from the
- * template installs them, its node_modules goes to the cache (src/runtimes/template-cache.ts),
- * the sandbox is deleted. Python templates need nothing (their frameworks are in the image).
+ * Builds a Node template's dependency layer once for this host — the only way the template cache
+ * is filled: previewd creates a throwaway sandbox from the bare template (no user files, no owner,
+ * marked as a build in-process), lets it install with the host's download caches writable, copies
+ * its node_modules into a new read-only layer (src/runtimes/template-cache.ts) and deletes it.
+ * Python templates need nothing (their frameworks are in the image). One build per template at a
+ * time: concurrent calls share it.
  */
-export async function warmTemplate(
+export function warmTemplate(
+  service: SandboxService,
+  provider: SandboxProvider,
+  template: TemplateName,
+): Promise<WarmResult> {
+  const perService = warming.get(service) ?? new Map<TemplateName, Promise<WarmResult>>();
+  warming.set(service, perService);
+  const pending = perService.get(template);
+  if (pending) return pending;
+  const work = warmOnce(service, provider, template).finally(() => perService.delete(template));
+  perService.set(template, work);
+  return work;
+}
+
+async function warmOnce(
   service: SandboxService,
   provider: SandboxProvider,
   template: TemplateName,
@@ -24,11 +43,15 @@ export async function warmTemplate(
   if (!nodeTemplates.includes(template) || (await service.templates.fresh(template))) {
     return { template, result: 'cached', ms: ms() };
   }
-  const sandbox = await service.create({ template, labels: { 'previewd.template-warm': template } });
+  const sandbox = await service.create(
+    { template, labels: { 'previewd.template-warm': template } },
+    { build: template },
+  );
   try {
-    await service.templates.harvestWhenInstalled(template, sandbox.id, provider);
+    await service.templates.buildWhenInstalled(template, sandbox.id, provider);
   } finally {
     await service.delete(sandbox.id).catch(() => undefined);
+    service.templates.unmarkBuild(sandbox.id);
   }
   return { template, result: (await service.templates.fresh(template)) ? 'warmed' : 'failed', ms: ms() };
 }

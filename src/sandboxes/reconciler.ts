@@ -32,6 +32,8 @@ export interface ReconcileReport {
   lost: string[];
   stopped: string[];
   orphansRemoved: string[];
+  /** Sandboxes whose storage the first pass checked and mounted where needed. */
+  remounted: string[];
 }
 
 /**
@@ -58,11 +60,19 @@ export class Reconciler extends PeriodicPass<ReconcileReport> {
 
   protected async pass(): Promise<ReconcileReport> {
     const { store, provider, service, config, log } = this.deps;
-    const report: ReconcileReport = { adopted: [], resumed: [], lost: [], stopped: [], orphansRemoved: [] };
+    const report: ReconcileReport = {
+      adopted: [],
+      resumed: [],
+      lost: [],
+      stopped: [],
+      orphansRemoved: [],
+      remounted: [],
+    };
     const instances = new Map<string, ManagedInstance>();
     for (const instance of await provider.list()) instances.set(instance.sandboxId, instance);
     const rows = await store.listSandboxes({ includeDeleted: true });
     const known = new Set(rows.map((r) => r.id));
+    if (this.firstRun) await this.remountStorage(rows, report);
 
     for (const row of rows) {
       if (service.lock.isHeld(row.id)) continue; // an operation is under way; it will settle the state
@@ -91,6 +101,23 @@ export class Reconciler extends PeriodicPass<ReconcileReport> {
     if (Object.values(report).some((list) => list.length > 0)) log.info(report, 'reconciled');
     this.firstRun = false;
     return report;
+  }
+
+  /**
+   * First pass after a start: mounts the storage (disk, overlay stack) of every live sandbox that
+   * lost it — a reboot drops all mounts; a kill -9 leaves them, and then this finds them mounted —
+   * before any of them is started again (the settle below, a wake, an API start).
+   */
+  private async remountStorage(rows: SandboxRecord[], report: ReconcileReport): Promise<void> {
+    const { provider, log } = this.deps;
+    if (!provider.ensureStorage) return;
+    for (const row of rows) {
+      if (row.state === 'deleted') continue;
+      await provider
+        .ensureStorage(row.id)
+        .then(() => report.remounted.push(row.id))
+        .catch((err) => log.warn({ err, sandboxId: row.id }, 'remounting the sandbox storage failed'));
+    }
   }
 
   private async settle(row: SandboxRecord, status: InstanceStatus, report: ReconcileReport): Promise<void> {

@@ -10,10 +10,10 @@ import { devServerEnv } from '../edge/dev-server-env.js';
 import { previewUrl } from '../edge/preview-urls.js';
 import type { EventBus } from '../events/bus.js';
 import type { SandboxProvider } from '../providers/provider.js';
-import type { WorkspaceFiles } from '../providers/workspace-fs.js';
 import { commandFor, planFromInput, superviseFor } from '../runtimes/plan.js';
 import { TemplateCache } from '../runtimes/template-cache.js';
-import type { TemplateName } from '../runtimes/templates.js';
+import { warmTemplate } from '../runtimes/template-warm.js';
+import { nodeTemplates, type TemplateName } from '../runtimes/templates.js';
 import type { SandboxFilter, Store } from '../store/store.js';
 import { traefikLabels } from '../traefik/labels.js';
 import { allocateIdentity, identityOf } from './identity.js';
@@ -34,6 +34,9 @@ export interface SandboxServiceDeps {
   config: Config;
   log: Logger;
 }
+
+/** The disk of a sandbox when the configuration's resources.default names none. */
+const DEFAULT_DISK_MB = 1024;
 
 function errorInfo(err: unknown): { code: string; message: string } {
   if (err instanceof PreviewdError) return { code: err.code, message: err.message };
@@ -92,13 +95,15 @@ export class SandboxService {
   private resources(requested: Partial<Resources> | undefined): Resources {
     const merged = { ...this.config.resources.default, ...requested };
     const max = this.config.resources.max;
-    for (const key of ['cpus', 'memoryMb', 'pids'] as const) {
-      if (merged[key] > max[key]) {
+    merged.diskMb ??= Math.min(DEFAULT_DISK_MB, max.diskMb ?? DEFAULT_DISK_MB);
+    for (const key of ['cpus', 'memoryMb', 'pids', 'diskMb'] as const) {
+      const limit = max[key];
+      if (limit !== undefined && (merged[key] ?? 0) > limit) {
         throw new PreviewdError(
           'resource_limit',
-          `resources.${key} ${merged[key]} is above this host's maximum ${max[key]}`,
+          `resources.${key} ${merged[key]} is above this host's maximum ${limit}`,
           {
-            details: { field: `resources.${key}`, max: max[key] },
+            details: { field: `resources.${key}`, max: limit },
           },
         );
       }
@@ -110,39 +115,42 @@ export class SandboxService {
    * Writes the files, records the sandbox as `creating` and returns; the container is created and
    * started in the background (follow events or poll). Files are on disk before the row exists,
    * so a crash never leaves a row whose files are half written.
+   *
+   * `build`: previewd's own throwaway sandbox building a template's dependency layer
+   * (template-warm.ts): the bare template, the host's download caches writable, the largest disk.
+   * Never reachable from the API.
    */
-  async create(input: CreateSandboxInput, opts: { owner?: string } = {}): Promise<SandboxRecord> {
-    const resources = this.resources(input.resources);
+  async create(
+    input: CreateSandboxInput,
+    opts: { owner?: string; build?: TemplateName } = {},
+  ): Promise<SandboxRecord> {
+    const resources = this.resources(
+      opts.build ? { ...input.resources, diskMb: this.config.resources.max.diskMb } : input.resources,
+    );
     this.checkLifecycleLimits(input);
     const id = newSandboxId();
     await this.gate?.admit({ sandboxId: id, owner: opts.owner, kind: 'create' });
     const identity = await allocateIdentity(this.config, this.store, id);
-    let files: WorkspaceFiles;
-    try {
-      files = await this.provider.prepareWorkspace(id, { identity });
-    } catch (err) {
-      await this.provider.destroy(id).then(
-        () => this.store.releaseUid(id),
-        () => undefined,
-      );
-      throw err;
-    }
+    // The template's files (and its cached lockfile when warm), the user's files on top; its
+    // dependency layer (when warm) is the workspace's read-only lower layer.
+    const template = input.template ? await this.templates.filesFor(input.template) : undefined;
+    const warm = template?.warm === true;
+    if (opts.build) this.templates.markBuild(id, opts.build);
     let plan: RuntimePlan;
-    let warmTemplate = false;
     try {
-      let withTemplate = input;
-      if (input.template) {
-        // The template's files (and its cached lockfile when warm), the user's files on top.
-        const template = await this.templates.filesFor(input.template);
-        withTemplate = { ...input, files: { ...template.files, ...input.files } };
-        warmTemplate = template.warm;
-      }
+      const files = await this.provider.prepareWorkspace(id, {
+        identity,
+        layers: template?.layer ? [template.layer] : [],
+        diskMb: resources.diskMb,
+        build: opts.build !== undefined,
+      });
+      const withTemplate = template ? { ...input, files: { ...template.files, ...input.files } } : input;
       for (const [path, content] of Object.entries(withTemplate.files ?? {}))
         await files.write(path, content);
       // After the writes: a bad path is reported as invalid_path before detection reads the files.
       plan = planFromInput(withTemplate, this.config);
-      if (input.template && warmTemplate) await this.templates.seed(input.template, files.root);
     } catch (err) {
+      this.templates.unmarkBuild(id);
       await this.provider.destroy(id).then(
         () => this.store.releaseUid(id),
         () => undefined,
@@ -182,11 +190,12 @@ export class SandboxService {
     // Env values may be secrets: log their names only.
     this.log.info({ sandboxId: id, runtime: { ...plan, env: Object.keys(plan.env) } }, 'runtime plan');
     this.inBackground(this.lock.run(id, () => this.provision(id)));
-    if (input.template && !warmTemplate) {
-      // The first sandbox from a cold template warms the cache once its install is done.
-      void this.templates
-        .harvestWhenInstalled(input.template as TemplateName, id, this.provider)
-        .catch((err) => this.log.warn({ err, template: input.template }, 'template cache fill failed'));
+    const name = input.template as TemplateName | undefined;
+    if (name && !warm && !opts.build && nodeTemplates.includes(name)) {
+      // A cold template: previewd builds its layer in a sandbox of its own (never from this one).
+      void warmTemplate(this, this.provider, name)
+        .then((r) => r.result === 'failed' && this.log.warn({ template: name }, 'template build failed'))
+        .catch((err) => this.log.warn({ err, template: name }, 'template build failed'));
     }
     return record;
   }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { createPreviewd, type Previewd } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
+import { releaseMounts } from './mounts.js';
 
 export const TEST_KEY = 'test-key-0123456789abcdef';
 
@@ -75,6 +76,7 @@ export async function startTestServer(overrides: Record<string, unknown> = {}): 
       const sandboxes = await app.store.listSandboxes();
       await Promise.all(sandboxes.map((s) => app.service.delete(s.id).catch(() => undefined)));
       await app.stop();
+      await releaseMounts(dataDir);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -32,7 +32,7 @@ describe('sandbox lifecycle over the HTTP API (real engine)', () => {
       port: 3000,
       source: 'overrides',
     });
-    expect(sb.resources).toEqual({ cpus: 1, memoryMb: 1024, pids: 512 });
+    expect(sb.resources).toEqual({ cpus: 1, memoryMb: 1024, pids: 512, diskMb: 1024 });
     expect(sb.labels).toEqual({ suite: 'lifecycle' });
     expect(sb.metadata).toEqual({ pr: 42 });
     expect(sb).not.toHaveProperty('env');

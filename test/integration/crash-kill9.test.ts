@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { releaseMounts } from '../helpers/mounts.js';
 import { waitFor } from '../helpers/server.js';
 import { docker, freePort, instanceContainers, ServerProcess } from '../helpers/server-process.js';
 
@@ -22,6 +23,7 @@ describe('crash safety: kill -9 at 20 random moments during create, stop, wake a
     server?.kill9();
     for (const c of await instanceContainers(dataDir))
       await docker.getContainer(c.Id).remove({ force: true });
+    await releaseMounts(dataDir);
     rmSync(dataDir, { recursive: true, force: true });
   });
 

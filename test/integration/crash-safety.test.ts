@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { releaseMounts } from '../helpers/mounts.js';
 import { waitFor } from '../helpers/server.js';
 import { docker, freePort, instanceContainers, ServerProcess } from '../helpers/server-process.js';
 
@@ -14,6 +15,7 @@ describe('crash safety: kill -9 in the middle of a create', () => {
     server?.kill9();
     for (const c of await instanceContainers(dataDir))
       await docker.getContainer(c.Id).remove({ force: true });
+    await releaseMounts(dataDir);
     rmSync(dataDir, { recursive: true, force: true });
   });
 

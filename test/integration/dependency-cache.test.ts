@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDockerClient } from '../../src/providers/docker/client.js';
@@ -6,21 +6,25 @@ import { startTestServer, type TestServer, waitFor } from '../helpers/server.js'
 
 const docker = createDockerClient({ docker: { network: 'previewd' } as never });
 
-const project = {
-  'package.json': `${JSON.stringify({ name: 'cache-probe', private: true, dependencies: { 'is-number': '^7.0.0' } }, null, 2)}\n`,
-};
 const runtime = { install: 'npm install', start: 'exec sleep infinity' };
 
-async function createAndInstall(server: TestServer): Promise<string> {
-  const created = await server.call('POST', '/v1/sandboxes', { files: project, runtime });
+async function createAndInstall(
+  server: TestServer,
+  dependencies: Record<string, string> = { 'is-number': '^7.0.0' },
+): Promise<string> {
+  const name = Object.keys(dependencies)[0]!;
+  const files = {
+    'package.json': `${JSON.stringify({ name: 'cache-probe', private: true, dependencies }, null, 2)}\n`,
+  };
+  const created = await server.call('POST', '/v1/sandboxes', { files, runtime });
   expect(created.status).toBe(201);
   const id = created.body.id as string;
-  const files = server.app.provider.files(id);
+  const workspace = server.app.provider.files(id);
   await waitFor(
     async () => {
       const res = await server.call('GET', `/v1/sandboxes/${id}`);
       if (res.body.state === 'error') throw new Error(`sandbox in error: ${JSON.stringify(res.body.error)}`);
-      return res.body.state === 'running' && (await files.exists('node_modules/is-number/package.json'))
+      return res.body.state === 'running' && (await workspace.exists(`node_modules/${name}/package.json`))
         ? true
         : undefined;
     },
@@ -43,7 +47,7 @@ async function npmFetchLog(server: TestServer, id: string): Promise<string> {
     .join('\n');
 }
 
-describe('per-host dependency cache (real engine, real npm registry)', () => {
+describe('per-host dependency cache (real engine, real mounts, real npm registry)', () => {
   let server: TestServer;
   beforeAll(async () => {
     server = await startTestServer();
@@ -51,41 +55,64 @@ describe('per-host dependency cache (real engine, real npm registry)', () => {
   afterAll(async () => {
     await server?.close();
   });
+  const cacheDir = () => join(server.dataDir, 'cache', 'npm');
+  const entries = (dir: string) => (existsSync(dir) ? readdirSync(dir, { recursive: true }).length : 0);
 
-  it('the second sandbox installs from the cache the first one filled', async () => {
-    const cacheDir = join(server.dataDir, 'cache', 'npm');
+  it("a sandbox's install writes its own cache layer, never the shared cache", async () => {
+    const before = entries(cacheDir());
     const first = await createAndInstall(server);
     const firstLog = await npmFetchLog(server, first);
-    // The first install downloads the tarball from the registry…
+    // The install downloads the tarball from the registry…
     expect(firstLog).toMatch(/http fetch GET 200 \S+\/is-number-7\.0\.0\.tgz .*\(cache miss\)/);
-    expect(readdirSync(join(cacheDir, '_cacache')).length).toBeGreaterThan(0);
-    // npm's debug logs stay in the sandbox, not in the shared cache.
-    expect(readdirSync(cacheDir)).not.toContain('_logs');
+    // …into the sandbox's own upper layer (on its disk); the host's shared cache is unchanged.
+    const own = join(server.dataDir, 'sandboxes', first, 'disk', 'npm-upper', '_cacache');
+    expect(readdirSync(own).length).toBeGreaterThan(0);
+    expect(entries(cacheDir())).toBe(before);
+    // npm's debug logs stay in the sandbox's home.
+    expect(existsSync(join(cacheDir(), '_logs'))).toBe(false);
 
+    // So a second sandbox finds nothing the first one downloaded (nor anything it could plant).
     const second = await createAndInstall(server);
-    const secondLog = await npmFetchLog(server, second);
-    // …the second takes it from the shared cache and downloads no tarball.
-    expect(secondLog).toMatch(/is-number-7\.0\.0\.tgz .*\(cache hit\)/);
-    expect(secondLog).not.toMatch(/http fetch GET \d+ \S+\.tgz/);
-    expect(secondLog).not.toMatch(/no local data/);
+    expect(await npmFetchLog(server, second)).toMatch(/is-number-7\.0\.0\.tgz .*\(cache miss\)/);
   });
 
-  it('~/.cache stays writable by the sandbox user; the caches are bind mounts', async () => {
+  it("previewd's template build fills the shared cache; a sandbox installs from it without downloading", async () => {
+    const warm = await server.call('POST', '/v1/templates/express/warm');
+    expect(warm.status, JSON.stringify(warm.body)).toBe(200);
+    expect(readdirSync(join(cacheDir(), '_cacache')).length).toBeGreaterThan(0);
+    // A package the build downloaded, at the version it did.
+    const lock = JSON.parse(
+      readFileSync(join(server.dataDir, 'cache', 'templates', 'express', 'package-lock.json'), 'utf8'),
+    );
+    const version = lock.packages['node_modules/ms'].version as string;
+    const id = await createAndInstall(server, { ms: version });
+    const log = await npmFetchLog(server, id);
+    expect(log).toMatch(new RegExp(`ms-${version.replaceAll('.', '\\.')}\\.tgz .*\\(cache hit\\)`));
+    expect(log).not.toMatch(/http fetch GET \d+ \S+\.tgz/);
+  }, 300_000);
+
+  it('~/.cache stays writable by the sandbox user; the caches are overlays of its own', async () => {
     const sandboxes = await server.app.store.listSandboxes();
     const id = sandboxes[0]!.id;
     const res = await server.app.provider.exec(id, {
-      cmd: ['sh', '-c', 'mkdir -p ~/.cache/probe && stat -c "%u:%g %n" ~/.cache ~/.cache/pip ~/.npm'],
+      cmd: [
+        'sh',
+        '-c',
+        'mkdir -p ~/.cache/probe && stat -c "%u:%g %n" ~/.cache ~/.cache/pip ~/.npm && id -u',
+      ],
     });
     expect(res.exitCode).toBe(0);
-    expect(res.stdout.toString().trim().split('\n')).toEqual([
-      '1000:1000 /home/user/.cache',
-      '1000:1000 /home/user/.cache/pip',
-      '1000:1000 /home/user/.npm',
+    const lines = res.stdout.toString().trim().split('\n');
+    const uid = lines.pop();
+    expect(lines).toEqual([
+      `${uid}:${uid} /home/user/.cache`,
+      `${uid}:${uid} /home/user/.cache/pip`,
+      `${uid}:${uid} /home/user/.npm`,
     ]);
     const info = await docker.getContainer(`previewd-${id}`).inspect();
     const mounts = Object.fromEntries(info.Mounts.map((m) => [m.Destination, m.Source]));
-    expect(mounts['/home/user/.npm']).toBe(join(server.dataDir, 'cache', 'npm'));
-    expect(mounts['/home/user/.cache/pip']).toBe(join(server.dataDir, 'cache', 'pip'));
+    expect(mounts['/home/user/.npm']).toBe(join(server.dataDir, 'sandboxes', id, 'npm'));
+    expect(mounts['/home/user/.cache/pip']).toBe(join(server.dataDir, 'sandboxes', id, 'pip'));
   });
 });
 
@@ -103,7 +130,9 @@ describe('dependencyCache: false', () => {
     const id = created.body.id as string;
     await server.app.service.idle();
     const info = await docker.getContainer(`previewd-${id}`).inspect();
-    expect(info.Mounts.map((m) => m.Destination).sort()).not.toContain('/home/user/.npm');
-    expect(info.Mounts.some((m) => m.Destination.startsWith('/home/user'))).toBe(false);
+    const destinations = info.Mounts.map((m) => m.Destination);
+    expect(destinations).not.toContain('/home/user/.npm');
+    expect(destinations).not.toContain('/home/user/.cache/pip');
+    expect(info.Mounts.some((m) => m.Source.includes('/cache/'))).toBe(false);
   });
 });

@@ -119,9 +119,11 @@ describe('FIFOs where previewd reads sandbox files (real engine)', () => {
     ]);
   });
 
-  it('the template harvest reads the lockfile and stamp without following links or blocking on FIFOs', async () => {
+  it('the template build reads the lockfile and stamp without following links or blocking on FIFOs', async () => {
     const root = server.app.provider.files(id).root;
-    const harvest = () => server.app.service.templates.harvest('vite-react', root);
+    // A build sandbox runs the template's install scripts: its files are read as a sandbox's.
+    server.app.service.templates.markBuild(id, 'vite-react');
+    const harvest = () => server.app.service.templates.build('vite-react', id, root);
     const refusal = (promise: Promise<unknown>) =>
       promise.then(
         () => 'resolved',

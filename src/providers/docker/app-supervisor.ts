@@ -23,9 +23,12 @@ export function runtimeDir(): string {
   return candidates.find((p) => existsSync(p)) ?? (candidates[0] as string);
 }
 
-/** The host directory mounted at SUPERVISOR_RUN_DIR: `<dataDir>/sandboxes/<id>/run`. */
+/**
+ * The host directory mounted at SUPERVISOR_RUN_DIR: `<dataDir>/sandboxes/<id>/disk/run`, on the
+ * sandbox's disk (src/workspaces/sandbox-storage.ts), so what it writes there counts against diskMb.
+ */
 export function runDir(dataDir: string, sandboxId: string): string {
-  return resolve(dataDir, 'sandboxes', sandboxId, 'run');
+  return resolve(dataDir, 'sandboxes', sandboxId, 'disk', 'run');
 }
 
 /** Binds, command and environment that run a spec's app under the supervisor. */

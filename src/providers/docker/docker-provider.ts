@@ -1,11 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chown, mkdir, readFile, rm } from 'node:fs/promises';
+import { chown, mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import type Docker from 'dockerode';
 import type { Config } from '../../config/schema.js';
 import { PreviewdError } from '../../domain/errors.js';
 import { LEGACY_IDENTITY, type SandboxIdentity } from '../../domain/sandbox.js';
+import { LayerStore } from '../../workspaces/layers.js';
+import { type CacheMode, SandboxStorage } from '../../workspaces/sandbox-storage.js';
 import type {
   ExecOptions,
   ExecResult,
@@ -37,6 +39,8 @@ export interface DockerProviderOptions {
   docker: Docker;
   config: Pick<Config, 'dataDir' | 'docker' | 'caBundle' | 'instanceId'> &
     Partial<Pick<Config, 'dependencyCache' | 'edge'>>;
+  /** Sandbox storage: overlay stacks and disks (src/workspaces); default: plain directories. */
+  storage?: SandboxStorage;
 }
 
 /** Docker Desktop: publish each declared port on a random loopback port of the host. */
@@ -69,6 +73,8 @@ export class DockerProvider implements SandboxProvider {
   private readonly hostPids = new Map<string, { pid: number; containerId: string }>();
   /** Identifies this control plane's containers (derived from the data dir unless configured). */
   readonly instance: string;
+  /** Workspaces, disks and caches of sandboxes on the host (src/workspaces/sandbox-storage.ts). */
+  readonly storage: SandboxStorage;
 
   constructor(opts: DockerProviderOptions) {
     this.docker = opts.docker;
@@ -76,6 +82,13 @@ export class DockerProvider implements SandboxProvider {
     const user = opts.config.docker.sandboxUser;
     this.fallbackIdentity = user ? parseUser(user) : LEGACY_IDENTITY;
     this.caBundle = resolveCaBundle(opts.config.caBundle);
+    this.storage =
+      opts.storage ??
+      new SandboxStorage({
+        dataDir: opts.config.dataDir,
+        layers: new LayerStore(opts.config.dataDir),
+        mounts: false,
+      });
     this.instance =
       opts.config.instanceId ??
       createHash('sha256').update(resolve(opts.config.dataDir)).digest('hex').slice(0, 12);
@@ -176,9 +189,33 @@ export class DockerProvider implements SandboxProvider {
     }
   }
 
+  /** How a sandbox gets the download caches: an overlay over the shared ones; builds write the shared ones. */
+  private cacheMode(build?: boolean): CacheMode {
+    if (this.config.dependencyCache === false) return 'none';
+    return build ? 'shared' : 'overlay';
+  }
+
   async prepareWorkspace(sandboxId: string, opts: WorkspaceOptions): Promise<WorkspaceFiles> {
-    await this.ownedDir(this.workspaceDir(sandboxId), opts.identity);
+    try {
+      await this.storage.prepare(sandboxId, opts.identity, {
+        layers: opts.layers,
+        diskMb: opts.diskMb,
+        caches: this.cacheMode(opts.build),
+      });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EPERM' && code !== 'EACCES') throw err;
+      throw new PreviewdError(
+        'data_dir_permission',
+        `cannot give the storage of ${sandboxId} to ${opts.identity.uid}:${opts.identity.gid}: ${code}`,
+        { cause: err },
+      );
+    }
     return this.files(sandboxId, opts.identity);
+  }
+
+  ensureStorage(sandboxId: string): Promise<void> {
+    return this.storage.ensureMounted(sandboxId);
   }
 
   files(sandboxId: string, identity?: SandboxIdentity): WorkspaceFiles {
@@ -214,17 +251,20 @@ export class DockerProvider implements SandboxProvider {
       });
     if (existing) return { instanceId: existing.Id };
 
-    const binds = [`${this.workspaceDir(spec.sandboxId)}:${WORKSPACE_MOUNT}`];
+    // Workspace and caches, mounted on the host first (src/workspaces/sandbox-storage.ts).
+    const storage = await this.storage.containerMounts(spec.sandboxId, {
+      owner: spec.identity,
+      caches: this.cacheMode(),
+      memoryMb: spec.resources.memoryMb,
+      home: SANDBOX_HOME,
+    });
+    const binds = [...storage.binds];
     binds.push(
       ...(await sandboxHomeBinds(this.config.dataDir, spec.sandboxId, spec.identity, (dir, id) =>
         this.ownedDir(dir, id),
       )),
     );
     if (this.caBundle) binds.push(`${this.caBundle}:${SANDBOX_CA_PATH}:ro`);
-    // Shared download caches only when every sandbox is one user (docker.sandboxUser): a folder
-    // writable by several sandboxes' uids is a path from one to another.
-    if (this.config.dependencyCache !== false && this.config.docker.sandboxUser)
-      binds.push(...(await this.dependencyCacheBinds(spec.sandboxId, spec.identity)));
     let cmd = spec.cmd ?? ['sleep', 'infinity'];
     let env = this.env(spec);
     if (spec.supervise) {
@@ -256,6 +296,10 @@ export class DockerProvider implements SandboxProvider {
           ...(this.config.edge?.useLoopbackPorts ? { PortBindings: loopbackPortBindings(spec.ports) } : {}),
           Init: true,
           Binds: binds,
+          // Nothing is written to the container's own layer (unbounded on overlay2): writes go to
+          // the sandbox's disk (binds above) or to the size-limited /tmp.
+          ReadonlyRootfs: true,
+          Tmpfs: storage.tmpfs,
           NetworkMode: this.networkId ?? this.network,
           Memory: memory,
           MemorySwap: memory,
@@ -278,23 +322,6 @@ export class DockerProvider implements SandboxProvider {
     }
   }
 
-  /**
-   * The host's shared download caches: `<dataDir>/cache/npm` → ~/.npm and `<dataDir>/cache/pip` →
-   * ~/.cache/pip. ~/.cache itself is the sandbox's own directory (beside its workspace), so the
-   * engine does not create it root-owned and other tools (corepack, vite) can still write there.
-   */
-  private async dependencyCacheBinds(sandboxId: string, identity: SandboxIdentity): Promise<string[]> {
-    const home = resolve(this.config.dataDir, 'sandboxes', sandboxId, 'home-cache');
-    const npm = resolve(this.config.dataDir, 'cache', 'npm');
-    const pip = resolve(this.config.dataDir, 'cache', 'pip');
-    for (const dir of [npm, pip, home, join(home, 'pip')]) await this.ownedDir(dir, identity);
-    return [
-      `${home}:${SANDBOX_HOME}/.cache`,
-      `${pip}:${SANDBOX_HOME}/.cache/pip`,
-      `${npm}:${SANDBOX_HOME}/.npm`,
-    ];
-  }
-
   appStatus(sandboxId: string) {
     return readAppStatus(this.config.dataDir, sandboxId);
   }
@@ -309,6 +336,8 @@ export class DockerProvider implements SandboxProvider {
   }
 
   async start(sandboxId: string): Promise<void> {
+    // After a reboot the container's bind sources are empty mount points until remounted.
+    await this.storage.ensureMounted(sandboxId);
     try {
       await this.container(sandboxId).start();
     } catch (err) {
@@ -360,7 +389,7 @@ export class DockerProvider implements SandboxProvider {
       if (status !== 404 && status !== 409) throw fromEngineError(err, 'remove the sandbox container');
     }
     if (!opts.keepWorkspace) {
-      await rm(join(this.config.dataDir, 'sandboxes', sandboxId), { recursive: true, force: true });
+      await this.storage.remove(sandboxId);
     }
   }
 

@@ -48,6 +48,7 @@ ERROR_CODES = {
     "sandbox_not_found": {"status": 404, "hint": "The sandbox does not exist or was deleted; list sandboxes with GET /v1/sandboxes."},
     "sandbox_not_running": {"status": 409, "hint": "Start it first: POST /v1/sandboxes/{id}/start."},
     "traefik_mode_off": {"status": 404, "hint": "Traefik endpoints answer only with edgeMode: traefik (PREVIEWD_EDGE_MODE=traefik)."},
+    "uid_range_exhausted": {"status": 503, "hint": "Every uid of docker.uidRange is held by a sandbox: delete sandboxes, or widen docker.uidRange.size."},
     "unauthorized": {"status": 401, "hint": "Send \"Authorization: Bearer <api key>\"; keys are in PREVIEWD_API_KEYS or <dataDir>/api-key."},
     "unsupported_media_type": {"status": 415, "hint": "Send JSON with Content-Type: application/json (file uploads take the raw body)."},
     "upstream_error": {"status": 502, "hint": "The app closed the connection or answered badly; see its logs."},
@@ -231,6 +232,10 @@ class TraefikModeOffError(PreviewdError):
     code = "traefik_mode_off"
 
 
+class UidRangeExhaustedError(PreviewdError):
+    code = "uid_range_exhausted"
+
+
 class UnauthorizedError(PreviewdError):
     code = "unauthorized"
 
@@ -292,6 +297,7 @@ ERROR_CLASSES = {
     "sandbox_not_found": SandboxNotFoundError,
     "sandbox_not_running": SandboxNotRunningError,
     "traefik_mode_off": TraefikModeOffError,
+    "uid_range_exhausted": UidRangeExhaustedError,
     "unauthorized": UnauthorizedError,
     "unsupported_media_type": UnsupportedMediaTypeError,
     "upstream_error": UpstreamError,

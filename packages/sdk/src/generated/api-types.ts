@@ -80,6 +80,8 @@ export interface ApiOperations {
         cpus: number;
         memoryMb: number;
         pids: number;
+        /** Disk of the sandbox in MB: its workspace changes, home and caches; writing past it fails with ENOSPC inside */
+        diskMb?: number;
       };
       visibility: 'public' | 'private';
       idleTimeoutSec: number;
@@ -225,6 +227,8 @@ export interface ApiOperations {
           cpus: number;
           memoryMb: number;
           pids: number;
+          /** Disk of the sandbox in MB: its workspace changes, home and caches; writing past it fails with ENOSPC inside */
+          diskMb?: number;
         };
         visibility: 'public' | 'private';
         idleTimeoutSec: number;
@@ -290,6 +294,8 @@ export interface ApiOperations {
         cpus: number;
         memoryMb: number;
         pids: number;
+        /** Disk of the sandbox in MB: its workspace changes, home and caches; writing past it fails with ENOSPC inside */
+        diskMb?: number;
       };
       visibility: 'public' | 'private';
       idleTimeoutSec: number;
@@ -633,6 +639,8 @@ export interface ApiOperations {
         cpus?: number;
         memoryMb?: number;
         pids?: number;
+        /** Disk of the sandbox in MB: its workspace changes, home and caches; writing past it fails with ENOSPC inside */
+        diskMb?: number;
       };
       visibility?: 'public' | 'private';
       idleTimeoutSec?: number;
@@ -674,6 +682,8 @@ export interface ApiOperations {
         cpus: number;
         memoryMb: number;
         pids: number;
+        /** Disk of the sandbox in MB: its workspace changes, home and caches; writing past it fails with ENOSPC inside */
+        diskMb?: number;
       };
       visibility: 'public' | 'private';
       idleTimeoutSec: number;
@@ -765,6 +775,8 @@ export interface ApiOperations {
         cpus: number;
         memoryMb: number;
         pids: number;
+        /** Disk of the sandbox in MB: its workspace changes, home and caches; writing past it fails with ENOSPC inside */
+        diskMb?: number;
       };
       visibility: 'public' | 'private';
       idleTimeoutSec: number;
@@ -923,6 +935,8 @@ export interface ApiOperations {
         cpus: number;
         memoryMb: number;
         pids: number;
+        /** Disk of the sandbox in MB: its workspace changes, home and caches; writing past it fails with ENOSPC inside */
+        diskMb?: number;
       };
       visibility: 'public' | 'private';
       idleTimeoutSec: number;
@@ -986,6 +1000,8 @@ export interface ApiOperations {
         cpus: number;
         memoryMb: number;
         pids: number;
+        /** Disk of the sandbox in MB: its workspace changes, home and caches; writing past it fails with ENOSPC inside */
+        diskMb?: number;
       };
       visibility: 'public' | 'private';
       idleTimeoutSec: number;
@@ -1051,6 +1067,8 @@ export interface ApiOperations {
         cpus: number;
         memoryMb: number;
         pids: number;
+        /** Disk of the sandbox in MB: its workspace changes, home and caches; writing past it fails with ENOSPC inside */
+        diskMb?: number;
       };
       visibility: 'public' | 'private';
       idleTimeoutSec: number;
@@ -1177,6 +1195,8 @@ export interface ApiOperations {
         cpus: number;
         memoryMb: number;
         pids: number;
+        /** Disk of the sandbox in MB: its workspace changes, home and caches; writing past it fails with ENOSPC inside */
+        diskMb?: number;
       };
       visibility: 'public' | 'private';
       idleTimeoutSec: number;
@@ -1240,6 +1260,8 @@ export interface ApiOperations {
         cpus: number;
         memoryMb: number;
         pids: number;
+        /** Disk of the sandbox in MB: its workspace changes, home and caches; writing past it fails with ENOSPC inside */
+        diskMb?: number;
       };
       visibility: 'public' | 'private';
       idleTimeoutSec: number;
@@ -1303,6 +1325,8 @@ export interface ApiOperations {
         cpus: number;
         memoryMb: number;
         pids: number;
+        /** Disk of the sandbox in MB: its workspace changes, home and caches; writing past it fails with ENOSPC inside */
+        diskMb?: number;
       };
       visibility: 'public' | 'private';
       idleTimeoutSec: number;

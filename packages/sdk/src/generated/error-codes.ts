@@ -141,6 +141,10 @@ export const errorCodes = {
     status: 404,
     hint: 'Traefik endpoints answer only with edgeMode: traefik (PREVIEWD_EDGE_MODE=traefik).',
   },
+  uid_range_exhausted: {
+    status: 503,
+    hint: 'Every uid of docker.uidRange is held by a sandbox: delete sandboxes, or widen docker.uidRange.size.',
+  },
   unauthorized: {
     status: 401,
     hint: 'Send "Authorization: Bearer <api key>"; keys are in PREVIEWD_API_KEYS or <dataDir>/api-key.',
@@ -199,6 +203,7 @@ export class SandboxError extends PreviewdError<'sandbox_error'> {}
 export class SandboxNotFoundError extends PreviewdError<'sandbox_not_found'> {}
 export class SandboxNotRunningError extends PreviewdError<'sandbox_not_running'> {}
 export class TraefikModeOffError extends PreviewdError<'traefik_mode_off'> {}
+export class UidRangeExhaustedError extends PreviewdError<'uid_range_exhausted'> {}
 export class UnauthorizedError extends PreviewdError<'unauthorized'> {}
 export class UnsupportedMediaTypeError extends PreviewdError<'unsupported_media_type'> {}
 export class UpstreamError extends PreviewdError<'upstream_error'> {}
@@ -250,6 +255,7 @@ export const errorClasses = {
   sandbox_not_found: SandboxNotFoundError,
   sandbox_not_running: SandboxNotRunningError,
   traefik_mode_off: TraefikModeOffError,
+  uid_range_exhausted: UidRangeExhaustedError,
   unauthorized: UnauthorizedError,
   unsupported_media_type: UnsupportedMediaTypeError,
   upstream_error: UpstreamError,
