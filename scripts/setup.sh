@@ -4,7 +4,8 @@
 #   2. the TypeScript build (dist/) and the dashboard (dashboard/dist, Vite)
 #   3. a Docker engine that answers (installed and started when we are root with apt), HAProxy
 #      for the edge's front (installed when we are root with apt; optional otherwise), and iptables
-#      for the sandbox network's containment
+#      for the sandbox network's containment, gVisor (runsc) for `isolation: gvisor` (installed and
+#      registered with the engine when we are root with apt; optional otherwise)
 #   4. the runtime images (built without a registry when missing or their inputs changed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +58,7 @@ fi
 ./scripts/ensure-docker.sh
 ./scripts/ensure-haproxy.sh
 ./scripts/ensure-iptables.sh
+./scripts/ensure-runsc.sh
 
 # 4. Runtime images
 node bin/previewd.js images build
