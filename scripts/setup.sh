@@ -5,7 +5,8 @@
 #   3. a Docker engine that answers (installed and started when we are root with apt), HAProxy
 #      for the edge's front (installed when we are root with apt; optional otherwise), and iptables
 #      for the sandbox network's containment, gVisor (runsc) for `isolation: gvisor` (installed and
-#      registered with the engine when we are root with apt; optional otherwise)
+#      registered with the engine when we are root with apt; optional otherwise), and util-linux and
+#      e2fsprogs for sandbox storage (overlay workspaces, loop-mounted disks)
 #   4. the runtime images (built without a registry when missing or their inputs changed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,6 +59,7 @@ fi
 ./scripts/ensure-docker.sh
 ./scripts/ensure-haproxy.sh
 ./scripts/ensure-iptables.sh
+./scripts/ensure-storage.sh
 ./scripts/ensure-runsc.sh
 
 # 4. Runtime images
