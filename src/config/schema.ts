@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isolationSchema } from '../domain/isolation.js';
 import { resourcesSchema } from '../domain/schemas.js';
 
 const hostPort = z
@@ -27,6 +28,23 @@ export const configSchema = z.strictObject({
       python: z.string().min(1).default('previewd/runtime-python:3'),
       base: z.string().min(1).default('previewd/base:bookworm'),
       debianMirror: z.string().url().optional(),
+      allowed: z
+        .array(z.string().min(1).max(256))
+        .max(1000)
+        .optional()
+        .describe(
+          'Images a client may name besides node and python: exact references, or patterns such as "ghcr.io/acme/*" (picomatch)',
+        ),
+    })
+    .prefault({}),
+  isolation: z
+    .strictObject({
+      default: isolationSchema.default('container').describe('Isolation of sandboxes created without one'),
+      gvisorRuntime: z
+        .string()
+        .min(1)
+        .default('runsc')
+        .describe("The engine's runtime name for gVisor (docker info → Runtimes)"),
     })
     .prefault({}),
   caBundle: z
@@ -317,6 +335,9 @@ export const envVars: Record<string, { path: string[]; parse: EnvParser }> = {
   PREVIEWD_IMAGE_NODE: { path: ['images', 'node'], parse: str },
   PREVIEWD_IMAGE_PYTHON: { path: ['images', 'python'], parse: str },
   PREVIEWD_IMAGE_BASE: { path: ['images', 'base'], parse: str },
+  PREVIEWD_IMAGES_ALLOWED: { path: ['images', 'allowed'], parse: list },
+  PREVIEWD_ISOLATION: { path: ['isolation', 'default'], parse: str },
+  PREVIEWD_ISOLATION_GVISOR_RUNTIME: { path: ['isolation', 'gvisorRuntime'], parse: str },
   PREVIEWD_DEBIAN_MIRROR: { path: ['images', 'debianMirror'], parse: str },
   PREVIEWD_CA_BUNDLE: { path: ['caBundle'], parse: str },
   PREVIEWD_DEPENDENCY_CACHE: { path: ['dependencyCache'], parse: bool },

@@ -1,3 +1,4 @@
+import type { IsolationLevel } from './isolation.js';
 import type { Resources, RuntimePlan } from './schemas.js';
 import type { SandboxState } from './state-machine.js';
 
@@ -15,6 +16,8 @@ export interface SandboxRecord {
   id: string;
   state: SandboxState;
   image: string;
+  /** Absent (rows made before isolation levels) means 'container'. */
+  isolation?: IsolationLevel;
   template?: string;
   runtime: RuntimePlan;
   ports: number[];

@@ -3,6 +3,7 @@
  * the OpenAPI document and (through it) the SDKs' types.
  */
 import { z } from 'zod';
+import { isolationSchema } from './isolation.js';
 import { sandboxStates } from './state-machine.js';
 
 export const sandboxIdSchema = z
@@ -91,7 +92,13 @@ export const templateNameSchema = z
   .describe('Start from a template app: its files, then `files` on top, then runtime detection');
 
 export const createSandboxSchema = z.strictObject({
-  image: z.string().min(1).max(256).optional().describe('Container image; default from the runtime plan'),
+  image: z
+    .string()
+    .min(1)
+    .max(256)
+    .optional()
+    .describe('Container image; default from the runtime plan. A runtime image, or one in images.allowed'),
+  isolation: isolationSchema.optional().describe('Default: isolation.default of the configuration'),
   template: templateNameSchema.optional(),
   files: filesMapSchema.optional().describe('Workspace path → UTF-8 content, written before start'),
   runtime: runtimeOverridesSchema.optional(),
@@ -136,6 +143,7 @@ export const sandboxSchema = z.object({
   id: z.string(),
   state: z.enum(sandboxStates),
   image: z.string(),
+  isolation: isolationSchema,
   template: z.string().optional(),
   runtime: runtimePlanSchema,
   ports: z.array(portSchema),

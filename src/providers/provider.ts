@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { IsolationLevel } from '../domain/isolation.js';
 import type { SandboxIdentity } from '../domain/sandbox.js';
 import type { Resources } from '../domain/schemas.js';
 import type { WorkspaceFiles } from './workspace-fs.js';
@@ -35,6 +36,8 @@ export interface SpawnSpec {
    * with backoff after a crash) instead of `cmd`. Providers without a supervisor run `cmd`.
    */
   supervise?: { install?: string; start: string; maxRestarts: number };
+  /** How the container is run (absent: `container`); see docs/isolation.md. */
+  isolation?: IsolationLevel;
 }
 
 /** What the app supervisor reports (runtime/supervisor.sh). */
@@ -188,4 +191,6 @@ export interface SandboxProvider {
    * of the host, before its container starts. Idempotent. Optional: providers without host storage.
    */
   ensureStorage?(sandboxId: string): Promise<void>;
+  /** The isolation levels this provider can run now (absent: `container` only). */
+  isolationLevels?(): Promise<IsolationLevel[]>;
 }

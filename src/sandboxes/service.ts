@@ -16,6 +16,7 @@ import { warmTemplate } from '../runtimes/template-warm.js';
 import { nodeTemplates, type TemplateName } from '../runtimes/templates.js';
 import type { SandboxFilter, Store } from '../store/store.js';
 import { traefikLabels } from '../traefik/labels.js';
+import { checkCreate } from './create-policy.js';
 import { allocateIdentity, identityOf } from './identity.js';
 import { KeyedLock } from './keyed-lock.js';
 
@@ -78,6 +79,7 @@ export class SandboxService {
     const { env: _env, containerId: _c, deletedAt: _d, ...rest } = record;
     return {
       ...rest,
+      isolation: record.isolation ?? 'container',
       previews: record.ports.map((port) => ({ port, url: previewUrl(this.config, record.id, port) })),
     };
   }
@@ -128,6 +130,7 @@ export class SandboxService {
       opts.build ? { ...input.resources, diskMb: this.config.resources.max.diskMb } : input.resources,
     );
     this.checkLifecycleLimits(input);
+    const isolation = await checkCreate(input, this.config, this.provider);
     const id = newSandboxId();
     await this.gate?.admit({ sandboxId: id, owner: opts.owner, kind: 'create' });
     const identity = await allocateIdentity(this.config, this.store, id);
@@ -163,6 +166,7 @@ export class SandboxService {
       id,
       state: 'creating',
       image: plan.image,
+      isolation,
       runtime: plan,
       ports: [...new Set(ports)],
       env: input.env ?? {},
@@ -235,6 +239,7 @@ export class SandboxService {
         labels: this.config.edgeMode === 'traefik' ? traefikLabels(this.config, record) : {},
         ports: record.ports,
         identity: identityOf(record),
+        isolation: record.isolation,
       });
       if (record.state === 'creating') {
         record = await this.transition(record, 'starting', { containerId: instanceId });

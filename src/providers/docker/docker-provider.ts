@@ -5,6 +5,7 @@ import { PassThrough, Readable, Transform } from 'node:stream';
 import type Docker from 'dockerode';
 import type { Config } from '../../config/schema.js';
 import { PreviewdError } from '../../domain/errors.js';
+import type { IsolationLevel } from '../../domain/isolation.js';
 import { LEGACY_IDENTITY, type SandboxIdentity } from '../../domain/sandbox.js';
 import { LayerStore } from '../../workspaces/layers.js';
 import { type CacheMode, SandboxStorage } from '../../workspaces/sandbox-storage.js';
@@ -26,6 +27,7 @@ import { WorkspaceFiles } from '../workspace-fs.js';
 import { readAppStatus, SUPERVISOR_PATH, supervisedContainer } from './app-supervisor.js';
 import { engineStatus, fromEngineError } from './errors.js';
 import { caEnv, proxyEnv, resolveCaBundle, SANDBOX_CA_PATH } from './host-trust.js';
+import { EngineRuntimes, isolationUnavailable, isUnknownRuntime } from './isolation.js';
 import { containerName, LABEL_INSTANCE, LABEL_MANAGED, LABEL_SANDBOX, managedLabels } from './labels.js';
 import { DemuxStream } from './multiplex.js';
 import { SANDBOX_HOME, sandboxHomeBinds } from './sandbox-home.js';
@@ -38,7 +40,7 @@ export const EXEC_MARKER = 'PREVIEWD_EXEC_ID';
 export interface DockerProviderOptions {
   docker: Docker;
   config: Pick<Config, 'dataDir' | 'docker' | 'caBundle' | 'instanceId'> &
-    Partial<Pick<Config, 'dependencyCache' | 'edge'>>;
+    Partial<Pick<Config, 'dependencyCache' | 'edge' | 'isolation'>>;
   /** Sandbox storage: overlay stacks and disks (src/workspaces); default: plain directories. */
   storage?: SandboxStorage;
 }
@@ -76,12 +78,16 @@ export class DockerProvider implements SandboxProvider {
   /** Workspaces, disks and caches of sandboxes on the host (src/workspaces/sandbox-storage.ts). */
   readonly storage: SandboxStorage;
 
+  /** The engine's runtimes: which isolation levels it can run (src/providers/docker/isolation.ts). */
+  readonly runtimes: EngineRuntimes;
+
   constructor(opts: DockerProviderOptions) {
     this.docker = opts.docker;
     this.config = opts.config;
     const user = opts.config.docker.sandboxUser;
     this.fallbackIdentity = user ? parseUser(user) : LEGACY_IDENTITY;
     this.caBundle = resolveCaBundle(opts.config.caBundle);
+    this.runtimes = new EngineRuntimes(opts.docker, opts.config.isolation?.gvisorRuntime);
     this.storage =
       opts.storage ??
       new SandboxStorage({
@@ -104,6 +110,12 @@ export class DockerProvider implements SandboxProvider {
 
   private container(sandboxId: string): Docker.Container {
     return this.docker.getContainer(containerName(sandboxId));
+  }
+
+  isolationLevels(): Promise<IsolationLevel[]> {
+    return this.runtimes.levels().catch((err) => {
+      throw fromEngineError(err, 'list the engine runtimes');
+    });
   }
 
   async health(): Promise<void> {
@@ -294,6 +306,7 @@ export class DockerProvider implements SandboxProvider {
         StopSignal: 'SIGTERM',
         HostConfig: {
           ...(this.config.edge?.useLoopbackPorts ? { PortBindings: loopbackPortBindings(spec.ports) } : {}),
+          ...(spec.isolation === 'gvisor' ? { Runtime: this.runtimes.runtimeFor('gvisor') } : {}),
           Init: true,
           Binds: binds,
           // Nothing is written to the container's own layer (unbounded on overlay2): writes go to
@@ -317,6 +330,10 @@ export class DockerProvider implements SandboxProvider {
       if (engineStatus(err) === 409) {
         const info = await this.container(spec.sandboxId).inspect();
         return { instanceId: info.Id };
+      }
+      if (spec.isolation === 'gvisor' && isUnknownRuntime(err)) {
+        this.runtimes.invalidate();
+        throw isolationUnavailable(this.runtimes.gvisorRuntime, 'the engine refused the runtime');
       }
       throw fromEngineError(err, `create the container from image ${spec.image}`);
     }

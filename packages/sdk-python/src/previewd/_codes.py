@@ -17,6 +17,7 @@ ERROR_CODES = {
     "forbidden": {"status": 403, "hint": "This needs an admin key (a plain entry of PREVIEWD_API_KEYS, or one made with \"previewd keys create --admin\")."},
     "headers_too_large": {"status": 431, "hint": "The request line and headers together must stay under 16 KiB; send long values in the body."},
     "host_not_allowed": {"status": 421, "hint": "Call the API by a name it answers to: a loopback name, its listen address, or one listed in api.hosts (PREVIEWD_API_HOSTS)."},
+    "image_not_allowed": {"status": 400, "hint": "Name one of the runtime images (images.node, images.python), or ask the operator to add the image (or a pattern such as \"ghcr.io/acme/*\") to images.allowed in previewd.yaml (PREVIEWD_IMAGES_ALLOWED)."},
     "image_not_found": {"status": 422, "hint": "Build the runtime images with \"previewd images build\", or pass an image the engine has."},
     "internal": {"status": 500, "hint": "This is a previewd bug; the server log has the details."},
     "invalid_archive": {"status": 400, "hint": "Send a complete tar stream (optionally gzip-compressed), e.g. made by \"tar -czf - -C dir .\"."},
@@ -26,6 +27,7 @@ ERROR_CODES = {
     "invalid_pattern": {"status": 400, "hint": "Glob patterns are bounded (docs/io.md): at most 512 characters and 32 segments; 2 \"*\" per segment and 4 in all, 8 \"**\"; one {…} group (of up to 8 alternatives) per segment and 4 in all. Split a bigger search into several patterns."},
     "invalid_request": {"status": 400, "hint": "Check the request against /openapi.json; the message names the field."},
     "invalid_state": {"status": 409, "hint": "Read the sandbox state first; the message says which transitions are allowed."},
+    "isolation_unavailable": {"status": 409, "hint": "Install gVisor and register it with the engine (as root: scripts/ensure-runsc.sh, or \"previewd doctor\" for the steps), or set isolation.gvisorRuntime to the runtime name `docker info` lists; or create the sandbox with isolation \"container\"."},
     "json_too_deep": {"status": 400, "hint": "JSON bodies may nest objects and arrays at most 64 levels deep; send a flatter document."},
     "key_not_found": {"status": 404, "hint": "List the keys with GET /v1/keys (or \"previewd keys ls\")."},
     "key_not_revocable": {"status": 409, "hint": "This key comes from the configuration (PREVIEWD_API_KEYS or <dataDir>/api-key): remove it there and restart."},
@@ -108,6 +110,10 @@ class HostNotAllowedError(PreviewdError):
     code = "host_not_allowed"
 
 
+class ImageNotAllowedError(PreviewdError):
+    code = "image_not_allowed"
+
+
 class ImageNotFoundError(PreviewdError):
     code = "image_not_found"
 
@@ -142,6 +148,10 @@ class InvalidRequestError(PreviewdError):
 
 class InvalidStateError(PreviewdError):
     code = "invalid_state"
+
+
+class IsolationUnavailableError(PreviewdError):
+    code = "isolation_unavailable"
 
 
 class JsonTooDeepError(PreviewdError):
@@ -266,6 +276,7 @@ ERROR_CLASSES = {
     "forbidden": ForbiddenError,
     "headers_too_large": HeadersTooLargeError,
     "host_not_allowed": HostNotAllowedError,
+    "image_not_allowed": ImageNotAllowedError,
     "image_not_found": ImageNotFoundError,
     "internal": InternalError,
     "invalid_archive": InvalidArchiveError,
@@ -275,6 +286,7 @@ ERROR_CLASSES = {
     "invalid_pattern": InvalidPatternError,
     "invalid_request": InvalidRequestError,
     "invalid_state": InvalidStateError,
+    "isolation_unavailable": IsolationUnavailableError,
     "json_too_deep": JsonTooDeepError,
     "key_not_found": KeyNotFoundError,
     "key_not_revocable": KeyNotRevocableError,

@@ -59,6 +59,8 @@ export interface ApiOperations {
       id: string;
       state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
       image: string;
+      /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
+      isolation: 'container' | 'gvisor';
       template?: string;
       runtime: {
         image: string;
@@ -206,6 +208,8 @@ export interface ApiOperations {
         id: string;
         state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
         image: string;
+        /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
+        isolation: 'container' | 'gvisor';
         template?: string;
         runtime: {
           image: string;
@@ -273,6 +277,8 @@ export interface ApiOperations {
       id: string;
       state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
       image: string;
+      /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
+      isolation: 'container' | 'gvisor';
       template?: string;
       runtime: {
         image: string;
@@ -620,8 +626,10 @@ export interface ApiOperations {
     params: never;
     query: never;
     body: {
-      /** Container image; default from the runtime plan */
+      /** Container image; default from the runtime plan. A runtime image, or one in images.allowed */
       image?: string;
+      /** Default: isolation.default of the configuration */
+      isolation?: 'container' | 'gvisor';
       /** Start from a template app: its files, then `files` on top, then runtime detection */
       template?: 'vite-react' | 'vite-vue' | 'next' | 'express' | 'fastapi' | 'flask' | 'static';
       /** Workspace path → UTF-8 content, written before start */
@@ -661,6 +669,8 @@ export interface ApiOperations {
       id: string;
       state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
       image: string;
+      /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
+      isolation: 'container' | 'gvisor';
       template?: string;
       runtime: {
         image: string;
@@ -754,6 +764,8 @@ export interface ApiOperations {
       id: string;
       state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
       image: string;
+      /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
+      isolation: 'container' | 'gvisor';
       template?: string;
       runtime: {
         image: string;
@@ -914,6 +926,8 @@ export interface ApiOperations {
       id: string;
       state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
       image: string;
+      /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
+      isolation: 'container' | 'gvisor';
       template?: string;
       runtime: {
         image: string;
@@ -979,6 +993,8 @@ export interface ApiOperations {
       id: string;
       state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
       image: string;
+      /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
+      isolation: 'container' | 'gvisor';
       template?: string;
       runtime: {
         image: string;
@@ -1046,6 +1062,8 @@ export interface ApiOperations {
       id: string;
       state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
       image: string;
+      /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
+      isolation: 'container' | 'gvisor';
       template?: string;
       runtime: {
         image: string;
@@ -1174,6 +1192,8 @@ export interface ApiOperations {
       id: string;
       state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
       image: string;
+      /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
+      isolation: 'container' | 'gvisor';
       template?: string;
       runtime: {
         image: string;
@@ -1239,6 +1259,8 @@ export interface ApiOperations {
       id: string;
       state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
       image: string;
+      /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
+      isolation: 'container' | 'gvisor';
       template?: string;
       runtime: {
         image: string;
@@ -1304,6 +1326,8 @@ export interface ApiOperations {
       id: string;
       state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
       image: string;
+      /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
+      isolation: 'container' | 'gvisor';
       template?: string;
       runtime: {
         image: string;

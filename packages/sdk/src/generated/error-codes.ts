@@ -47,6 +47,10 @@ export const errorCodes = {
     status: 421,
     hint: 'Call the API by a name it answers to: a loopback name, its listen address, or one listed in api.hosts (PREVIEWD_API_HOSTS).',
   },
+  image_not_allowed: {
+    status: 400,
+    hint: 'Name one of the runtime images (images.node, images.python), or ask the operator to add the image (or a pattern such as "ghcr.io/acme/*") to images.allowed in previewd.yaml (PREVIEWD_IMAGES_ALLOWED).',
+  },
   image_not_found: {
     status: 422,
     hint: 'Build the runtime images with "previewd images build", or pass an image the engine has.',
@@ -73,6 +77,10 @@ export const errorCodes = {
   invalid_state: {
     status: 409,
     hint: 'Read the sandbox state first; the message says which transitions are allowed.',
+  },
+  isolation_unavailable: {
+    status: 409,
+    hint: 'Install gVisor and register it with the engine (as root: scripts/ensure-runsc.sh, or "previewd doctor" for the steps), or set isolation.gvisorRuntime to the runtime name `docker info` lists; or create the sandbox with isolation "container".',
   },
   json_too_deep: {
     status: 400,
@@ -172,6 +180,7 @@ export class FileTooLargeError extends PreviewdError<'file_too_large'> {}
 export class ForbiddenError extends PreviewdError<'forbidden'> {}
 export class HeadersTooLargeError extends PreviewdError<'headers_too_large'> {}
 export class HostNotAllowedError extends PreviewdError<'host_not_allowed'> {}
+export class ImageNotAllowedError extends PreviewdError<'image_not_allowed'> {}
 export class ImageNotFoundError extends PreviewdError<'image_not_found'> {}
 export class InternalError extends PreviewdError<'internal'> {}
 export class InvalidArchiveError extends PreviewdError<'invalid_archive'> {}
@@ -181,6 +190,7 @@ export class InvalidPathError extends PreviewdError<'invalid_path'> {}
 export class InvalidPatternError extends PreviewdError<'invalid_pattern'> {}
 export class InvalidRequestError extends PreviewdError<'invalid_request'> {}
 export class InvalidStateError extends PreviewdError<'invalid_state'> {}
+export class IsolationUnavailableError extends PreviewdError<'isolation_unavailable'> {}
 export class JsonTooDeepError extends PreviewdError<'json_too_deep'> {}
 export class KeyNotFoundError extends PreviewdError<'key_not_found'> {}
 export class KeyNotRevocableError extends PreviewdError<'key_not_revocable'> {}
@@ -224,6 +234,7 @@ export const errorClasses = {
   forbidden: ForbiddenError,
   headers_too_large: HeadersTooLargeError,
   host_not_allowed: HostNotAllowedError,
+  image_not_allowed: ImageNotAllowedError,
   image_not_found: ImageNotFoundError,
   internal: InternalError,
   invalid_archive: InvalidArchiveError,
@@ -233,6 +244,7 @@ export const errorClasses = {
   invalid_pattern: InvalidPatternError,
   invalid_request: InvalidRequestError,
   invalid_state: InvalidStateError,
+  isolation_unavailable: IsolationUnavailableError,
   json_too_deep: JsonTooDeepError,
   key_not_found: KeyNotFoundError,
   key_not_revocable: KeyNotRevocableError,
