@@ -17,7 +17,9 @@ export function hostMemoryMb(): number {
 
 /**
  * Memory a container uses now, in MB, read from its cgroup on this host (v1 cgroupfs or systemd
- * driver, or v2): usage without the page cache. Undefined when the engine is not local.
+ * driver, or v2): usage without the page cache. Shared memory stays counted although the kernel
+ * files it with the cache: it is a tmpfs's contents, and under gVisor the whole memory of the
+ * sandbox's processes (the sentry keeps it in a memfd). Undefined when the engine is not local.
  */
 export async function containerMemoryMb(containerId: string): Promise<number | undefined> {
   const v2 = [
@@ -29,7 +31,8 @@ export async function containerMemoryMb(containerId: string): Promise<number | u
     if (current === undefined) continue;
     const stat = await readFile(`${dir}/memory.stat`, 'utf8').catch(() => '');
     const file = Number(/^file (\d+)/m.exec(stat)?.[1] ?? 0);
-    return Math.max(0, Number(current) - file) / MB;
+    const shmem = Number(/^shmem (\d+)/m.exec(stat)?.[1] ?? 0);
+    return Math.max(0, Number(current) - Math.max(0, file - shmem)) / MB;
   }
   const v1 = [
     `/sys/fs/cgroup/memory/docker/${containerId}`,
@@ -40,7 +43,8 @@ export async function containerMemoryMb(containerId: string): Promise<number | u
     if (usage === undefined) continue;
     const stat = await readFile(`${dir}/memory.stat`, 'utf8').catch(() => '');
     const cache = Number(/^total_cache (\d+)/m.exec(stat)?.[1] ?? /^cache (\d+)/m.exec(stat)?.[1] ?? 0);
-    return Math.max(0, Number(usage) - cache) / MB;
+    const shmem = Number(/^total_shmem (\d+)/m.exec(stat)?.[1] ?? /^shmem (\d+)/m.exec(stat)?.[1] ?? 0);
+    return Math.max(0, Number(usage) - Math.max(0, cache - shmem)) / MB;
   }
   return undefined;
 }
