@@ -174,8 +174,15 @@ export class SandboxStorage {
   ): Promise<void> {
     if (existsSync(p.image)) return;
     const tmp = `${p.image}.tmp`;
+    const { uid, gid } = owner;
+    // One process for both steps (a spawn costs more than either). Lazy inode tables and journal:
+    // a few milliseconds instead of writing them out; nodiscard keeps the preallocation (a discard
+    // would punch the file's blocks out again). No reserved blocks: the sandbox gets all of
+    // diskMb. One inode per 8 KiB: node_modules are many small files.
+    const script =
+      'fallocate -l "$1" "$2" && mkfs.ext4 -q -F -m 0 -i 8192 -E "lazy_itable_init=1,lazy_journal_init=1,nodiscard,root_owner=$3" "$2"';
     try {
-      await run('fallocate', ['-l', `${diskMb}M`, tmp]);
+      await run('sh', ['-c', script, 'sh', `${diskMb}M`, tmp, `${uid}:${gid}`]);
     } catch (err) {
       await rm(tmp, { force: true });
       const text = String((err as { stderr?: string }).stderr ?? err);
@@ -188,21 +195,6 @@ export class SandboxStorage {
       }
       throw err;
     }
-    const { uid, gid } = owner;
-    // Lazy inode tables and journal: a few milliseconds instead of writing them out; nodiscard
-    // keeps the preallocation (a discard would punch the file's blocks out again). No reserved
-    // blocks: the sandbox gets all of diskMb. One inode per 8 KiB: node_modules are many small files.
-    await run('mkfs.ext4', [
-      '-q',
-      '-F',
-      '-m',
-      '0',
-      '-i',
-      '8192',
-      '-E',
-      `lazy_itable_init=1,lazy_journal_init=1,nodiscard,root_owner=${uid}:${gid}`,
-      tmp,
-    ]);
     await rename(tmp, p.image);
   }
 
@@ -251,15 +243,16 @@ export class SandboxStorage {
       stack.layers.length > 0
         ? stack.layers.map((key) => this.deps.layers.path(key))
         : [await this.deps.layers.empty()];
-    await this.overlay(lowers, p.upper, p.work, p.workspace, stack.owner);
+    const overlays = [this.overlay(lowers, p.upper, p.work, p.workspace, stack.owner)];
     if (stack.caches === 'overlay') {
       for (const c of Object.values(p.caches)) {
         await sharedDir(c.shared);
-        await this.overlay([c.shared], c.upper, c.work, c.target, stack.owner);
+        overlays.push(this.overlay([c.shared], c.upper, c.work, c.target, stack.owner));
       }
-    } else if (stack.caches === 'shared') {
-      for (const c of Object.values(p.caches)) await sharedDir(c.shared);
     }
+    if (stack.caches === 'shared') for (const c of Object.values(p.caches)) await sharedDir(c.shared);
+    // Independent mounts: at once (each is a mount process).
+    await Promise.all(overlays);
   }
 
   private async overlay(
