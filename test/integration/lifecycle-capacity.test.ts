@@ -90,8 +90,14 @@ describe('capacity admission, quotas and expiry (real engine)', () => {
     const start = await server.call('POST', `/v1/sandboxes/${first}/start`);
     expect(start.status).toBe(429);
 
-    // A key that names its owner decides, whatever the header says.
-    const bobs = await createRunning(server, {}, { authorization: `Bearer ${BOB_KEY}`, ...alice });
+    // A key that names its owner decides: it may not act for anyone else (security.md, tenants).
+    const asAlice = await server.call('POST', '/v1/sandboxes', sleeper, {
+      authorization: `Bearer ${BOB_KEY}`,
+      ...alice,
+    });
+    expect(asAlice.status).toBe(403);
+    expect(asAlice.body.error.code).toBe('forbidden');
+    const bobs = await createRunning(server, {}, { authorization: `Bearer ${BOB_KEY}` });
     expect((await server.call('GET', `/v1/sandboxes/${bobs}`)).body.owner).toBe('bob');
     await Promise.all([first, second, bobs].map((id) => server.call('DELETE', `/v1/sandboxes/${id}`)));
   });
