@@ -151,6 +151,10 @@ async function dockerRunFloor(image: string, i: number): Promise<{ ms: number; n
     'ALL',
     '--security-opt',
     'no-new-privileges:true',
+    // previewd's sandboxes have a read-only root file system and a tmpfs /tmp (docs/runtimes.md).
+    '--read-only',
+    '--tmpfs',
+    '/tmp:rw,nosuid,nodev,size=256m,mode=1777',
     image,
     'sleep',
     'infinity',

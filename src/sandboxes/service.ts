@@ -39,6 +39,8 @@ export interface SandboxServiceDeps {
 /** The disk of a sandbox when the configuration's resources.default names none. */
 const DEFAULT_DISK_MB = 1024;
 
+/** The disk of previewd's template builds (next's node_modules is about 700 MB). */
+const BUILD_DISK_MB = 4096;
 function errorInfo(err: unknown): { code: string; message: string } {
   if (err instanceof PreviewdError) return { code: err.code, message: err.message };
   return { code: 'internal', message: (err as Error)?.message ?? String(err) };
@@ -119,7 +121,7 @@ export class SandboxService {
    * so a crash never leaves a row whose files are half written.
    *
    * `build`: previewd's own throwaway sandbox building a template's dependency layer
-   * (template-warm.ts): the bare template, the host's download caches writable, the largest disk.
+   * (template-warm.ts): the bare template, the host's download caches writable, a 4 GB disk.
    * Never reachable from the API.
    */
   async create(
@@ -127,7 +129,12 @@ export class SandboxService {
     opts: { owner?: string; build?: TemplateName } = {},
   ): Promise<SandboxRecord> {
     const resources = this.resources(
-      opts.build ? { ...input.resources, diskMb: this.config.resources.max.diskMb } : input.resources,
+      opts.build
+        ? {
+            ...input.resources,
+            diskMb: Math.min(BUILD_DISK_MB, this.config.resources.max.diskMb ?? BUILD_DISK_MB),
+          }
+        : input.resources,
     );
     this.checkLifecycleLimits(input);
     const isolation = await checkCreate(input, this.config, this.provider);
