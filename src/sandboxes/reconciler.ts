@@ -109,7 +109,9 @@ export class Reconciler extends PeriodicPass<ReconcileReport> {
    * before any of them is started again (the settle below, a wake, an API start).
    */
   private async remountStorage(rows: SandboxRecord[], report: ReconcileReport): Promise<void> {
-    const { provider, log } = this.deps;
+    const { provider, service, log } = this.deps;
+    // Layer builds a crash interrupted (an hour old: a build in another process may still run).
+    await service.templates.layers.sweep().catch((err) => log.warn({ err }, 'sweeping layer builds failed'));
     if (!provider.ensureStorage) return;
     for (const row of rows) {
       if (row.state === 'deleted') continue;
