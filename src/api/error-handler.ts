@@ -69,6 +69,8 @@ export function installErrorHandling(app: FastifyInstance, opts: { notFound?: bo
     const perr = toPreviewdError(err);
     if (perr.status >= 500) request.log.error({ err }, 'request failed');
     else request.log.debug({ code: perr.code }, perr.message);
+    // A download whose stream failed before its first byte: the answer is the error, not the file.
+    for (const name of ['content-type', 'content-length', 'content-disposition']) reply.removeHeader(name);
     for (const [name, value] of Object.entries(perr.headers ?? {})) reply.header(name, value);
     void reply.status(perr.status).send(perr.toBody());
   });

@@ -160,6 +160,10 @@ export const errorCodes = {
     status: 500,
     hint: 'Run previewd as root, or as the sandbox user (docker.sandboxUser), so it can hand workspaces to that user; or fix the ownership of dataDir.',
   },
+  file_changed: {
+    status: 409,
+    hint: 'Code in the sandbox changed the file while it was read; read it again.',
+  },
   uid_range_exhausted: {
     status: 503,
     hint: 'Every uid of docker.uidRange is held by a sandbox: delete sandboxes, or widen docker.uidRange.size.',

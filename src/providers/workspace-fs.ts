@@ -1,8 +1,9 @@
 import { constants, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { lstat, mkdir, open, readlink, rename, rmdir, unlink } from 'node:fs/promises';
+import { lstat, open, readlink, rename, rmdir, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { PreviewdError } from '../domain/errors.js';
+import { exactly, utf8Pieces } from './file-content.js';
 import {
   kindOf,
   notRegularFile,
@@ -13,26 +14,19 @@ import {
   SAFE_WRITE_FLAGS,
 } from './safe-read.js';
 import { entryOf, type FileEntry } from './workspace-entry.js';
-import { type LocateOptions, type Location, locate, notFound, type Owner } from './workspace-handles.js';
+import {
+  type LocateOptions,
+  type Location,
+  locate,
+  makeOwnedDir,
+  notFound,
+  type Owner,
+} from './workspace-handles.js';
 import { listAll } from './workspace-listing.js';
 import { removeTree } from './workspace-remove.js';
 import { DIRECTORY_FLAGS } from './workspace-walk.js';
 
 export type { FileEntry } from './workspace-entry.js';
-
-/**
- * A string as UTF-8 in pieces of about 1 MiB, so a big file content (create bodies reach 64 MB) is
- * not encoded in one go on the event loop. A piece never ends between the halves of a surrogate pair.
- */
-function* utf8Pieces(text: string, size = 1024 * 1024): Generator<Buffer> {
-  for (let start = 0; start < text.length; ) {
-    let end = Math.min(start + size, text.length);
-    const last = text.charCodeAt(end - 1);
-    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
-    yield Buffer.from(text.slice(start, end), 'utf8');
-    start = end;
-  }
-}
 
 function invalid(message: string, status: 'bad' | 'forbidden' = 'bad'): PreviewdError {
   return new PreviewdError(
@@ -114,6 +108,8 @@ export class WorkspaceFiles {
           throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
         if (err.code === 'EISDIR') throw invalid(`${userPath} is a directory`);
         if (err.code === 'ENXIO') throw notRegularFile(userPath, 'other');
+        // Its directory was removed after the walk reached it.
+        if (err.code === 'ENOENT') throw notFound(userPath);
         throw err;
       };
       let handle = await open(loc.path, flags | constants.O_EXCL, opts.mode ?? 0o644).catch(
@@ -236,20 +232,14 @@ export class WorkspaceFiles {
     opts: { noLinks?: boolean } = {},
   ): Promise<{ stream: Readable; entry: FileEntry }> {
     const { handle, st, rel } = await this.openFile(userPath, opts);
-    return { stream: handle.createReadStream({ autoClose: true }), entry: entryOf(rel.join('/'), st) };
+    return { stream: exactly(handle, st.size, userPath), entry: entryOf(rel.join('/'), st) };
   }
 
   /** Creates a directory with its parents, each one the sandbox's (fchown on the new directory's handle). */
   async mkdir(userPath: string): Promise<FileEntry> {
     const loc = await this.locate(userPath, { createParents: this.owner });
     try {
-      const created = await mkdir(loc.path, 0o755).then(
-        () => true,
-        (err: NodeJS.ErrnoException) => {
-          if (err.code === 'EEXIST') return false;
-          throw err;
-        },
-      );
+      if (loc.name !== '') await makeOwnedDir(loc.parent, loc.name, this.owner, userPath);
       const handle = await open(loc.path, DIRECTORY_FLAGS).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOTDIR') throw invalid(`${userPath} is not a directory`);
         if (err.code === 'ELOOP')
@@ -258,7 +248,6 @@ export class WorkspaceFiles {
         throw err;
       });
       try {
-        if (created) await handle.chown(this.owner.uid, this.owner.gid);
         return entryOf(loc.rel.join('/'), await handle.stat());
       } finally {
         await handle.close();
@@ -358,12 +347,21 @@ function notEmpty(userPath: string): PreviewdError {
 }
 
 /** The entry at a location, a link described (with its target), not followed. */
-async function describe(loc: Location, label: string): Promise<FileEntry> {
+async function describe(loc: Location, label: string, tries = 8): Promise<FileEntry> {
   const st = await lstat(loc.path).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') throw notFound(label);
     throw err;
   });
   const entry = entryOf(loc.rel.join('/'), st);
-  if (st.isSymbolicLink()) entry.target = await readlink(loc.path);
+  if (st.isSymbolicLink()) {
+    const target = await readlink(loc.path).catch((err: NodeJS.ErrnoException) => {
+      // No longer a link (replaced since the lstat): described again, a few times.
+      if (err.code !== 'EINVAL' && err.code !== 'ENOENT') throw err;
+      if (tries > 1) return undefined;
+      throw invalid(`${label} kept changing while it was looked at; try again`);
+    });
+    if (target === undefined) return describe(loc, label, tries - 1);
+    entry.target = target;
+  }
   return entry;
 }

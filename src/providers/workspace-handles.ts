@@ -1,4 +1,4 @@
-import { type FileHandle, lstat, mkdir, open, readlink } from 'node:fs/promises';
+import { type FileHandle, lchown, lstat, mkdir, open, readlink } from 'node:fs/promises';
 import { PreviewdError } from '../domain/errors.js';
 import { DIRECTORY_FLAGS } from './workspace-walk.js';
 
@@ -46,6 +46,32 @@ export function notFound(label: string): PreviewdError {
 
 function code(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code;
+}
+
+/**
+ * Makes the directory `name` in the open directory `parent` and gives it to `owner` at once, by
+ * lchown through the parent's descriptor: whatever sandbox code put at that name since (a link,
+ * its own directory) is in the workspace and gets the sandbox's uid, nothing else. Returns whether
+ * it made the directory (false: something was there already).
+ */
+export async function makeOwnedDir(
+  parent: FileHandle,
+  name: string,
+  owner: Owner,
+  label: string,
+): Promise<boolean> {
+  const path = at(parent, name);
+  try {
+    await mkdir(path, 0o755);
+  } catch (err) {
+    if (code(err) === 'EEXIST') return false;
+    if (code(err) === 'ENOENT') throw notFound(label); // its parent was removed meanwhile
+    throw err;
+  }
+  await lchown(path, owner.uid, owner.gid).catch((err) => {
+    if (code(err) !== 'ENOENT') throw err; // removed already: nothing left to own
+  });
+  return true;
 }
 
 /** Where a path ends: the open directory holding its last component, and that component's name. */
@@ -143,7 +169,16 @@ export async function locate(
       if (st?.isSymbolicLink()) {
         if (opts.noLinks) throw invalidPath(`${relOf(seg)} is a symlink`, true);
         hop();
-        const { fromRoot, segs } = linkTarget(await readlink(path), mountPoint, label);
+        const target = await readlink(path).catch((err) => {
+          // Replaced (or removed) since the lstat: looked at again below.
+          if (code(err) === 'EINVAL' || code(err) === 'ENOENT') return undefined;
+          throw err;
+        });
+        if (target === undefined) {
+          pending.unshift(seg);
+          continue;
+        }
+        const { fromRoot, segs } = linkTarget(target, mountPoint, label);
         if (fromRoot) {
           for (const entry of stack.splice(0).reverse()) await entry.handle.close();
         }
@@ -151,16 +186,9 @@ export async function locate(
         continue;
       }
       if (last) return done(seg);
-      let created = false;
       if (!st) {
         if (!opts.createParents) throw notFound(label);
-        created = await mkdir(path, 0o755).then(
-          () => true,
-          (err) => {
-            if (code(err) === 'EEXIST') return false;
-            throw err;
-          },
-        );
+        await makeOwnedDir(top(), seg, opts.createParents, label);
       }
       let handle: FileHandle;
       try {
@@ -177,7 +205,6 @@ export async function locate(
         throw err;
       }
       stack.push({ handle, name: seg });
-      if (created && opts.createParents) await handle.chown(opts.createParents.uid, opts.createParents.gid);
     }
     return done('');
   } catch (err) {
