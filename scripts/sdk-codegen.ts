@@ -58,6 +58,7 @@ const NAMED: Array<[name: string, operation: string, part: 'body' | 'query' | 'r
   ['CreatedKey', 'POST /v1/keys', 'response'],
   ['ApiKey', 'DELETE /v1/keys/{keyId}', 'response'],
   ['ApiKeyList', 'GET /v1/keys', 'response'],
+  ['EgressPolicy', 'PUT /v1/sandboxes/{id}/network', 'body'],
 ];
 
 const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;

@@ -8,6 +8,7 @@ import { ensureApiKeys, parseKeyEntries } from './config/api-keys.js';
 import { splitHostPort } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { Edge } from './edge/edge-server.js';
+import { EgressPolicies } from './egress/egress-policies.js';
 import { EventBus } from './events/bus.js';
 import { createDockerClient } from './providers/docker/client.js';
 import { NetworkContainment } from './providers/docker/containment.js';
@@ -35,6 +36,8 @@ export interface Previewd {
   provider: SandboxProvider;
   /** The sandbox network's iptables containment (docs/network.md). */
   containment: NetworkContainment;
+  /** Per-sandbox egress policies and the egress proxy (docs/network.md). */
+  egress: EgressPolicies;
   bus: EventBus;
   service: SandboxService;
   reconciler: Reconciler;
@@ -99,10 +102,20 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
   const metrics = new Metrics(store);
   const portOf = (url: string | undefined, addr: string | undefined) =>
     url ? Number(new URL(url).port) : addr ? splitHostPort(addr).port : 0;
+  const egress = new EgressPolicies({
+    docker,
+    store,
+    bus,
+    config,
+    registry: metrics.registry,
+    networkId: () => provider.sandboxNetworkId(),
+    log: log.child({ component: 'egress' }),
+  });
   const containment = new NetworkContainment({
     docker,
     config,
     networkId: () => provider.sandboxNetworkId(),
+    egress: () => egress.rules(),
     // The edge's public ports (network.allowEdge): bound ones once the edge listens.
     edgePorts: () =>
       [
@@ -139,6 +152,18 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
     logBytes: config.io.processLogKb * 1024,
   });
   service.beforeSleep = (id) => edge.withdrawFront(id);
+  // A policy change, or a sandbox that got or lost its address: the egress rules follow at once.
+  const refreshEgress = () =>
+    containment.mode === 'off'
+      ? Promise.resolve()
+      : containment.refresh().then(
+          () => undefined,
+          (err) => log.warn({ err }, 'egress rules not refreshed'),
+        );
+  service.onNetworkChange = () => refreshEgress();
+  bus.subscribe((event) => {
+    if (event.type === 'sandbox.state' || event.type === 'sandbox.deleted') void refreshEgress();
+  });
   edge.activity.socketsKeepAwake = config.lifecycle.websocketsKeepAwake;
   const usage = new SandboxUsage(edge.activity, processes);
   const admission = new Admission({
@@ -180,6 +205,7 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
     store,
     provider,
     containment,
+    egress,
     bus,
     service,
     reconciler,
@@ -195,7 +221,12 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
     async start() {
       await provider.health();
       // Before any sandbox runs: the sandbox network and its containment rules.
-      await containment.ensure();
+      const contained = await containment.ensure();
+      // The egress proxy listens on the sandbox network's gateway; its redirects follow.
+      if (contained.state === 'ok') {
+        await egress.start();
+        await containment.refresh();
+      }
       containment.start();
       await reconciler.runOnce();
       reconciler.start();
@@ -223,6 +254,7 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
     },
     async stop() {
       await containment.stop(); // the rules stay: other control planes may share the network
+      await egress.stop();
       await reconciler.stop();
       await idleReaper.stop();
       await expiry.stop();

@@ -34,6 +34,7 @@ import { fileRoutes } from './routes/files.js';
 import type { IoRouteDeps } from './routes/io-context.js';
 import { keyRoutes } from './routes/keys.js';
 import { logRoutes } from './routes/logs.js';
+import { networkRoutes } from './routes/network.js';
 import { portRoutes } from './routes/ports.js';
 import { previewTokenRoutes } from './routes/preview-tokens.js';
 import { processRoutes } from './routes/processes.js';
@@ -144,6 +145,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     await app.register(eventRoutes, io);
   }
   await app.register(portRoutes, { service: deps.service });
+  await app.register(networkRoutes, { service: deps.service });
   await app.register(traefikRoutes, {
     config: deps.config,
     dynamicConfig: deps.traefikDynamicConfig,

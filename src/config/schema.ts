@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { egressPolicySchema } from '../domain/egress.js';
 import { isolationSchema } from '../domain/isolation.js';
 import { resourcesSchema } from '../domain/schemas.js';
 
@@ -302,6 +303,15 @@ export const configSchema = z.strictObject({
       allowEdge: z.boolean().default(false),
       /** How often the rules are checked and put back (an engine or firewall restart may flush them). */
       checkIntervalSec: z.number().positive().max(3600).default(10),
+      /** The egress policy of sandboxes that name none, when their owner has none either (docs/network.md). */
+      egressDefault: egressPolicySchema.prefault({ egress: 'allow' }),
+      /** Egress policies per owner (tenant), for that owner's sandboxes that name none. */
+      egressByOwner: z.record(z.string().min(1).max(128), egressPolicySchema).default({}),
+      /**
+       * The resolver the egress proxy asks (host:port, IPv4); default: the host's own
+       * (/etc/resolv.conf). The proxy resolves every name itself and connects itself.
+       */
+      egressResolver: hostPort.optional(),
     })
     .prefault({}),
   reconcileIntervalSec: z.number().positive().max(3600).default(5),
@@ -390,6 +400,7 @@ export const envVars: Record<string, { path: string[]; parse: EnvParser }> = {
   PREVIEWD_NETWORK_ALLOW_PRIVATE: { path: ['network', 'allowPrivate'], parse: list },
   PREVIEWD_NETWORK_ALLOW_EDGE: { path: ['network', 'allowEdge'], parse: bool },
   PREVIEWD_NETWORK_CHECK_INTERVAL_SEC: { path: ['network', 'checkIntervalSec'], parse: num },
+  PREVIEWD_NETWORK_EGRESS_RESOLVER: { path: ['network', 'egressResolver'], parse: str },
   PREVIEWD_RECONCILE_INTERVAL_SEC: { path: ['reconcileIntervalSec'], parse: num },
   PREVIEWD_ORPHAN_GRACE_SEC: { path: ['orphanGraceSec'], parse: num },
   PREVIEWD_IDLE_TIMEOUT_SEC: { path: ['defaults', 'idleTimeoutSec'], parse: num },

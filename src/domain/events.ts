@@ -38,6 +38,13 @@ export interface EventPayloads {
   'files.changed': { paths: string[]; truncated: boolean };
   'sandbox.ports': { ports: number[] };
   'sandbox.preview_tokens_revoked': { validAfter: string };
+  /**
+   * The egress proxy refused a connection: host is the name the sandbox asked for (TLS SNI, HTTP
+   * Host) when it sent one; rule why (`deny`, `not_listed`, `deny:<entry>`, `private_address`,
+   * `no_name`, `resolve_failed`); suppressed: refusals not reported since the last event (at most
+   * 30 events a minute per sandbox).
+   */
+  'egress.denied': { host?: string; port: number; rule: string; suppressed?: number };
 }
 
 export type EventType = keyof EventPayloads;
@@ -55,6 +62,7 @@ export const eventTypes: readonly EventType[] = [
   'files.changed',
   'sandbox.ports',
   'sandbox.preview_tokens_revoked',
+  'egress.denied',
 ];
 
 export interface PreviewdEvent<T extends EventType = EventType> {

@@ -1,3 +1,4 @@
+import type { EgressPolicy } from './egress.js';
 import type { IsolationLevel } from './isolation.js';
 import type { Resources, RuntimePlan } from './schemas.js';
 import type { SandboxState } from './state-machine.js';
@@ -18,6 +19,8 @@ export interface SandboxRecord {
   image: string;
   /** Absent (rows made before isolation levels) means 'container'. */
   isolation?: IsolationLevel;
+  /** Its own egress policy (create or PUT …/network); absent: its owner's or the host's default. */
+  network?: EgressPolicy;
   template?: string;
   runtime: RuntimePlan;
   ports: number[];

@@ -3,6 +3,7 @@
  * the OpenAPI document and (through it) the SDKs' types.
  */
 import { z } from 'zod';
+import { egressPolicySchema } from './egress.js';
 import { isolationSchema } from './isolation.js';
 import { sandboxStates } from './state-machine.js';
 
@@ -99,6 +100,9 @@ export const createSandboxSchema = z.strictObject({
     .optional()
     .describe('Container image; default from the runtime plan. A runtime image, or one in images.allowed'),
   isolation: isolationSchema.optional().describe('Default: isolation.default of the configuration'),
+  network: egressPolicySchema
+    .optional()
+    .describe("Egress policy; default: the owner's (network.egressByOwner), else network.egressDefault"),
   template: templateNameSchema.optional(),
   files: filesMapSchema.optional().describe('Workspace path → UTF-8 content, written before start'),
   runtime: runtimeOverridesSchema.optional(),
@@ -144,6 +148,7 @@ export const sandboxSchema = z.object({
   state: z.enum(sandboxStates),
   image: z.string(),
   isolation: isolationSchema,
+  network: egressPolicySchema.describe("The egress policy in force: its own, its owner's or the default"),
   template: z.string().optional(),
   runtime: runtimePlanSchema,
   ports: z.array(portSchema),

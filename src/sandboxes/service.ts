@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import { type EgressPolicy, effectivePolicy } from '../domain/egress.js';
 import { PreviewdError } from '../domain/errors.js';
 import type { EventPayloads, StateChangeReason } from '../domain/events.js';
 import { newSandboxId } from '../domain/ids.js';
@@ -82,6 +83,7 @@ export class SandboxService {
     return {
       ...rest,
       isolation: record.isolation ?? 'container',
+      network: effectivePolicy(record.network, record.owner, this.config.network),
       previews: record.ports.map((port) => ({ port, url: previewUrl(this.config, record.id, port) })),
     };
   }
@@ -90,6 +92,23 @@ export class SandboxService {
     const record = await this.store.getSandbox(id);
     if (!record) throw new PreviewdError('sandbox_not_found', `sandbox ${id} does not exist`);
     return record;
+  }
+
+  /** Puts the egress rules in force for the sandbox's new policy (app.ts: the containment's refresh). */
+  onNetworkChange?: (sandboxId: string) => Promise<void>;
+
+  /**
+   * Sets the sandbox's own egress policy; running or not, it is in force for new connections once
+   * this returns (connections already open keep going).
+   */
+  async setNetwork(id: string, policy: EgressPolicy): Promise<SandboxRecord> {
+    return this.lock.run(id, async () => {
+      await this.get(id);
+      const next = await this.store.updateSandbox(id, { network: policy, updatedAt: nowIso() });
+      if (!next) throw new PreviewdError('sandbox_not_found', `sandbox ${id} does not exist`);
+      await this.onNetworkChange?.(id);
+      return next;
+    });
   }
 
   list(filter: SandboxFilter): Promise<SandboxRecord[]> {
@@ -189,6 +208,7 @@ export class SandboxService {
       lastActivityAt: now,
     };
     if (input.template) record.template = input.template;
+    if (input.network) record.network = input.network;
     if (input.ttlSec !== undefined) {
       record.ttlSec = input.ttlSec;
       record.expiresAt = new Date(Date.now() + input.ttlSec * 1000).toISOString();

@@ -1,6 +1,7 @@
 import { errorFromBody, isErrorCode, WaitTimeoutError } from './errors.js';
 import { SandboxFiles } from './files.js';
 import type {
+  EgressPolicy,
   ExecRequest,
   ExecResult,
   PreviewToken,
@@ -165,6 +166,14 @@ export class Sandbox {
   }
   unexposePort(port: number): Promise<this> {
     return this.update(this.http.json('DELETE', `${this.base}/ports/${port}`));
+  }
+
+  /**
+   * Sets the egress policy (`allow`, `deny` nothing but DNS, or `list` of CIDRs, hosts and
+   * `*.domain` wildcards, minus `deny`); in force for new connections when this resolves.
+   */
+  setNetwork(policy: { egress: EgressPolicy['egress']; allow?: string[]; deny?: string[] }): Promise<this> {
+    return this.update(this.http.json('PUT', `${this.base}/network`, { body: policy }));
   }
 
   /**

@@ -89,6 +89,13 @@ export interface ContainmentInputs {
   proxies?: { addr: string; port: number }[];
   /** Extra rules (iptables argument lists) in place of the FWD chain's final RETURN: the egress policy's slot. */
   egress?: string[][];
+  /**
+   * Rules of the nat chain `PREVIEWD-EGR-<id>` (jumped to from PREROUTING for the sandbox bridge):
+   * the egress proxy's redirects (egress-rules.ts). Absent: no nat chain.
+   */
+  nat?: string[][];
+  /** Rules of the IN chain before its final REJECT: the egress proxy's host ports. */
+  egressInput?: string[][];
 }
 
 export interface ContainmentRules {
@@ -98,13 +105,21 @@ export interface ContainmentRules {
   input: string[][];
   /** Rules of the FORWARD-side chain. */
   forward: string[][];
-  /** The jumps previewd adds to the built-in chains: [chain, ...rule arguments]. */
-  jumps: { chain: 'INPUT' | 'DOCKER-USER'; rule: string[] }[];
+  /** The nat chain of the egress proxy's redirects, when there is one. */
+  natChain?: string;
+  nat?: string[][];
+  /** The jumps previewd adds to the built-in chains: [chain, ...rule arguments] (nat: PREROUTING). */
+  jumps: { chain: 'INPUT' | 'DOCKER-USER' | 'PREROUTING'; table?: 'nat'; rule: string[] }[];
 }
 
 export function chainNames(networkId: string): { inputChain: string; forwardChain: string } {
   const short = networkId.slice(0, 12);
   return { inputChain: `${CHAIN_PREFIX}IN-${short}`, forwardChain: `${CHAIN_PREFIX}FWD-${short}` };
+}
+
+/** The nat chain of a sandbox network's egress redirects. */
+export function natChainName(networkId: string): string {
+  return `${CHAIN_PREFIX}EGR-${networkId.slice(0, 12)}`;
 }
 
 const COMMENT = ['-m', 'comment', '--comment', 'previewd sandbox containment'];
@@ -154,6 +169,7 @@ export function containmentRules(inputs: ContainmentInputs): ContainmentRules {
     .sort()
     .map((r) => r.split(' '));
   input.push(...proxyRules);
+  input.push(...(inputs.egressInput ?? []));
   input.push([...REJECT]);
 
   const forward: string[][] = [versionMarker(), established];
@@ -169,7 +185,7 @@ export function containmentRules(inputs: ContainmentInputs): ContainmentRules {
   forward.push(...(inputs.egress ?? []));
   forward.push(['-j', 'RETURN']);
 
-  return {
+  const rules: ContainmentRules = {
     inputChain,
     forwardChain,
     input,
@@ -179,6 +195,17 @@ export function containmentRules(inputs: ContainmentInputs): ContainmentRules {
       { chain: 'DOCKER-USER', rule: ['-i', inputs.bridge, ...COMMENT, '-j', forwardChain] },
     ],
   };
+  if (inputs.nat) {
+    const natChain = natChainName(inputs.networkId);
+    rules.natChain = natChain;
+    rules.nat = [versionMarker(), ...inputs.nat];
+    rules.jumps.push({
+      chain: 'PREROUTING',
+      table: 'nat',
+      rule: ['-i', inputs.bridge, ...COMMENT, '-j', natChain],
+    });
+  }
+  return rules;
 }
 
 function quote(arg: string): string {
@@ -199,7 +226,13 @@ export function restoreScript(rules: ContainmentRules): string {
   lines.push(`-F ${rules.inputChain}`, `-F ${rules.forwardChain}`);
   for (const rule of rules.input) lines.push(ruleLine(rules.inputChain, rule));
   for (const rule of rules.forward) lines.push(ruleLine(rules.forwardChain, rule));
-  lines.push('COMMIT', '');
+  lines.push('COMMIT');
+  if (rules.natChain && rules.nat) {
+    lines.push('*nat', `:${rules.natChain} - [0:0]`, `-F ${rules.natChain}`);
+    for (const rule of rules.nat) lines.push(ruleLine(rules.natChain, rule));
+    lines.push('COMMIT');
+  }
+  lines.push('');
   return lines.join('\n');
 }
 

@@ -10,11 +10,13 @@ import {
   chainNames,
   containmentRules,
   installedVersion,
+  natChainName,
   RULES_VERSION,
   resolversOf,
   restoreScript,
   ruleLine,
 } from './containment-rules.js';
+import { EGRESS_COMMENT } from './egress-rules.js';
 import { proxyEnv } from './host-trust.js';
 import { Iptables } from './iptables.js';
 
@@ -45,6 +47,11 @@ export interface ContainmentOptions {
   daemonJsonPath?: string;
   /** Where the HTTP(S) proxy settings passed into sandboxes are read (default: previewd's environment). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * The egress policy's rules (src/sandboxes/egress-policies.ts): the FWD chain's slot, the nat
+   * redirects to the egress proxy and the proxy's host ports (reachable through the IN chain).
+   */
+  egress?: () => Promise<{ forward: string[][]; nat: string[][]; input: string[][] } | undefined>;
 }
 
 const BRIDGE_NAME_OPTION = 'com.docker.network.bridge.name';
@@ -152,6 +159,13 @@ export class NetworkContainment {
     return status;
   }
 
+  /** Rewrites the rules now (an egress policy changed, a sandbox got or lost its address). */
+  async refresh(): Promise<ContainmentStatus> {
+    const status = await this.serial(() => this.apply(true));
+    this.report(status);
+    return status;
+  }
+
   /** Reads what is installed, changes nothing (doctor). */
   check(): Promise<ContainmentStatus> {
     return this.serial(() => this.apply(false));
@@ -253,6 +267,7 @@ export class NetworkContainment {
     const foreign = readdirSync('/sys/class/net').filter((i) => i.startsWith('br-') && !all.has(i));
     const bridgeWildcard = foreign.length === 0;
     const network = this.opts.config.network;
+    const egress = await this.opts.egress?.();
     return containmentRules({
       networkId: net.Id,
       bridge,
@@ -261,7 +276,10 @@ export class NetworkContainment {
       dockerBridges: [...(bridgeWildcard ? named : all)].sort(),
       bridgeWildcard,
       hostTcpPorts: network.allowEdge ? (this.opts.edgePorts?.() ?? []) : [],
+      egressInput: egress?.input,
       proxies: await proxyTargets(this.opts.env ?? process.env),
+      egress: egress?.forward,
+      nat: egress?.nat,
     });
   }
 
@@ -287,9 +305,13 @@ export class NetworkContainment {
     const missing: string[] = [];
     let changed = false;
 
+    // Without the policies (doctor), the egress rules (marked) are not compared.
+    const own = (lines: string[] | undefined) =>
+      this.opts.egress ? lines : lines?.filter((l) => !l.includes(`"${EGRESS_COMMENT}"`));
     const current = {
-      input: await this.iptables.list(wanted.inputChain),
-      forward: await this.iptables.list(wanted.forwardChain),
+      input: own(await this.iptables.list(wanted.inputChain)),
+      forward: own(await this.iptables.list(wanted.forwardChain)),
+      nat: wanted.natChain ? await this.iptables.list(wanted.natChain, 'nat') : undefined,
     };
     const newer = Math.max(
       installedVersion(current.input ?? []) ?? 0,
@@ -298,7 +320,8 @@ export class NetworkContainment {
     const chainsOk =
       newer > RULES_VERSION ||
       (sameRules(current.input, wanted.inputChain, wanted.input) &&
-        sameRules(current.forward, wanted.forwardChain, wanted.forward));
+        sameRules(current.forward, wanted.forwardChain, wanted.forward) &&
+        (!wanted.natChain || sameRules(current.nat, wanted.natChain, wanted.nat ?? [])));
     if (!chainsOk) {
       if (!write) missing.push(`chains ${wanted.inputChain}/${wanted.forwardChain} missing or out of date`);
       else {
@@ -309,18 +332,21 @@ export class NetworkContainment {
     }
     for (const jump of wanted.jumps) {
       const line = ruleLine(jump.chain, jump.rule);
-      const count = ((await this.iptables.list(jump.chain)) ?? []).filter((l) => l === line).length;
+      const table = jump.table ? ['-t', jump.table] : [];
+      const count = ((await this.iptables.list(jump.chain, jump.table)) ?? []).filter(
+        (l) => l === line,
+      ).length;
       if (count === 0) {
         if (!write) missing.push(`jump from ${jump.chain}`);
         else {
-          const res = await this.iptables.run(['-I', jump.chain, '1', ...jump.rule]);
+          const res = await this.iptables.run([...table, '-I', jump.chain, '1', ...jump.rule]);
           if (!res.ok) throw new Error(`iptables -I ${jump.chain} failed: ${res.stderr.trim()}`);
           changed = true;
         }
       }
       // Two control planes starting together may both have inserted it: one is enough.
       for (let extra = count - 1; write && extra > 0; extra--) {
-        await this.iptables.run(['-D', jump.chain, ...jump.rule]);
+        await this.iptables.run([...table, '-D', jump.chain, ...jump.rule]);
       }
     }
     if (write) await this.collect(networkId);
@@ -359,6 +385,9 @@ export class NetworkContainment {
     for (const chain of first) {
       if (!again.has(chain)) continue;
       await removeChain(this.iptables, chain);
+      const id = OWN_CHAIN.exec(chain)?.[2];
+      if (id && chain.includes('-FWD-') && (await this.iptables.list(natChainName(id), 'nat')))
+        await removeNatChain(this.iptables, natChainName(id));
       this.opts.log?.info({ chain }, 'removed the containment chain of a sandbox network that is gone');
     }
   }
@@ -376,11 +405,23 @@ async function removeChain(iptables: Iptables, chain: string): Promise<void> {
   await iptables.run(['-X', chain]);
 }
 
-/** Removes the containment of one sandbox network (its two chains and their jumps); previewd itself never does this on stop. */
+/** Removes the nat chain of a sandbox network's egress redirects and its jump from PREROUTING. */
+async function removeNatChain(iptables: Iptables, chain: string): Promise<void> {
+  for (const line of (await iptables.list('PREROUTING', 'nat')) ?? []) {
+    if (!line.endsWith(` -j ${chain}`)) continue;
+    await iptables.run(['-t', 'nat', '-D', 'PREROUTING', ...splitRule(line).slice(2)]);
+  }
+  await iptables.run(['-t', 'nat', '-F', chain]);
+  await iptables.run(['-t', 'nat', '-X', chain]);
+}
+
+/** Removes the containment of one sandbox network (its chains and their jumps); previewd itself never does this on stop. */
 export async function removeContainment(iptables: Iptables, networkId: string): Promise<void> {
   const { inputChain, forwardChain } = chainNames(networkId);
   await removeChain(iptables, inputChain);
   await removeChain(iptables, forwardChain);
+  if (await iptables.list(natChainName(networkId), 'nat'))
+    await removeNatChain(iptables, natChainName(networkId));
 }
 
 function sameRules(current: string[] | undefined, chain: string, rules: string[][]): boolean {

@@ -45,8 +45,8 @@ export class Iptables {
   }
 
   /** The rules of one chain as `iptables -S` prints them, or undefined when the chain does not exist. */
-  async list(chain: string): Promise<string[] | undefined> {
-    const res = await this.run(['-S', chain]);
+  async list(chain: string, table?: 'nat'): Promise<string[] | undefined> {
+    const res = await this.run([...(table ? ['-t', table] : []), '-S', chain]);
     if (!res.ok) return undefined;
     return res.stdout.split('\n').filter((l) => l.trim() !== '');
   }

@@ -207,6 +207,15 @@ class Sandbox:
     def unexpose_port(self, port: int) -> "Sandbox":
         return self._update(self._http.json("DELETE", f"{self._base}/ports/{port}"))
 
+    def set_network(
+        self, egress: str, allow: Optional[Sequence[str]] = None, deny: Optional[Sequence[str]] = None
+    ) -> "Sandbox":
+        """Sets the egress policy: ``"allow"``, ``"deny"`` (nothing but DNS) or ``"list"`` (only
+        ``allow``: CIDRs, hosts, ``*.domain`` wildcards; minus ``deny``). In force for new
+        connections when this returns."""
+        body = {"egress": egress, "allow": list(allow or []), "deny": list(deny or [])}
+        return self._update(self._http.json("PUT", f"{self._base}/network", json_body=body))
+
     def get_preview_url(self, port: int, token: bool = False, ttl_sec: Optional[int] = None) -> str:
         """The preview URL the server reports; with ``token=True`` it carries a fresh preview token."""
         if token:

@@ -61,6 +61,13 @@ export interface ApiOperations {
       image: string;
       /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
       isolation: 'container' | 'gvisor';
+      /** The egress policy in force: its own, its owner's or the default */
+      network: {
+        /** "allow": the internet (minus deny); "deny": nothing but DNS; "list": only allow, minus deny */
+        egress: 'allow' | 'deny' | 'list';
+        allow: string[];
+        deny: string[];
+      };
       template?: string;
       runtime: {
         image: string;
@@ -210,6 +217,13 @@ export interface ApiOperations {
         image: string;
         /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
         isolation: 'container' | 'gvisor';
+        /** The egress policy in force: its own, its owner's or the default */
+        network: {
+          /** "allow": the internet (minus deny); "deny": nothing but DNS; "list": only allow, minus deny */
+          egress: 'allow' | 'deny' | 'list';
+          allow: string[];
+          deny: string[];
+        };
         template?: string;
         runtime: {
           image: string;
@@ -279,6 +293,13 @@ export interface ApiOperations {
       image: string;
       /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
       isolation: 'container' | 'gvisor';
+      /** The egress policy in force: its own, its owner's or the default */
+      network: {
+        /** "allow": the internet (minus deny); "deny": nothing but DNS; "list": only allow, minus deny */
+        egress: 'allow' | 'deny' | 'list';
+        allow: string[];
+        deny: string[];
+      };
       template?: string;
       runtime: {
         image: string;
@@ -630,6 +651,13 @@ export interface ApiOperations {
       image?: string;
       /** Default: isolation.default of the configuration */
       isolation?: 'container' | 'gvisor';
+      /** Egress policy; default: the owner's (network.egressByOwner), else network.egressDefault */
+      network?: {
+        /** "allow": the internet (minus deny); "deny": nothing but DNS; "list": only allow, minus deny */
+        egress: 'allow' | 'deny' | 'list';
+        allow?: string[];
+        deny?: string[];
+      };
       /** Start from a template app: its files, then `files` on top, then runtime detection */
       template?: 'vite-react' | 'vite-vue' | 'next' | 'express' | 'fastapi' | 'flask' | 'static';
       /** Workspace path → UTF-8 content, written before start */
@@ -671,6 +699,13 @@ export interface ApiOperations {
       image: string;
       /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
       isolation: 'container' | 'gvisor';
+      /** The egress policy in force: its own, its owner's or the default */
+      network: {
+        /** "allow": the internet (minus deny); "deny": nothing but DNS; "list": only allow, minus deny */
+        egress: 'allow' | 'deny' | 'list';
+        allow: string[];
+        deny: string[];
+      };
       template?: string;
       runtime: {
         image: string;
@@ -766,6 +801,13 @@ export interface ApiOperations {
       image: string;
       /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
       isolation: 'container' | 'gvisor';
+      /** The egress policy in force: its own, its owner's or the default */
+      network: {
+        /** "allow": the internet (minus deny); "deny": nothing but DNS; "list": only allow, minus deny */
+        egress: 'allow' | 'deny' | 'list';
+        allow: string[];
+        deny: string[];
+      };
       template?: string;
       runtime: {
         image: string;
@@ -928,6 +970,13 @@ export interface ApiOperations {
       image: string;
       /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
       isolation: 'container' | 'gvisor';
+      /** The egress policy in force: its own, its owner's or the default */
+      network: {
+        /** "allow": the internet (minus deny); "deny": nothing but DNS; "list": only allow, minus deny */
+        egress: 'allow' | 'deny' | 'list';
+        allow: string[];
+        deny: string[];
+      };
       template?: string;
       runtime: {
         image: string;
@@ -995,6 +1044,13 @@ export interface ApiOperations {
       image: string;
       /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
       isolation: 'container' | 'gvisor';
+      /** The egress policy in force: its own, its owner's or the default */
+      network: {
+        /** "allow": the internet (minus deny); "deny": nothing but DNS; "list": only allow, minus deny */
+        egress: 'allow' | 'deny' | 'list';
+        allow: string[];
+        deny: string[];
+      };
       template?: string;
       runtime: {
         image: string;
@@ -1064,6 +1120,13 @@ export interface ApiOperations {
       image: string;
       /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
       isolation: 'container' | 'gvisor';
+      /** The egress policy in force: its own, its owner's or the default */
+      network: {
+        /** "allow": the internet (minus deny); "deny": nothing but DNS; "list": only allow, minus deny */
+        egress: 'allow' | 'deny' | 'list';
+        allow: string[];
+        deny: string[];
+      };
       template?: string;
       runtime: {
         image: string;
@@ -1194,6 +1257,13 @@ export interface ApiOperations {
       image: string;
       /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
       isolation: 'container' | 'gvisor';
+      /** The egress policy in force: its own, its owner's or the default */
+      network: {
+        /** "allow": the internet (minus deny); "deny": nothing but DNS; "list": only allow, minus deny */
+        egress: 'allow' | 'deny' | 'list';
+        allow: string[];
+        deny: string[];
+      };
       template?: string;
       runtime: {
         image: string;
@@ -1261,6 +1331,13 @@ export interface ApiOperations {
       image: string;
       /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
       isolation: 'container' | 'gvisor';
+      /** The egress policy in force: its own, its owner's or the default */
+      network: {
+        /** "allow": the internet (minus deny); "deny": nothing but DNS; "list": only allow, minus deny */
+        egress: 'allow' | 'deny' | 'list';
+        allow: string[];
+        deny: string[];
+      };
       template?: string;
       runtime: {
         image: string;
@@ -1328,6 +1405,13 @@ export interface ApiOperations {
       image: string;
       /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
       isolation: 'container' | 'gvisor';
+      /** The egress policy in force: its own, its owner's or the default */
+      network: {
+        /** "allow": the internet (minus deny); "deny": nothing but DNS; "list": only allow, minus deny */
+        egress: 'allow' | 'deny' | 'list';
+        allow: string[];
+        deny: string[];
+      };
       template?: string;
       runtime: {
         image: string;
@@ -1434,6 +1518,85 @@ export interface ApiOperations {
       target?: string;
     };
   };
+  /** Set the egress policy (in force for new connections when this answers, running or not) */
+  'PUT /v1/sandboxes/{id}/network': {
+    params: {
+      /** Sandbox id (lowercase ULID) */
+      id: string;
+    };
+    query: never;
+    body: {
+      /** "allow": the internet (minus deny); "deny": nothing but DNS; "list": only allow, minus deny */
+      egress: 'allow' | 'deny' | 'list';
+      allow?: string[];
+      deny?: string[];
+    };
+    response: {
+      id: string;
+      state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
+      image: string;
+      /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
+      isolation: 'container' | 'gvisor';
+      /** The egress policy in force: its own, its owner's or the default */
+      network: {
+        /** "allow": the internet (minus deny); "deny": nothing but DNS; "list": only allow, minus deny */
+        egress: 'allow' | 'deny' | 'list';
+        allow: string[];
+        deny: string[];
+      };
+      template?: string;
+      runtime: {
+        image: string;
+        install?: string;
+        start?: string;
+        port?: number;
+        env: Record<string, string>;
+        source: 'overrides' | 'detected' | 'template' | 'none';
+        /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
+        framework?: string;
+        packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+      };
+      ports: number[];
+      previews: Array<{
+        port: number;
+        url: string;
+      }>;
+      resources: {
+        cpus: number;
+        memoryMb: number;
+        pids: number;
+        /** Disk of the sandbox in MB: its workspace changes, home and caches; writing past it fails with ENOSPC inside */
+        diskMb?: number;
+      };
+      visibility: 'public' | 'private';
+      idleTimeoutSec: number;
+      pauseAfterSec: number;
+      ttlSec?: number;
+      /** "auto": paused after pauseAfterSec and stopped after idleTimeoutSec without activity; "always_on": never */
+      idlePolicy?: 'auto' | 'always_on';
+      /** Runs in the sandbox (time-bounded) before every stop; its failure does not prevent the stop */
+      preStop?: {
+        cmd: string | string[];
+        /** Default and maximum: lifecycle.preStopTimeoutSec */
+        timeoutSec?: number;
+      };
+      /** From the API key (key:owner) or the X-Previewd-Owner header at create */
+      owner?: string;
+      createdAt: string;
+      updatedAt: string;
+      startedAt?: string;
+      stoppedAt?: string;
+      lastActivityAt: string;
+      keepAliveUntil?: string;
+      expiresAt?: string;
+      error?: {
+        code: string;
+        message: string;
+      };
+      metadata: Record<string, unknown>;
+      labels: Record<string, string>;
+    };
+  };
 }
 export type OperationKey = keyof ApiOperations;
 export type SandboxInfo = NonNullable<ApiOperations['GET /v1/sandboxes/{id}']['response']>;
@@ -1461,3 +1624,4 @@ export type CreateKeyRequest = NonNullable<ApiOperations['POST /v1/keys']['body'
 export type CreatedKey = NonNullable<ApiOperations['POST /v1/keys']['response']>;
 export type ApiKey = NonNullable<ApiOperations['DELETE /v1/keys/{keyId}']['response']>;
 export type ApiKeyList = NonNullable<ApiOperations['GET /v1/keys']['response']>;
+export type EgressPolicy = NonNullable<ApiOperations['PUT /v1/sandboxes/{id}/network']['body']>;

@@ -1,0 +1,233 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDockerClient } from '../../src/providers/docker/client.js';
+import { removeContainment } from '../../src/providers/docker/containment.js';
+import { Iptables } from '../../src/providers/docker/iptables.js';
+import { type FakeInternet, startFakeInternet } from '../helpers/fake-internet.js';
+import { type FakeWeb, NAMED_PROBE, startFakeWeb } from '../helpers/fake-web.js';
+import { startTestServer, TEST_KEY, type TestServer, waitFor, waitState } from '../helpers/server.js';
+
+/**
+ * The per-sandbox egress policy against the real engine, real iptables and the real egress proxy.
+ * Every destination is in a network namespace the test makes (fake-internet.ts, fake-web.ts):
+ * `allowed.test` → the internet address, `denied.test` → a second documentation address,
+ * `rebind.test` → a private address inside the namespace; the proxy resolves through the
+ * namespace's DNS stub (network.egressResolver). Each refusal has its control: the same
+ * destination answering a sandbox whose policy is `allow`.
+ */
+
+const REFUSED = 'EHOSTUNREACH';
+const docker = createDockerClient({ docker: { network: 'previewd' } } as never);
+const iptables = new Iptables();
+
+interface Target {
+  addr: string;
+  port: number;
+  name: string;
+  tls?: boolean;
+}
+
+async function probe(server: TestServer, id: string, targets: Target[]): Promise<string[]> {
+  const res = await server.call('POST', `/v1/sandboxes/${id}/exec`, {
+    cmd: ['node', '-e', NAMED_PROBE, JSON.stringify(targets)],
+    timeoutSec: 30,
+  });
+  expect(res.status).toBe(200);
+  expect(res.body.exitCode, res.body.stderr).toBe(0);
+  return JSON.parse(res.body.stdout);
+}
+
+async function deniedEvents(server: TestServer, id: string): Promise<unknown[]> {
+  const events = await server.app.bus.history({ afterId: 0, sandboxId: id, limit: 1000 });
+  return events.filter((e) => e.type === 'egress.denied').map((e) => e.data);
+}
+
+async function deniedCounter(server: TestServer, reason: string, port: number): Promise<number> {
+  const res = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${TEST_KEY}` } });
+  const line = (await res.text())
+    .split('\n')
+    .find(
+      (l) =>
+        l.startsWith('previewd_egress_denied_total{') &&
+        l.includes(`reason="${reason}"`) &&
+        l.includes(`port="${port}"`),
+    );
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+describe('egress policy per sandbox (real engine, iptables, egress proxy; the outside in a namespace)', () => {
+  let internet: FakeInternet;
+  let web: FakeWeb;
+  let server: TestServer;
+  let open: string; // policy allow: the control
+  let listed: string; // policy list: allowed.test and rebind.test
+  let networkId = '';
+  const network = `pvdeg-net-${Date.now().toString(36)}`;
+
+  beforeAll(async () => {
+    internet = await startFakeInternet();
+    web = await startFakeWeb(internet, (other) => ({
+      'allowed.test': internet.publicAddr,
+      'denied.test': other,
+      'rebind.test': internet.privateAddrs.rfc1918a,
+    }));
+    server = await startTestServer({
+      'docker.network': network,
+      'network.egressResolver': web.resolver,
+    });
+    const sleep = { runtime: { start: 'exec sleep infinity' } };
+    const [a, b] = await Promise.all([
+      server.call('POST', '/v1/sandboxes', sleep),
+      server.call('POST', '/v1/sandboxes', {
+        ...sleep,
+        network: { egress: 'list', allow: ['allowed.test', 'rebind.test'] },
+      }),
+    ]);
+    expect(b.status, JSON.stringify(b.body)).toBe(201);
+    open = a.body.id;
+    listed = b.body.id;
+    await Promise.all([waitState(server, open, 'running'), waitState(server, listed, 'running')]);
+    networkId = (await docker.getNetwork(network).inspect()).Id;
+    // the rules follow the sandboxes' start (an event away)
+    await waitFor(
+      async () => {
+        const nat = (await iptables.list(`PREVIEWD-EGR-${networkId.slice(0, 12)}`, 'nat')) ?? [];
+        return nat.some((l) => l.includes('REDIRECT')) ? true : undefined;
+      },
+      20_000,
+      'the redirect of the listed sandbox',
+    );
+  }, 180_000);
+
+  afterAll(async () => {
+    await server?.close();
+    if (networkId) await removeContainment(iptables, networkId);
+    await docker
+      .getNetwork(network)
+      .remove()
+      .catch(() => undefined);
+    await web?.close();
+    await internet?.close();
+  }, 60_000);
+
+  const A = () => internet.publicAddr;
+  const B = () => web.otherAddr;
+  const answer = (addr: string) => `ok:web ${addr}`;
+
+  it('shows the sandbox its policy: its own, or the default', async () => {
+    const [o, l] = await Promise.all([
+      server.call('GET', `/v1/sandboxes/${open}`),
+      server.call('GET', `/v1/sandboxes/${listed}`),
+    ]);
+    expect(o.body.network).toEqual({ egress: 'allow', allow: [], deny: [] });
+    expect(l.body.network).toEqual({ egress: 'list', allow: ['allowed.test', 'rebind.test'], deny: [] });
+  });
+
+  it('control: with egress allow, both hosts answer over HTTP and TLS, on 80/443 and other ports', async () => {
+    expect(
+      await probe(server, open, [
+        { addr: A(), port: 443, name: 'allowed.test', tls: true },
+        { addr: B(), port: 443, name: 'denied.test', tls: true },
+        { addr: B(), port: 80, name: 'denied.test' },
+        { addr: A(), port: internet.httpPort, name: 'x' },
+      ]),
+    ).toEqual([answer(A()), answer(B()), answer(B()), `ok:internet ${internet.tag} ${A()}`]);
+  });
+
+  it('list: the allowed name answers over TLS (SNI) and HTTP (Host); the denied one does not, with an event and a counter', async () => {
+    const before = await deniedCounter(server, 'not_listed', 443);
+    const results = await probe(server, listed, [
+      { addr: A(), port: 443, name: 'allowed.test', tls: true },
+      { addr: A(), port: 80, name: 'allowed.test' },
+      { addr: B(), port: 443, name: 'denied.test', tls: true },
+      { addr: B(), port: 80, name: 'denied.test' },
+    ]);
+    expect(results.slice(0, 2)).toEqual([answer(A()), answer(A())]);
+    expect(results[2]).not.toMatch(/^ok:/);
+    expect(results[3]).toBe('ok:egress refused by previewd (not_listed)');
+    expect(await deniedCounter(server, 'not_listed', 443)).toBeGreaterThan(before);
+    const events = await waitFor(
+      async () => {
+        const e = await deniedEvents(server, listed);
+        return e.some((d) => (d as { host?: string }).host === 'denied.test') ? e : undefined;
+      },
+      10_000,
+      'the egress.denied event',
+    );
+    expect(events).toContainEqual({ host: 'denied.test', port: 443, rule: 'not_listed' });
+    expect(events).toContainEqual({ host: 'denied.test', port: 80, rule: 'not_listed' });
+  });
+
+  it("SNI spoofing: SNI allowed.test sent to the denied host's address reaches allowed.test", async () => {
+    expect(
+      await probe(server, listed, [
+        { addr: B(), port: 443, name: 'allowed.test', tls: true },
+        { addr: B(), port: 80, name: 'allowed.test' },
+      ]),
+    ).toEqual([answer(A()), answer(A())]);
+  });
+
+  it('a listed name that resolves to a private address is refused (DNS rebinding)', async () => {
+    const results = await probe(server, listed, [
+      { addr: A(), port: 443, name: 'rebind.test', tls: true },
+      { addr: A(), port: 80, name: 'rebind.test' },
+    ]);
+    expect(results[0]).not.toMatch(/^ok:/);
+    expect(results[1]).toBe('ok:egress refused by previewd (private_address)');
+    expect(await deniedEvents(server, listed)).toContainEqual({
+      host: 'rebind.test',
+      port: 443,
+      rule: 'private_address',
+    });
+  });
+
+  it('list: other ports by CIDR only', async () => {
+    const other = { addr: A(), port: internet.httpPort, name: 'x' };
+    expect(await probe(server, listed, [other])).toEqual([REFUSED]);
+    const put = await server.call('PUT', `/v1/sandboxes/${listed}/network`, {
+      egress: 'list',
+      allow: ['allowed.test', `${A()}/32`],
+    });
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
+    expect(await probe(server, listed, [other])).toEqual([`ok:internet ${internet.tag} ${A()}`]);
+  });
+
+  it('a change while running takes effect for new connections; deny blocks everything but DNS', async () => {
+    const put = await server.call('PUT', `/v1/sandboxes/${open}/network`, { egress: 'deny' });
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
+    expect(put.body.network).toEqual({ egress: 'deny', allow: [], deny: [] });
+    const results = await probe(server, open, [
+      { addr: A(), port: 443, name: 'allowed.test', tls: true },
+      { addr: B(), port: 80, name: 'denied.test' },
+      { addr: A(), port: internet.httpPort, name: 'x' },
+    ]);
+    expect(results[0]).not.toMatch(/^ok:/);
+    expect(results[1]).toBe('ok:egress refused by previewd (deny)');
+    expect(results[2]).toBe(REFUSED);
+    // DNS still answers (Docker's embedded DNS and the resolvers it forwards to): a look-up only
+    const dns = await server.call('POST', `/v1/sandboxes/${open}/exec`, {
+      cmd: [
+        'node',
+        '-e',
+        "require('dns').promises.resolve4('registry.npmjs.org').then((a) => console.log(a.length > 0))",
+      ],
+      timeoutSec: 30,
+    });
+    expect(dns.body.stdout.trim(), dns.body.stderr).toBe('true');
+    // and back: allow again, the same targets answer
+    await server.call('PUT', `/v1/sandboxes/${open}/network`, { egress: 'allow' });
+    expect(
+      await probe(server, open, [
+        { addr: A(), port: 443, name: 'allowed.test', tls: true },
+        { addr: A(), port: internet.httpPort, name: 'x' },
+      ]),
+    ).toEqual([answer(A()), `ok:internet ${internet.tag} ${A()}`]);
+  });
+
+  it('refuses a bad policy with 400, naming the entry', async () => {
+    const res = await server.call('PUT', `/v1/sandboxes/${open}/network`, {
+      egress: 'list',
+      allow: ['not a host!'],
+    });
+    expect(res.status).toBe(400);
+  });
+});
