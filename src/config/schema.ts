@@ -354,6 +354,7 @@ export const envVars: Record<string, { path: string[]; parse: EnvParser }> = {
   PREVIEWD_APP_RESTARTS: { path: ['appRestarts'], parse: num },
   PREVIEWD_DOCKER_NETWORK: { path: ['docker', 'network'], parse: str },
   PREVIEWD_DOCKER_SOCKET: { path: ['docker', 'socketPath'], parse: str },
+  PREVIEWD_SANDBOX_USER: { path: ['docker', 'sandboxUser'], parse: str },
   PREVIEWD_INSTANCE_ID: { path: ['instanceId'], parse: str },
   PREVIEWD_EDGE_HOST_TEMPLATE: { path: ['edge', 'hostTemplate'], parse: str },
   PREVIEWD_EDGE_TLS_CERT: { path: ['edge', 'tls', 'certFile'], parse: str },
