@@ -93,7 +93,10 @@ export class Reconciler extends PeriodicPass<ReconcileReport> {
     for (const instance of instances.values()) {
       if (known.has(instance.sandboxId)) continue;
       if (Date.now() - instance.createdAt.getTime() < graceMs) continue;
-      await provider.destroy(instance.sandboxId).catch((err) => log.warn({ err }, 'orphan removal failed'));
+      await provider
+        .destroy(instance.sandboxId)
+        .then(() => store.releaseUid(instance.sandboxId)) // a create that died before its row
+        .catch((err) => log.warn({ err }, 'orphan removal failed'));
       report.orphansRemoved.push(instance.sandboxId);
     }
     const live = new Set(rows.filter((r) => r.state !== 'deleted').map((r) => r.id));
@@ -205,7 +208,10 @@ export class Reconciler extends PeriodicPass<ReconcileReport> {
       if (known.has(name)) continue;
       const st = await stat(join(root, name)).catch(() => undefined);
       if (!st || Date.now() - st.mtimeMs < graceMs) continue;
-      await this.deps.provider.destroy(name).catch(() => undefined);
+      await this.deps.provider
+        .destroy(name)
+        .then(() => this.deps.store.releaseUid(name))
+        .catch(() => undefined);
       report.orphansRemoved.push(name);
     }
   }

@@ -90,7 +90,7 @@ describe('a separate identity per sandbox (real engine)', () => {
     for (const [own, other] of [
       [a, b],
       [b, a],
-    ]) {
+    ] as const) {
       const info = await docker.getContainer(`previewd-${own}`).inspect();
       expect(info.Config.User).toBe(`${await uidOf(own)}:${await uidOf(own)}`);
       const binds = info.Mounts.filter((m) => m.Type === 'bind');
