@@ -40,7 +40,9 @@ describe('exec and background processes over the API (real engine)', () => {
   it('runs a string through sh -c and an array as argv, in /workspace by default', async () => {
     const res = await exec({ cmd: 'echo "$((1+2))" && pwd && id -u' });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ exitCode: 0, stdout: '3\n/workspace\n1000\n', stderr: '' });
+    // As the sandbox's own uid.
+    const { uid } = (await server.app.store.getSandbox(id))!.identity!;
+    expect(res.body).toMatchObject({ exitCode: 0, stdout: `3\n/workspace\n${uid}\n`, stderr: '' });
     expect(typeof res.body.durationMs).toBe('number');
     const argv = await exec({ cmd: ['printf', '%s|', 'a b', '$HOME', ';ls'] });
     expect(argv.body.stdout).toBe('a b|$HOME|;ls|');
