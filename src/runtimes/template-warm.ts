@@ -43,8 +43,13 @@ async function warmOnce(
   if (!nodeTemplates.includes(template) || (await service.templates.fresh(template))) {
     return { template, result: 'cached', ms: ms() };
   }
+  // Install only: the app is not started (its stamp is the install's, whatever the start).
   const sandbox = await service.create(
-    { template, labels: { 'previewd.template-warm': template } },
+    {
+      template,
+      labels: { 'previewd.template-warm': template },
+      runtime: { start: 'exec sleep infinity' },
+    },
     { build: template },
   );
   try {
@@ -54,6 +59,28 @@ async function warmOnce(
     service.templates.unmarkBuild(sandbox.id);
   }
   return { template, result: (await service.templates.fresh(template)) ? 'warmed' : 'failed', ms: ms() };
+}
+
+/**
+ * The build a create from a cold template asks for: once that sandbox's own install is over (or
+ * it is gone), so the two installs do not share the CPU; a build already under way is joined.
+ */
+export async function warmAfterInstall(
+  service: SandboxService,
+  provider: SandboxProvider,
+  template: TemplateName,
+  sandboxId: string,
+  timeoutMs = 15 * 60_000,
+): Promise<WarmResult> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && provider.appStatus) {
+    const status = await provider.appStatus(sandboxId).catch(() => undefined);
+    if (status && status.state !== 'installing') break;
+    const row = await service.get(sandboxId).catch(() => undefined);
+    if (!row || row.state === 'deleted' || row.state === 'error' || row.state === 'stopped') break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  return warmTemplate(service, provider, template);
 }
 
 /** Warms several templates one after the other (installs are CPU- and network-heavy). */
