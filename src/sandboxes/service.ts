@@ -13,7 +13,7 @@ import type { EventBus } from '../events/bus.js';
 import type { SandboxProvider } from '../providers/provider.js';
 import { commandFor, planFromInput, superviseFor } from '../runtimes/plan.js';
 import { TemplateCache } from '../runtimes/template-cache.js';
-import { warmTemplate } from '../runtimes/template-warm.js';
+import { warmAfterInstall } from '../runtimes/template-warm.js';
 import { nodeTemplates, type TemplateName } from '../runtimes/templates.js';
 import type { SandboxFilter, Store } from '../store/store.js';
 import { traefikLabels } from '../traefik/labels.js';
@@ -39,9 +39,9 @@ export interface SandboxServiceDeps {
 
 /** The disk of a sandbox when the configuration's resources.default names none. */
 const DEFAULT_DISK_MB = 1024;
-
 /** The disk of previewd's template builds (next's node_modules is about 700 MB). */
 const BUILD_DISK_MB = 4096;
+
 function errorInfo(err: unknown): { code: string; message: string } {
   if (err instanceof PreviewdError) return { code: err.code, message: err.message };
   return { code: 'internal', message: (err as Error)?.message ?? String(err) };
@@ -224,7 +224,7 @@ export class SandboxService {
     const name = input.template as TemplateName | undefined;
     if (name && !warm && !opts.build && nodeTemplates.includes(name)) {
       // A cold template: previewd builds its layer in a sandbox of its own (never from this one).
-      void warmTemplate(this, this.provider, name)
+      void warmAfterInstall(this, this.provider, name, id)
         .then((r) => r.result === 'failed' && this.log.warn({ template: name }, 'template build failed'))
         .catch((err) => this.log.warn({ err, template: name }, 'template build failed'));
     }
