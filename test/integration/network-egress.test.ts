@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDockerClient } from '../../src/providers/docker/client.js';
 import { removeContainment } from '../../src/providers/docker/containment.js';
@@ -60,6 +62,7 @@ describe('egress policy per sandbox (real engine, iptables, egress proxy; the ou
   let server: TestServer;
   let open: string; // policy allow: the control
   let listed: string; // policy list: allowed.test and rebind.test
+  let alices: string; // alice's: her owner's policy (network.egressByOwner)
   let networkId = '';
   const network = `pvdeg-net-${Date.now().toString(36)}`;
 
@@ -73,19 +76,23 @@ describe('egress policy per sandbox (real engine, iptables, egress proxy; the ou
     server = await startTestServer({
       'docker.network': network,
       'network.egressResolver': web.resolver,
+      'network.egressByOwner': { alice: { egress: 'list', allow: ['denied.test'] } },
     });
     const sleep = { runtime: { start: 'exec sleep infinity' } };
-    const [a, b] = await Promise.all([
+    const [a, b, c] = await Promise.all([
       server.call('POST', '/v1/sandboxes', sleep),
       server.call('POST', '/v1/sandboxes', {
         ...sleep,
         network: { egress: 'list', allow: ['allowed.test', 'rebind.test'] },
       }),
+      server.call('POST', '/v1/sandboxes', sleep, { 'x-previewd-owner': 'alice' }),
     ]);
     expect(b.status, JSON.stringify(b.body)).toBe(201);
+    expect(c.status, JSON.stringify(c.body)).toBe(201);
     open = a.body.id;
     listed = b.body.id;
-    await Promise.all([waitState(server, open, 'running'), waitState(server, listed, 'running')]);
+    alices = c.body.id;
+    await Promise.all([open, listed, alices].map((id) => waitState(server, id, 'running')));
     networkId = (await docker.getNetwork(network).inspect()).Id;
     // the rules follow the sandboxes' start (an event away)
     await waitFor(
@@ -221,6 +228,51 @@ describe('egress policy per sandbox (real engine, iptables, egress proxy; the ou
         { addr: A(), port: internet.httpPort, name: 'x' },
       ]),
     ).toEqual([answer(A()), `ok:internet ${internet.tag} ${A()}`]);
+  });
+
+  it("an owner's sandbox without a policy of its own gets the owner's (network.egressByOwner)", async () => {
+    const info = await server.call('GET', `/v1/sandboxes/${alices}`);
+    expect(info.body.network).toEqual({ egress: 'list', allow: ['denied.test'], deny: [] });
+    const results = await probe(server, alices, [
+      { addr: B(), port: 443, name: 'denied.test', tls: true },
+      { addr: A(), port: 80, name: 'allowed.test' },
+    ]);
+    expect(results).toEqual([answer(B()), 'ok:egress refused by previewd (not_listed)']);
+  });
+
+  it('the CLI shows and sets the policy: previewd network <id> --egress list --allow …', async () => {
+    // asynchronously: the server answers from this process
+    const cli = async (args: string[]) =>
+      JSON.parse(
+        (
+          await promisify(execFile)(
+            process.execPath,
+            ['--import', 'tsx', 'src/cli/main.ts', 'network', open, ...args, '--json'],
+            {
+              encoding: 'utf8',
+              env: {
+                PATH: process.env.PATH,
+                HOME: process.env.HOME,
+                NO_COLOR: '1',
+                PREVIEWD_URL: server.url,
+                PREVIEWD_API_KEY: TEST_KEY,
+              },
+            },
+          )
+        ).stdout,
+      );
+    expect(await cli([])).toEqual({ egress: 'allow', allow: [], deny: [] });
+    expect(await cli(['--egress', 'list', '--allow', 'allowed.test', '--allow', '*.npmjs.org'])).toEqual({
+      egress: 'list',
+      allow: ['allowed.test', '*.npmjs.org'],
+      deny: [],
+    });
+    const results = await probe(server, open, [
+      { addr: A(), port: 443, name: 'allowed.test', tls: true },
+      { addr: B(), port: 80, name: 'denied.test' },
+    ]);
+    expect(results).toEqual([answer(A()), 'ok:egress refused by previewd (not_listed)']);
+    expect(await cli(['--egress', 'allow'])).toEqual({ egress: 'allow', allow: [], deny: [] });
   });
 
   it('refuses a bad policy with 400, naming the entry', async () => {
