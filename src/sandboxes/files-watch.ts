@@ -9,14 +9,21 @@ import type { SandboxProvider } from '../providers/provider.js';
 export const UNWATCHED_DIRS = new Set(['node_modules', '.git', '__pycache__', '.venv']);
 const MAX_DIRS = 4096;
 const MAX_PATHS = 200;
+/** Paths looked at (lstat) per flush to find new directories; past it, one bounded rescan. */
+const MAX_PROBES = 256;
 
 interface Watched {
   root: string;
   watchers: Map<string, FSWatcher>;
   pending: Set<string>;
   truncated: boolean;
+  /** Host paths to look at once things are quiet (a new directory gets its watch then). */
+  toProbe: Set<string>;
+  /** More changed than MAX_PROBES: walk the tree once instead. */
+  rescan: boolean;
   timer?: NodeJS.Timeout;
   firstAt?: number;
+  lastAt?: number;
 }
 
 /**
@@ -35,7 +42,14 @@ export class FilesWatch {
   async watch(sandboxId: string): Promise<void> {
     if (this.watched.has(sandboxId)) return;
     const root = this.deps.provider.files(sandboxId).root;
-    const w: Watched = { root, watchers: new Map(), pending: new Set(), truncated: false };
+    const w: Watched = {
+      root,
+      watchers: new Map(),
+      pending: new Set(),
+      truncated: false,
+      toProbe: new Set(),
+      rescan: false,
+    };
     this.watched.set(sandboxId, w);
     await this.addTree(sandboxId, w, root);
   }
@@ -52,40 +66,61 @@ export class FilesWatch {
     for (const id of [...this.watched.keys()]) this.unwatch(id);
   }
 
-  /** Watches `dir` and the directories below it; with `announce`, everything found counts as changed. */
-  private async addTree(sandboxId: string, w: Watched, dir: string, announce = false): Promise<void> {
-    if (this.watched.get(sandboxId) !== w || w.watchers.has(dir) || w.watchers.size >= MAX_DIRS) return;
-    let watcher: FSWatcher;
-    try {
-      watcher = watch(dir, { persistent: false }, (_event, name) => {
-        if (name) this.changed(sandboxId, w, join(dir, name.toString()));
+  /**
+   * Watches `dir` and the directories below it; with `announce`, everything found counts as
+   * changed; with `rescan`, directories already watched are walked into too.
+   */
+  private async addTree(
+    sandboxId: string,
+    w: Watched,
+    dir: string,
+    announce = false,
+    rescan = false,
+  ): Promise<void> {
+    if (this.watched.get(sandboxId) !== w || w.watchers.size >= MAX_DIRS) return;
+    if (w.watchers.has(dir)) {
+      if (!rescan) return;
+    } else {
+      let watcher: FSWatcher;
+      try {
+        watcher = watch(dir, { persistent: false }, (_event, name) => {
+          if (name) this.changed(sandboxId, w, join(dir, name.toString()));
+        });
+      } catch {
+        return;
+      }
+      watcher.on('error', () => {
+        watcher.close();
+        w.watchers.delete(dir);
       });
-    } catch {
-      return;
+      w.watchers.set(dir, watcher);
     }
-    watcher.on('error', () => {
-      watcher.close();
-      w.watchers.delete(dir);
-    });
-    w.watchers.set(dir, watcher);
     const names = await readdir(dir, { withFileTypes: true }).catch(() => []);
     for (const entry of names) {
       if (UNWATCHED_DIRS.has(entry.name)) continue;
       const child = join(dir, entry.name);
       // Files made in a new directory before its watch existed are reported from the walk.
       if (announce) this.changed(sandboxId, w, child, false);
-      if (entry.isDirectory()) await this.addTree(sandboxId, w, child, announce);
+      if (entry.isDirectory()) await this.addTree(sandboxId, w, child, announce, rescan);
     }
   }
 
+  /**
+   * Called for every inotify event, so it does no I/O: a sandbox renaming files in a loop makes
+   * hundreds of thousands of events a second, and one lstat each would fill libuv's thread pool
+   * and stall every file operation of previewd. Paths are looked at once, when things are quiet.
+   */
   private changed(sandboxId: string, w: Watched, hostPath: string, probe = true): void {
     if (this.watched.get(sandboxId) !== w) return;
     const rel = relative(w.root, hostPath).split(sep).join('/');
     if (rel.split('/').some((seg) => UNWATCHED_DIRS.has(seg))) return;
     if (w.pending.size < MAX_PATHS) w.pending.add(rel);
     else if (!w.pending.has(rel)) w.truncated = true;
-    // A new directory gets its own watch (and its content counts as changed).
-    if (probe) this.probe(sandboxId, w, hostPath);
+    // A new directory gets its own watch (and its content counts as changed), at the flush.
+    if (probe && !w.rescan) {
+      if (w.toProbe.size < MAX_PROBES) w.toProbe.add(hostPath);
+      else if (!w.toProbe.has(hostPath)) w.rescan = true;
+    }
     this.schedule(sandboxId, w);
   }
 
@@ -105,22 +140,44 @@ export class FilesWatch {
   }
 
   private schedule(sandboxId: string, w: Watched): void {
-    // Debounce: publish once things are quiet, or after 4× the delay under a steady stream.
+    // Debounce: publish once things are quiet, or after 4× the delay under a steady stream. One
+    // timer per burst, re-armed when it fires early, not one per event.
     const now = Date.now();
     w.firstAt ??= now;
-    if (w.timer) clearTimeout(w.timer);
-    const wait = Math.max(0, Math.min(this.deps.debounceMs, w.firstAt + 4 * this.deps.debounceMs - now));
-    w.timer = setTimeout(() => void this.flush(sandboxId, w), wait);
+    w.lastAt = now;
+    if (!w.timer) this.arm(sandboxId, w, this.deps.debounceMs);
+  }
+
+  private arm(sandboxId: string, w: Watched, wait: number): void {
+    w.timer = setTimeout(
+      () => {
+        w.timer = undefined;
+        const now = Date.now();
+        const quietAt = (w.lastAt ?? now) + this.deps.debounceMs;
+        const deadline = (w.firstAt ?? now) + 4 * this.deps.debounceMs;
+        if (now < quietAt && now < deadline) this.arm(sandboxId, w, Math.min(quietAt, deadline) - now);
+        else void this.flush(sandboxId, w);
+      },
+      Math.max(0, wait),
+    );
     w.timer.unref();
   }
 
   private async flush(sandboxId: string, w: Watched): Promise<void> {
     const paths = [...w.pending].sort();
     const truncated = w.truncated;
+    const toProbe = [...w.toProbe];
+    const rescan = w.rescan;
     w.pending.clear();
     w.truncated = false;
+    w.toProbe.clear();
+    w.rescan = false;
     w.firstAt = undefined;
+    w.lastAt = undefined;
     w.timer = undefined;
+    // New directories get their watches: a bounded rescan after a flood, else each path once.
+    if (rescan) void this.addTree(sandboxId, w, w.root, false, true);
+    else for (const hostPath of toProbe) this.probe(sandboxId, w, hostPath);
     if (paths.length === 0) return;
     await this.deps.bus
       .publish({ type: 'files.changed', sandboxId, data: { paths, truncated } })
