@@ -1,4 +1,4 @@
-import type { AccessLogEntry, FileEntry, Sandbox, Template } from './types';
+import type { AccessLogEntry, EgressPolicy, FileEntry, Sandbox, Template } from './types';
 
 /** An answer of the API that is not 2xx, with the `{ error: { code, message, hint } }` body. */
 export class ApiError extends Error {
@@ -99,6 +99,7 @@ export const api = {
   keepalive: (id: string, untilSec?: number) =>
     request<Sandbox>('POST', `${sb(id)}/keepalive`, untilSec ? { untilSec } : {}),
   remove: (id: string) => request<void>('DELETE', sb(id)),
+  setNetwork: (id: string, policy: EgressPolicy) => request<Sandbox>('PUT', `${sb(id)}/network`, policy),
   mintPreviewToken: (id: string, port?: number, ttlSec?: number) =>
     request<{ token: string; url: string; expiresAt: string }>('POST', `${sb(id)}/preview-tokens`, {
       ...(port ? { port } : {}),

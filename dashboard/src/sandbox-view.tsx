@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { AccessLogPanel } from './access-log-panel';
 import { ApiError, api } from './api-client';
+import { EgressControl } from './egress-control';
 import { ErrorNote } from './error-note';
 import { useEventStream } from './event-stream';
 import { FilePanel } from './file-panel';
@@ -149,6 +150,7 @@ export function SandboxView({ id }: { id: string }) {
           />
         ) : null}
         <SandboxActions sandbox={sandbox} onChanged={setSandbox} />
+        <EgressControl sandbox={sandbox} onChanged={setSandbox} />
       </header>
       <div class="sandbox-grid">
         <PreviewFrame sandbox={sandbox} />

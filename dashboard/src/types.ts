@@ -2,11 +2,16 @@
  * The shapes the dashboard reads from the API, taken from the types generated from the server's
  * OpenAPI document (packages/sdk, `npx tsx scripts/generate-sdk.ts`), so they cannot drift.
  */
-import type { ApiOperations, FileEntry, SandboxInfo } from '../../packages/sdk/src/generated/api-types';
+import type {
+  ApiOperations,
+  EgressPolicy,
+  FileEntry,
+  SandboxInfo,
+} from '../../packages/sdk/src/generated/api-types';
 import type { PreviewdEvent } from '../../packages/sdk/src/sandbox';
 import { sandboxStates as allStates } from '../../src/domain/state-machine';
 
-export type { FileEntry, PreviewdEvent };
+export type { EgressPolicy, FileEntry, PreviewdEvent };
 export type Sandbox = SandboxInfo;
 export type SandboxState = Sandbox['state'];
 export type Preview = Sandbox['previews'][number];
