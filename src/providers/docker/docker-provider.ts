@@ -306,7 +306,6 @@ export class DockerProvider implements SandboxProvider {
         StopSignal: 'SIGTERM',
         HostConfig: {
           ...(this.config.edge?.useLoopbackPorts ? { PortBindings: loopbackPortBindings(spec.ports) } : {}),
-          ...(spec.isolation === 'gvisor' ? { Runtime: this.runtimes.runtimeFor('gvisor') } : {}),
           Init: true,
           Binds: binds,
           // Nothing is written to the container's own layer (unbounded on overlay2): writes go to
@@ -323,6 +322,7 @@ export class DockerProvider implements SandboxProvider {
           CapAdd: this.config.docker.capAdd,
           RestartPolicy: { Name: 'no' },
           LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
+          ...(spec.isolation === 'gvisor' ? this.runtimes.gvisorHostConfig(spec.resources.pids) : {}),
         },
       });
       return { instanceId: container.id };

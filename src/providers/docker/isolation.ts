@@ -71,4 +71,31 @@ export class EngineRuntimes {
   runtimeFor(level: IsolationLevel | undefined): string | undefined {
     return level === 'gvisor' ? this.gvisorRuntime : undefined;
   }
+
+  /**
+   * What a gVisor container needs on top of the usual HostConfig. The runtime, and the process
+   * bound moved: under runsc the container's pids cgroup holds the sentry's and gofer's own
+   * threads and, on the ptrace platform, a host stub task for each task of the sandbox — about
+   * 200 for an idle app with a few execs where runc counts 11, about 1 600 for 200 sleeping
+   * processes — and the sentry dies when it cannot make a thread (the whole sandbox exits with
+   * status 2). So the sandbox's own processes are bounded inside gVisor by RLIMIT_NPROC (its kernel
+   * enforces it: fork fails with EAGAIN, the sandbox keeps running; the uid is the sandbox's alone
+   * there), and the cgroup keeps a host-side bound with room for the sentry: pids × 10 + 512.
+   */
+  gvisorHostConfig(pids: number): {
+    Runtime: string;
+    PidsLimit: number;
+    Ulimits: { Name: string; Soft: number; Hard: number }[];
+  } {
+    return {
+      Runtime: this.gvisorRuntime,
+      PidsLimit: gvisorHostPids(pids),
+      Ulimits: [{ Name: 'nproc', Soft: pids, Hard: pids }],
+    };
+  }
+}
+
+/** The host tasks a gVisor sandbox of `pids` processes may hold (sentry, gofer, stubs). */
+export function gvisorHostPids(pids: number): number {
+  return pids * 10 + 512;
 }
