@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isolationCheck } from '../../src/cli/commands/doctor.js';
 import { loadConfig } from '../../src/config/load.js';
 import { newSandboxId } from '../../src/domain/ids.js';
 import { createDockerClient } from '../../src/providers/docker/client.js';
@@ -365,6 +366,22 @@ describe('gVisor refused where the engine lacks it', () => {
       await provider.destroy(sandboxId);
       rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('previewd doctor on isolation', () => {
+  it('says gVisor is there, or how to get it (a failure when isolation.default needs it)', async () => {
+    const check = (env: Record<string, string>) => isolationCheck(loadConfig({ env, cwd: tmpdir() }).config);
+    expect(await check({})).toMatchObject({ status: 'ok', detail: expect.stringContaining('gvisor') });
+    const missing = { PREVIEWD_ISOLATION_GVISOR_RUNTIME: 'previewd-test-no-such-runtime' };
+    expect(await check(missing)).toMatchObject({
+      status: 'warn',
+      fix: expect.stringContaining('apt-get install runsc'),
+    });
+    expect(await check({ ...missing, PREVIEWD_ISOLATION: 'gvisor' })).toMatchObject({
+      status: 'fail',
+      fix: expect.stringContaining('ensure-runsc.sh'),
+    });
   });
 });
 

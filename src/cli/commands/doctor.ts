@@ -53,6 +53,40 @@ async function imageChecks(config: Config): Promise<Check[]> {
   }
 }
 
+/**
+ * gVisor (isolation "gvisor"): ok when the engine lists the runtime; otherwise a warning with how
+ * to get it, or a failure when isolation.default asks for it (every create would be refused).
+ */
+export async function isolationCheck(config: Config): Promise<Check> {
+  const { createDockerClient } = await import('../../providers/docker/client.js');
+  const { EngineRuntimes, GVISOR_HINT } = await import('../../providers/docker/isolation.js');
+  const runtime = config.isolation.gvisorRuntime;
+  try {
+    const levels = await new EngineRuntimes(createDockerClient(config), runtime).levels();
+    if (levels.includes('gvisor')) {
+      return {
+        check: 'isolation',
+        status: 'ok',
+        detail: `container and gvisor (runtime "${runtime}"); default ${config.isolation.default}`,
+      };
+    }
+    const wanted = config.isolation.default === 'gvisor';
+    return {
+      check: 'isolation',
+      status: wanted ? 'fail' : 'warn',
+      detail: `container only: the engine does not list the runtime "${runtime}"${wanted ? ', but isolation.default is gvisor' : ''}`,
+      fix: GVISOR_HINT,
+    };
+  } catch (err) {
+    return {
+      check: 'isolation',
+      status: 'fail',
+      detail: (err as Error).message,
+      fix: 'Fix the engine first.',
+    };
+  }
+}
+
 function portFree(host: string, port: number): Promise<NodeJS.ErrnoException | undefined> {
   return new Promise((done) => {
     const server = createServer();
@@ -230,6 +264,7 @@ export async function runChecks(loaded: LoadedConfig): Promise<Check[]> {
   ];
   checks.push(await engineCheck(config));
   checks.push(...(await imageChecks(config)));
+  checks.push(await isolationCheck(config));
   checks.push(...(await portChecks(config, serverVersion)));
   checks.push(frontCheck(config));
   checks.push(caCheck(config));
@@ -260,7 +295,7 @@ export function registerDoctorCommand(program: Command, load: () => LoadedConfig
   program
     .command('doctor')
     .description(
-      'Check the engine, images, ports, CA bundle, network containment and disk; each failing line names its fix',
+      'Check the engine, images, isolation levels, ports, CA bundle, network containment and disk; each failing line names its fix',
     )
     .option('--json', 'print the checks as JSON')
     .action(
