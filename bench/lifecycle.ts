@@ -3,11 +3,15 @@
  * plain `docker run` of the same image with the same options as the floor, measured in the same
  * run, interleaved, so the machine's noise hits both alike. Then wake latency through the edge
  * (request → first byte) from paused and from stopped, and a density run: D idle Node sandboxes,
- * memory per sandbox (cgroup, without page cache) and previewd's own RSS.
+ * memory per sandbox (cgroup, without page cache) and previewd's own RSS. Last, the isolation
+ * levels side by side: create → running, create → serving through the edge, and idle memory of a
+ * Node sandbox, `container` (runc) and `gvisor` (runsc) interleaved, medians over R rounds.
  *
- *   node --import tsx bench/lifecycle.ts [N=20] [--wakes 10] [--density 50]
+ *   node --import tsx bench/lifecycle.ts [N=20] [--wakes 10] [--density 50] [--isolation 5]
+ *   (N=0 skips the create section; --wakes 0 / --density 0 / --isolation 0 skip theirs)
  */
 import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import { containerMemoryMb } from '../src/sandboxes/memory.js';
@@ -25,6 +29,8 @@ const N = Number(positional ?? 20);
 const WAKES = flag('wakes', 10);
 /** Bounded: each sandbox is a container with a Node process. */
 const DENSITY = Math.min(flag('density', 50), 200);
+/** Rounds of the isolation comparison (one sandbox of each level per round). */
+const ISOLATION_ROUNDS = Math.min(flag('isolation', 5), 50);
 const nodeApp = `require('http').createServer((q,s)=>s.end('ok')).listen(3000)`;
 type Server = Awaited<ReturnType<typeof startTestServer>>;
 
@@ -40,8 +46,9 @@ async function edgeFirstByte(server: Server, id: string): Promise<number> {
   return ms;
 }
 
-async function createNodeSandbox(server: Server): Promise<string> {
+async function createNodeSandbox(server: Server, isolation?: 'container' | 'gvisor'): Promise<string> {
   const created = await server.call('POST', '/v1/sandboxes', {
+    ...(isolation ? { isolation } : {}),
     runtime: { start: `node -e "${nodeApp}"`, port: 3000 },
     pauseAfterSec: 0,
     idleTimeoutSec: 0,
@@ -113,6 +120,71 @@ async function densityBench(server: Server): Promise<void> {
   }
 }
 
+/**
+ * container vs gvisor, interleaved per round: create → running (API state), create → serving (the
+ * app's first byte through the edge), then idle memory once every sandbox of the round settled:
+ * the container's cgroup without page cache but with shared memory — for runsc that is the
+ * sentry, the gofer and the app, whose memory lives in the sentry's memfd — and the host tasks in
+ * its pids cgroup (runc: the app's threads; runsc: the sentry's and its stubs').
+ */
+async function isolationBench(server: Server): Promise<void> {
+  const levels = await server.app.provider.isolationLevels?.();
+  if (!levels?.includes('gvisor')) {
+    console.log('\nisolation: gVisor is not available on this engine (scripts/ensure-runsc.sh); skipped');
+    return;
+  }
+  const order = ['container', 'gvisor'] as const;
+  const toRunning = { container: [] as number[], gvisor: [] as number[] };
+  const toServing = { container: [] as number[], gvisor: [] as number[] };
+  const memory = { container: [] as number[], gvisor: [] as number[] };
+  const tasks = { container: [] as number[], gvisor: [] as number[] };
+  for (let round = 0; round < ISOLATION_ROUNDS; round++) {
+    const ids: Record<string, string> = {};
+    for (const level of round % 2 === 0 ? order : [...order].reverse()) {
+      const t0 = performance.now();
+      const id = await createNodeSandbox(server, level);
+      ids[level] = id;
+      for (;;) {
+        const res = await server.call('GET', `/v1/sandboxes/${id}`);
+        if (res.body.state === 'running') break;
+        if (res.body.state === 'error') throw new Error(`sandbox failed: ${JSON.stringify(res.body.error)}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      toRunning[level].push(performance.now() - t0);
+      await waitUntilServes(server, id);
+      toServing[level].push(performance.now() - t0);
+    }
+    await new Promise((r) => setTimeout(r, 3000)); // idle
+    for (const level of order) {
+      const record = await server.app.store.getSandbox(ids[level]!);
+      const mb = record?.containerId ? await containerMemoryMb(record.containerId) : undefined;
+      if (mb !== undefined) memory[level].push(mb);
+      const pids = record?.containerId
+        ? await readFile(`/sys/fs/cgroup/pids/docker/${record.containerId}/pids.current`, 'utf8').catch(
+            () => '',
+          )
+        : '';
+      if (pids) tasks[level].push(Number(pids));
+      await server.call('DELETE', `/v1/sandboxes/${ids[level]}`);
+    }
+  }
+  const row = (level: (typeof order)[number]) => ({
+    isolation: level,
+    'create→running ms': summary(toRunning[level]).p50,
+    'create→serving ms': summary(toServing[level]).p50,
+    'idle memory MB': summary(memory[level]).p50,
+    'host tasks': tasks[level].length ? summary(tasks[level]).p50 : Number.NaN,
+  });
+  printTable(`isolation levels, idle Node sandbox, medians over ${ISOLATION_ROUNDS} rounds (interleaved)`, [
+    row('container'),
+    row('gvisor'),
+  ]);
+  console.log(
+    'memory: the container cgroup without page cache, shared memory counted (runsc: sentry + gofer + app);' +
+      ' host tasks: its pids cgroup (cgroup v1 path; NaN elsewhere)',
+  );
+}
+
 async function apiCreateToRunning(
   server: Awaited<ReturnType<typeof startTestServer>>,
 ): Promise<{ ms: number; id: string }> {
@@ -163,6 +235,18 @@ async function dockerRunFloor(image: string, i: number): Promise<{ ms: number; n
 }
 
 async function main(): Promise<void> {
+  if (N > 0) await createBench();
+  const lifecycle = await startTestServer({ logLevel: 'silent', 'admission.maxRunning': DENSITY + 10 });
+  try {
+    if (WAKES > 0) await wakeBench(lifecycle);
+    if (DENSITY > 0) await densityBench(lifecycle);
+    if (ISOLATION_ROUNDS > 0) await isolationBench(lifecycle);
+  } finally {
+    await lifecycle.close();
+  }
+}
+
+async function createBench(): Promise<void> {
   const server = await startTestServer({ logLevel: 'silent' });
   const image = server.app.config.images.node;
   const api: number[] = [];
@@ -191,14 +275,6 @@ async function main(): Promise<void> {
     { path: 'floor: docker run -d (CLI, same options)', ...f },
   ]);
   console.log(`\nratio p50 previewd / docker run: ${(a.p50 / f.p50).toFixed(2)}x`);
-
-  const lifecycle = await startTestServer({ logLevel: 'silent', 'admission.maxRunning': DENSITY + 10 });
-  try {
-    if (WAKES > 0) await wakeBench(lifecycle);
-    if (DENSITY > 0) await densityBench(lifecycle);
-  } finally {
-    await lifecycle.close();
-  }
 }
 
 await main();
