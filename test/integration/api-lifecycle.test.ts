@@ -7,7 +7,8 @@ const docker = createDockerClient({ docker: { network: 'previewd' } as never });
 describe('sandbox lifecycle over the HTTP API (real engine)', () => {
   let server: TestServer;
   beforeAll(async () => {
-    server = await startTestServer();
+    // previewd/nope:* lets the missing-image case through the allow-list to the engine.
+    server = await startTestServer({ 'images.allowed': ['previewd/nope:*'] });
   });
   afterAll(async () => {
     await server?.close();

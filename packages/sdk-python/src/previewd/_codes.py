@@ -12,6 +12,7 @@ ERROR_CODES = {
     "engine_error": {"status": 502, "hint": "The Docker engine refused the operation; the message has its words."},
     "engine_unavailable": {"status": 503, "hint": "The Docker engine does not answer; run \"make setup\" or check DOCKER_HOST."},
     "exec_timeout": {"status": 408, "hint": "Raise timeoutSec, or run long work as a background process."},
+    "file_changed": {"status": 409, "hint": "Code in the sandbox changed the file while it was read; read it again."},
     "file_not_found": {"status": 404, "hint": "List the directory with GET /v1/sandboxes/{id}/files/list."},
     "file_too_large": {"status": 409, "hint": "previewd reads this file only up to a size limit (the message gives it); make the file smaller."},
     "forbidden": {"status": 403, "hint": "This needs an admin key (a plain entry of PREVIEWD_API_KEYS, or one made with \"previewd keys create --admin\")."},
@@ -88,6 +89,10 @@ class EngineUnavailableError(PreviewdError):
 
 class ExecTimeoutError(PreviewdError):
     code = "exec_timeout"
+
+
+class FileChangedError(PreviewdError):
+    code = "file_changed"
 
 
 class FileNotFoundError(PreviewdError):
@@ -271,6 +276,7 @@ ERROR_CLASSES = {
     "engine_error": EngineError,
     "engine_unavailable": EngineUnavailableError,
     "exec_timeout": ExecTimeoutError,
+    "file_changed": FileChangedError,
     "file_not_found": FileNotFoundError,
     "file_too_large": FileTooLargeError,
     "forbidden": ForbiddenError,

@@ -30,6 +30,10 @@ export const errorCodes = {
     hint: 'The Docker engine does not answer; run "make setup" or check DOCKER_HOST.',
   },
   exec_timeout: { status: 408, hint: 'Raise timeoutSec, or run long work as a background process.' },
+  file_changed: {
+    status: 409,
+    hint: 'Code in the sandbox changed the file while it was read; read it again.',
+  },
   file_not_found: { status: 404, hint: 'List the directory with GET /v1/sandboxes/{id}/files/list.' },
   file_too_large: {
     status: 409,
@@ -175,6 +179,7 @@ export class DataDirPermissionError extends PreviewdError<'data_dir_permission'>
 export class EngineError extends PreviewdError<'engine_error'> {}
 export class EngineUnavailableError extends PreviewdError<'engine_unavailable'> {}
 export class ExecTimeoutError extends PreviewdError<'exec_timeout'> {}
+export class FileChangedError extends PreviewdError<'file_changed'> {}
 export class FileNotFoundError extends PreviewdError<'file_not_found'> {}
 export class FileTooLargeError extends PreviewdError<'file_too_large'> {}
 export class ForbiddenError extends PreviewdError<'forbidden'> {}
@@ -229,6 +234,7 @@ export const errorClasses = {
   engine_error: EngineError,
   engine_unavailable: EngineUnavailableError,
   exec_timeout: ExecTimeoutError,
+  file_changed: FileChangedError,
   file_not_found: FileNotFoundError,
   file_too_large: FileTooLargeError,
   forbidden: ForbiddenError,
