@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -78,15 +78,12 @@ export interface OverlaySpec {
  * follow a redirect it wrote into its own upper layer.
  */
 export async function mountOverlay(spec: OverlaySpec): Promise<'mounted' | 'already'> {
-  const target = resolve(spec.target);
-  const existing = await mountAt(target);
-  if (existing) {
-    if (existing.fsType !== 'overlay')
-      throw new Error(`${target} is a ${existing.fsType} mount, not an overlay`);
-    return 'already';
-  }
+  return (await mountOverlays([spec]))[0] as 'mounted' | 'already';
+}
+
+function overlayOptions(spec: OverlaySpec): string {
   if (spec.lowers.length === 0) throw new Error('an overlay needs at least one lower layer');
-  const options = [
+  return [
     `lowerdir=${spec.lowers.map(overlayPath).join(':')}`,
     `upperdir=${overlayPath(spec.upper)}`,
     `workdir=${overlayPath(spec.work)}`,
@@ -97,8 +94,30 @@ export async function mountOverlay(spec: OverlaySpec): Promise<'mounted' | 'alre
     'nodev',
     'nosuid',
   ].join(',');
-  await run('mount', ['-t', 'overlay', 'overlay', '-o', options, target]);
-  return 'mounted';
+}
+
+/**
+ * Mounts the overlays of `specs` that are not mounted, in one shell (a process spawn costs more
+ * than a mount): one look at the mount table, one process. Returns what each one was.
+ */
+export async function mountOverlays(specs: OverlaySpec[]): Promise<('mounted' | 'already')[]> {
+  const mounted = new Map((await readMounts()).map((m) => [m.target, m.fsType]));
+  const todo: string[] = [];
+  const result = specs.map((spec) => {
+    const target = resolve(spec.target);
+    const fsType = mounted.get(target);
+    if (fsType !== undefined) {
+      if (fsType !== 'overlay') throw new Error(`${target} is a ${fsType} mount, not an overlay`);
+      return 'already' as const;
+    }
+    todo.push(overlayOptions(spec), target);
+    return 'mounted' as const;
+  });
+  if (todo.length > 0) {
+    const script = 'while [ $# -gt 0 ]; do mount -t overlay overlay -o "$1" "$2" || exit 1; shift 2; done';
+    await run('sh', ['-c', script, 'sh', ...todo]);
+  }
+  return result;
 }
 
 /**
@@ -109,6 +128,18 @@ export async function mountLoop(image: string, target: string): Promise<'mounted
   if (await mountAt(target)) return 'already';
   await run('mount', ['-o', 'loop,nodev,nosuid,noatime', resolve(image), resolve(target)]);
   return 'mounted';
+}
+
+/**
+ * Unmounts every one of `targets` that is mounted, in one `umount` process (whatever is left, a
+ * busy one, is then unmounted alone: lazily if busy).
+ */
+export async function unmountAll(targets: string[]): Promise<void> {
+  const mounted = new Set((await readMounts()).map((m) => m.target));
+  const todo = [...new Set(targets.map((t) => resolve(t)))].filter((t) => mounted.has(t));
+  if (todo.length === 0) return;
+  await run('umount', todo).catch(() => undefined);
+  for (const target of todo) await unmount(target);
 }
 
 /** Unmounts `target` (every mount stacked there) if mounted; a busy mount is detached lazily. */
@@ -129,17 +160,15 @@ export async function unmount(target: string): Promise<boolean> {
 
 /** Detaches every loop device still backed by `image` (one left by a kill -9 between attach and mount). */
 export async function detachLoops(image: string): Promise<number> {
-  let out: string;
-  try {
-    out = (await run('losetup', ['-j', resolve(image)])).stdout;
-  } catch {
-    return 0;
-  }
+  const abs = resolve(image);
+  // The kernel's own list (/sys/block/loopN/loop/backing_file): no process for the usual case of none.
+  const devices = await readdir('/sys/block').catch(() => [] as string[]);
   let n = 0;
-  for (const line of out.split('\n')) {
-    const dev = line.split(':')[0]?.trim();
-    if (!dev?.startsWith('/dev/loop')) continue;
-    await run('losetup', ['-d', dev]).catch(() => undefined);
+  for (const dev of devices) {
+    if (!/^loop\d+$/.test(dev)) continue;
+    const backing = (await readFile(`/sys/block/${dev}/loop/backing_file`, 'utf8').catch(() => '')).trim();
+    if (backing !== abs && backing !== `${abs} (deleted)`) continue;
+    await run('losetup', ['-d', `/dev/${dev}`]).catch(() => undefined);
     n++;
   }
   return n;

@@ -5,11 +5,18 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { PreviewdError } from '../domain/errors.js';
 import type { LayerStore } from './layers.js';
-import { detachLoops, mountAt, mountLoop, mountOverlay, mountsUnder, unmount } from './mounts.js';
+import {
+  detachLoops,
+  mountLoop,
+  mountOverlays,
+  mountsUnder,
+  type OverlaySpec,
+  unmountAll,
+} from './mounts.js';
 
 const run = promisify(execFile);
 
-/** A shared download cache: root's, world-writable (see openSharedCaches). */
+/** A shared download cache: root's, world-writable (template-cache.ts opens its files after each build). */
 async function sharedDir(dir: string): Promise<void> {
   if (existsSync(dir)) return;
   await mkdir(dir, { recursive: true });
@@ -243,41 +250,28 @@ export class SandboxStorage {
       stack.layers.length > 0
         ? stack.layers.map((key) => this.deps.layers.path(key))
         : [await this.deps.layers.empty()];
-    const overlays = [this.overlay(lowers, p.upper, p.work, p.workspace, stack.owner)];
+    const overlays: OverlaySpec[] = [{ lowers, upper: p.upper, work: p.work, target: p.workspace }];
     if (stack.caches === 'overlay') {
       for (const c of Object.values(p.caches)) {
         await sharedDir(c.shared);
-        overlays.push(this.overlay([c.shared], c.upper, c.work, c.target, stack.owner));
+        overlays.push({ lowers: [c.shared], upper: c.upper, work: c.work, target: c.target });
       }
     }
     if (stack.caches === 'shared') for (const c of Object.values(p.caches)) await sharedDir(c.shared);
-    // Independent mounts: at once (each is a mount process).
-    await Promise.all(overlays);
-  }
-
-  private async overlay(
-    lowers: string[],
-    upper: string,
-    work: string,
-    target: string,
-    owner: { uid: number; gid: number },
-  ): Promise<void> {
-    const { uid, gid } = owner;
-    for (const dir of [upper, target]) {
-      if (!existsSync(dir)) {
-        await mkdir(dir, { recursive: true, mode: 0o755 });
-        await chown(dir, uid, gid);
-      }
+    for (const o of overlays) {
+      await owned(o.upper);
+      await owned(o.target);
+      // The work dir is overlayfs's own: root's, not the sandbox's.
+      await mkdir(o.work, { recursive: true, mode: 0o700 });
     }
-    // The work dir is overlayfs's own: root's, not the sandbox's.
-    await mkdir(work, { recursive: true, mode: 0o700 });
-    await mountOverlay({ lowers, upper, work, target });
+    // One look at the mount table and one process for all of them.
+    await mountOverlays(overlays);
   }
 
   /**
    * What the container mounts, its storage mounted first: the workspace and the download caches
-   * as its stack says (under `home`, the sandbox's home on its disk: `paths().home`). The root file system is read-only, so the
-   * container's writable layer takes no writes at all; /tmp is a tmpfs of at most a quarter of
+   * as its stack says (under `home`, the sandbox's home on its disk: `paths().home`). The root
+   * file system is read-only, so the container's writable layer takes no writes at all; /tmp is a tmpfs of at most a quarter of
    * the memory limit (16 MiB – 1 GiB), which counts against that limit. A sandbox made before
    * stacks existed (a plain workspace directory, no stack.json) gets a plain stack recorded now.
    */
@@ -323,8 +317,10 @@ export class SandboxStorage {
   async release(sandboxId: string): Promise<void> {
     await this.mounting.get(sandboxId)?.catch(() => undefined);
     const p = this.paths(sandboxId);
-    for (const m of await mountsUnder(p.base)) await unmount(m.target);
-    if (await mountAt(p.disk)) await unmount(p.disk);
+    // The overlays (one umount for all), then the disk their upper layers are on.
+    const overlays = (await mountsUnder(p.base)).map((m) => m.target).filter((t) => t !== p.disk);
+    await unmountAll(overlays);
+    await unmountAll([p.disk]);
     await detachLoops(p.image);
   }
 
