@@ -1,4 +1,5 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { type AddressInfo, createServer, type Server } from 'node:net';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +22,12 @@ import {
   wsConnect,
   wsRoundTrip,
 } from '../helpers/edge.js';
+import {
+  type FakeInternet,
+  PROBE_SCRIPT,
+  type ProbeTarget,
+  startFakeInternet,
+} from '../helpers/fake-internet.js';
 import { startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 
 /**
@@ -307,6 +314,81 @@ describe('gVisor sandboxes through the API and the edge', () => {
     expect((await server.call('GET', `/v1/sandboxes/${id}`)).body.state).toBe('running');
     const uname = await server.call('POST', `/v1/sandboxes/${id}/exec`, { cmd: ['uname', '-r'] });
     expect(uname.body.stdout.trim()).toBe(GVISOR_KERNEL);
+  });
+});
+
+describe('network containment holds for gVisor sandboxes (runsc on the container network namespace)', () => {
+  // runsc runs with --network=host: the sentry's sockets are real sockets in the container's own
+  // namespace, so the host's iptables chains see the same packets as for runc. The outside is a
+  // namespace this test makes (documentation range); private addresses live inside it.
+  const REFUSED = 'EHOSTUNREACH';
+  let internet: FakeInternet;
+  let hostService: Server;
+  let hostPort: number;
+  let server: TestServer;
+  let a: string;
+  let b: string;
+
+  beforeAll(async () => {
+    internet = await startFakeInternet();
+    hostService = createServer((sock) => {
+      sock.on('error', () => undefined);
+      sock.end('host');
+    });
+    await new Promise<void>((r) => hostService.listen(0, '0.0.0.0', r));
+    hostPort = (hostService.address() as AddressInfo).port;
+    server = await startTestServer();
+    const files = {
+      'server.js': "require('node:http').createServer((q, s) => s.end('sandbox b')).listen(3000);\n",
+    };
+    const [ra, rb] = await Promise.all([
+      server.call('POST', '/v1/sandboxes', {
+        isolation: 'gvisor',
+        runtime: { start: 'exec sleep infinity' },
+      }),
+      server.call('POST', '/v1/sandboxes', {
+        isolation: 'gvisor',
+        files,
+        runtime: { start: 'node server.js', port: 3000 },
+      }),
+    ]);
+    a = ra.body.id;
+    b = rb.body.id;
+    await Promise.all([waitState(server, a, 'running'), waitState(server, b, 'running')]);
+  }, 120_000);
+  afterAll(async () => {
+    await server?.close();
+    hostService?.close();
+    await internet?.close();
+  }, 60_000);
+
+  const probe = async (targets: ProbeTarget[]) => {
+    const res = await server.call('POST', `/v1/sandboxes/${a}/exec`, {
+      cmd: ['node', '-e', PROBE_SCRIPT, JSON.stringify(targets)],
+      timeoutSec: 30,
+    });
+    expect(res.body.exitCode, res.body.stderr).toBe(0);
+    return JSON.parse(res.body.stdout) as string[];
+  };
+
+  it('reaches the internet, and not private or metadata addresses, the host, or another sandbox', async () => {
+    expect(await engineRuntime(a)).toBe('runsc');
+    // the control: the outside answers this very sandbox
+    expect(await probe([{ host: internet.publicAddr, port: internet.httpPort }])).toEqual([
+      `ok:internet ${internet.tag} ${internet.publicAddr}`,
+    ]);
+    const privates = Object.values(internet.privateAddrs).map((addr) => ({
+      host: addr,
+      port: internet.httpPort,
+    }));
+    expect(await probe(privates)).toEqual(privates.map(() => REFUSED));
+    const net = await docker.getNetwork('previewd').inspect();
+    const gateway = net.IPAM?.Config?.[0]?.Gateway as string;
+    expect(await probe([{ host: gateway, port: hostPort }])).toEqual([REFUSED]);
+    const bAddr = await server.app.provider.address(b, 3000);
+    // the host reaches b (the edge's direction); a does not
+    expect((await edgeJson(server, previewHostOf(b), '/')).status).toBe(200);
+    expect(await probe([bAddr])).toEqual([REFUSED]);
   });
 });
 
