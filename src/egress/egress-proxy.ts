@@ -24,7 +24,8 @@ export type DeniedReason =
   | 'private_address'
   | 'no_name'
   | 'resolve_failed'
-  | 'unknown_sandbox';
+  | 'unknown_sandbox'
+  | 'connection_limit';
 
 export interface EgressDenial {
   sandboxId?: string;
@@ -54,6 +55,8 @@ export interface EgressProxyOptions {
 
 const HEAD_LIMIT = 16 * 1024;
 const HEAD_TIMEOUT_MS = 10_000;
+/** Open connections one sandbox may hold through the proxy: one sandbox cannot use up the host's sockets. */
+export const CONNECTIONS_PER_SANDBOX = 256;
 
 function reasonOf(rule: string): DeniedReason {
   return rule.startsWith('deny:') ? 'deny_entry' : (rule as DeniedReason);
@@ -75,6 +78,7 @@ export class EgressProxy {
   private servers: Server[] = [];
   private readonly resolver = new Resolver({ timeout: 3000, tries: 2 });
   private readonly sockets = new Set<Socket>();
+  private readonly perSource = new Map<string, number>();
   ports?: { http: number; tls: number };
 
   constructor(private readonly opts: EgressProxyOptions) {
@@ -109,7 +113,26 @@ export class EgressProxy {
 
   private accept(socket: Socket, kind: 'http' | 'tls'): void {
     this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
+    const source = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const open = (this.perSource.get(source) ?? 0) + 1;
+    this.perSource.set(source, open);
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      const left = (this.perSource.get(source) ?? 1) - 1;
+      if (left > 0) this.perSource.set(source, left);
+      else this.perSource.delete(source);
+    });
+    if (open > CONNECTIONS_PER_SANDBOX) {
+      const sandbox = this.opts.lookup(source);
+      this.opts.onDenied({
+        sandboxId: sandbox?.sandboxId,
+        port: kind === 'http' ? 80 : 443,
+        rule: 'connection_limit',
+        reason: 'connection_limit',
+      });
+      socket.destroy();
+      return;
+    }
     socket.on('error', () => undefined);
     socket.setTimeout(HEAD_TIMEOUT_MS, () => socket.destroy());
     void this.handle(socket, kind).catch((err) => {

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { containmentCheck } from '../../src/cli/commands/doctor.js';
 import { createDockerClient } from '../../src/providers/docker/client.js';
 import { removeContainment } from '../../src/providers/docker/containment.js';
 import { Iptables } from '../../src/providers/docker/iptables.js';
@@ -129,6 +130,14 @@ describe('egress policy per sandbox (real engine, iptables, egress proxy; the ou
     expect(l.body.network).toEqual({ egress: 'list', allow: ['allowed.test', 'rebind.test'], deny: [] });
   });
 
+  it('writes the egress rules once (running again changes nothing); doctor finds the containment in place', async () => {
+    expect(await server.app.containment.ensure()).toMatchObject({ state: 'ok', changed: false });
+    const fwd = (await iptables.list(`PREVIEWD-FWD-${networkId.slice(0, 12)}`)) ?? [];
+    expect(fwd.some((l) => l.includes('"previewd egress"'))).toBe(true); // the listed sandbox's CIDR rules
+    const doctor = await containmentCheck(server.app.config);
+    expect(doctor, doctor.detail).toMatchObject({ check: 'network containment', status: 'ok' });
+  });
+
   it('control: with egress allow, both hosts answer over HTTP and TLS, on 80/443 and other ports', async () => {
     expect(
       await probe(server, open, [
@@ -171,6 +180,16 @@ describe('egress policy per sandbox (real engine, iptables, egress proxy; the ou
         { addr: B(), port: 80, name: 'allowed.test' },
       ]),
     ).toEqual([answer(A()), answer(A())]);
+  });
+
+  it('a connection that names no host is refused (no SNI, no Host)', async () => {
+    const results = await probe(server, listed, [
+      { addr: A(), port: 443, name: '', tls: true },
+      { addr: A(), port: 80, name: '' },
+    ]);
+    expect(results[0]).not.toMatch(/^ok:/);
+    expect(results[1]).toBe('ok:egress refused by previewd (no_name)');
+    expect(await deniedEvents(server, listed)).toContainEqual({ port: 443, rule: 'no_name' });
   });
 
   it('a listed name that resolves to a private address is refused (DNS rebinding)', async () => {
@@ -273,6 +292,31 @@ describe('egress policy per sandbox (real engine, iptables, egress proxy; the ou
     ]);
     expect(results).toEqual([answer(A()), 'ok:egress refused by previewd (not_listed)']);
     expect(await cli(['--egress', 'allow'])).toEqual({ egress: 'allow', allow: [], deny: [] });
+  });
+
+  it('one sandbox holds at most 256 connections through the proxy', async () => {
+    const before = await deniedCounter(server, 'connection_limit', 80);
+    // 300 connections held open without a request: past the limit each is closed at once
+    const script = `
+      const net = require('net'); let closed = 0; const socks = [];
+      for (let i = 0; i < 300; i++) {
+        const s = net.connect({ host: process.argv[1], port: 80 });
+        s.on('close', () => closed++); s.on('error', () => {}); socks.push(s);
+      }
+      setTimeout(() => { console.log(closed); socks.forEach((s) => s.destroy()); }, 2000);`;
+    const res = await server.call('POST', `/v1/sandboxes/${alices}/exec`, {
+      cmd: ['node', '-e', script, A()],
+      timeoutSec: 30,
+    });
+    expect(res.body.exitCode, res.body.stderr).toBe(0);
+    expect(Number(res.body.stdout.trim())).toBe(300 - 256);
+    // every refusal counted; events at most 30 a minute per sandbox (the rest are `suppressed`)
+    expect((await deniedCounter(server, 'connection_limit', 80)) - before).toBe(44);
+    const events = (await deniedEvents(server, alices)).filter(
+      (e) => (e as { rule: string }).rule === 'connection_limit',
+    );
+    expect(events.length).toBeGreaterThan(0);
+    expect(events.length).toBeLessThanOrEqual(30);
   });
 
   it('refuses a bad policy with 400, naming the entry', async () => {
