@@ -43,12 +43,14 @@ async function warmOnce(
   if (!nodeTemplates.includes(template) || (await service.templates.fresh(template))) {
     return { template, result: 'cached', ms: ms() };
   }
-  // Install only: the app is not started (its stamp is the install's, whatever the start).
+  // Install only: the app is not started (its stamp is the install's, whatever the start). Never
+  // paused, stopped by the idle reaper or picked to make room: it serves nothing, it is busy.
   const sandbox = await service.create(
     {
       template,
       labels: { 'previewd.template-warm': template },
       runtime: { start: 'exec sleep infinity' },
+      idlePolicy: 'always_on',
     },
     { build: template },
   );
