@@ -13,7 +13,6 @@
 import { createDockerClient } from '../src/providers/docker/client.js';
 import { removeContainment } from '../src/providers/docker/containment.js';
 import { Iptables } from '../src/providers/docker/iptables.js';
-import { startFakeInternet } from '../test/helpers/fake-internet.js';
 import { startFakeWeb } from '../test/helpers/fake-web.js';
 import { startTestServer, TEST_KEY, type TestServer, waitFor } from '../test/helpers/server.js';
 import { printTable, summary } from './stats.js';
@@ -88,8 +87,7 @@ async function timedInstall(server: TestServer, network?: unknown): Promise<numb
 }
 
 async function main(): Promise<void> {
-  const internet = await startFakeInternet();
-  const web = await startFakeWeb(internet, () => ({ 'big.test': internet.publicAddr }), DOWNLOAD_MB);
+  const web = await startFakeWeb((w) => ({ 'big.test': w.publicAddr }), DOWNLOAD_MB);
   const network = `pvdbench-egress-${Date.now().toString(36)}`;
   const server = await startTestServer({ 'docker.network': network, 'network.egressResolver': web.resolver });
   const installs: Record<string, number[]> = {
@@ -146,7 +144,7 @@ async function main(): Promise<void> {
             'node',
             '-e',
             DOWNLOAD,
-            internet.publicAddr,
+            web.publicAddr,
             String(port),
             'big.test',
             tls ? '1' : '0',
@@ -167,7 +165,6 @@ async function main(): Promise<void> {
       .remove()
       .catch(() => undefined);
     await web.close();
-    await internet.close();
   }
   const base = summary(installs['egress allow (direct)']!).p50;
   printTable(

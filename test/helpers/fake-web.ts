@@ -1,25 +1,58 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes, randomInt } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FakeInternet } from './fake-internet.js';
 import { makeWildcardCert } from './tls.js';
 
 /**
- * Web servers and a DNS stub inside a fake internet's namespace (test/helpers/fake-internet.ts), for
- * the egress policy: HTTP on 80 and TLS on 443 on every address of the namespace (each answers
- * `web <the address it was reached on>`), a second documentation-range address (203.0.113.0/24,
- * TEST-NET-3) with a host route, and a DNS stub on the internet address's port 53 that answers A
- * records from a table (anything else: NXDOMAIN). Nothing here is reachable beyond this host.
+ * A stand-in internet for the egress policy, made on this host and nowhere else (like
+ * fake-internet.ts, and in ranges that one does not use, so both can run at once): a network
+ * namespace joined by a veth pair, holding a documentation-range "internet" address
+ * (203.0.113.0/24, TEST-NET-3), a second one in the same range and a private address
+ * (10.214.x.2), each with a host route. Web servers answer on 80, 443 and 8080 of every address
+ * (`web <the address it was reached on>`; `/big` is a large body), and a DNS stub on the internet
+ * address's port 53 answers A records from a table (anything else: NXDOMAIN).
  */
 export interface FakeWeb {
-  /** A second "internet" address in the namespace. */
+  tag: string;
+  ns: string;
+  /** The "internet" address. */
+  publicAddr: string;
+  /** A second "internet" address. */
   otherAddr: string;
+  /** A private address inside the namespace (what a rebinding name resolves to). */
+  privateAddr: string;
+  /** A port besides 80 and 443 that the servers answer on. */
+  otherPort: number;
   /** host:port of the DNS stub. */
   resolver: string;
-  /** Bytes of the large file served at /big (for the bench). */
-  bigBytes: number;
   close(): Promise<void>;
+}
+
+const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8' });
+
+function routed(addr: string): boolean {
+  const routes = ip('-4', 'route', 'show', 'match', addr)
+    .split('\n')
+    .filter((l) => l.trim() && !l.startsWith('default '));
+  return routes.length > 0 || ip('-4', '-o', 'addr', 'show').includes(` ${addr}/`);
+}
+
+/** Namespaces a killed run left behind (older than 15 minutes). */
+function sweepStale(): void {
+  for (const line of ip('netns', 'list').split('\n')) {
+    const name = /^(pvdeg-[0-9a-f]{6})\b/.exec(line)?.[1];
+    if (!name) continue;
+    try {
+      if (Date.now() - statSync(`/run/netns/${name}`).mtimeMs < 15 * 60_000) continue;
+      for (const pid of ip('netns', 'pids', name).split('\n').filter(Boolean))
+        process.kill(Number(pid), 'SIGKILL');
+      ip('netns', 'del', name);
+    } catch {
+      // gone meanwhile
+    }
+  }
 }
 
 const SERVER = `
@@ -32,8 +65,9 @@ const answer = (req, res) => {
   res.end('web ' + req.socket.localAddress);
 };
 let ready = 0;
-const up = () => { if (++ready === 3) console.log('ready'); };
+const up = () => { if (++ready === 4) console.log('ready'); };
 http.createServer(answer).listen(80, '0.0.0.0', up);
+http.createServer(answer).listen(8080, '0.0.0.0', up);
 https.createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) }, answer).listen(443, '0.0.0.0', up);
 const dns = dgram.createSocket('udp4');
 dns.on('message', (msg, rinfo) => {
@@ -57,68 +91,106 @@ dns.on('message', (msg, rinfo) => {
 dns.bind(53, dnsAddr, up);
 `;
 
-/** `names`: host name → IPv4 address the stub answers. */
+/** `names(web)`: host name → IPv4 address the stub answers. */
 export async function startFakeWeb(
-  internet: FakeInternet,
-  names: (other: string) => Record<string, string>,
+  names: (web: Pick<FakeWeb, 'publicAddr' | 'otherAddr' | 'privateAddr'>) => Record<string, string>,
   bigMb = 1,
 ): Promise<FakeWeb> {
-  const n = Number(internet.publicAddr.split('.')[3]);
-  const otherAddr = `203.0.113.${n}`;
-  const nsVeth = `pvct${internet.tag}n`;
-  const hostVeth = `pvct${internet.tag}h`;
-  const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8' });
-  if (
-    ip('-4', 'route', 'show', 'match', otherAddr)
-      .split('\n')
-      .some((l) => l.trim() && !l.startsWith('default '))
-  )
-    throw new Error(`test address ${otherAddr} collides with this host's routes`);
-  ip('-n', internet.ns, 'addr', 'add', `${otherAddr}/32`, 'dev', nsVeth);
-  ip('route', 'add', `${otherAddr}/32`, 'via', internet.publicAddr, 'dev', hostVeth);
+  sweepStale();
+  const tag = randomBytes(3).toString('hex');
+  const ns = `pvdeg-${tag}`;
+  const hostVeth = `pveg${tag}h`;
+  const nsVeth = `pveg${tag}n`;
+  // addresses no other run on this host holds (two runs at once pick again)
+  let n = randomInt(4, 31);
+  const addrs = (k: number) => ({
+    hostAddr: `203.0.113.${4 * k + 1}`,
+    publicAddr: `203.0.113.${4 * k + 2}`,
+    otherAddr: `203.0.113.${128 + k}`,
+    privateAddr: `10.214.${k}.2`,
+  });
+  for (let tries = 0; Object.values(addrs(n)).some(routed); tries++) {
+    if (tries > 50) throw new Error('no free test addresses for the fake web');
+    n = randomInt(4, 31);
+  }
+  const { hostAddr, publicAddr, otherAddr, privateAddr } = addrs(n);
   const dir = mkdtempSync(join(tmpdir(), 'previewd-web-'));
-  const { certFile, keyFile } = makeWildcardCert(dir);
-  writeFileSync(join(dir, 'web.js'), SERVER);
-  const server: ChildProcess = spawn(
-    'nsenter',
-    [
-      `--net=/run/netns/${internet.ns}`,
-      process.execPath,
-      join(dir, 'web.js'),
-      certFile,
-      keyFile,
-      internet.publicAddr,
-      JSON.stringify(names(otherAddr)),
-      String(bigMb),
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const cleanups: (() => void)[] = [];
+  let server: ChildProcess | undefined;
   const close = async () => {
-    if (server.exitCode === null) {
+    if (server && server.exitCode === null) {
       server.kill('SIGKILL');
-      await new Promise((r) => server.once('exit', r));
+      await new Promise((r) => server!.once('exit', r));
     }
-    try {
-      ip('route', 'del', `${otherAddr}/32`, 'via', internet.publicAddr, 'dev', hostVeth);
-    } catch {
-      // gone with the veth
+    for (const fn of cleanups.reverse()) {
+      try {
+        fn();
+      } catch {
+        // already gone
+      }
     }
     rmSync(dir, { recursive: true, force: true });
   };
-  await new Promise<void>((resolve, reject) => {
-    let err = '';
-    server.stderr!.on('data', (d) => {
-      err += d;
+  try {
+    ip('netns', 'add', ns);
+    cleanups.push(() => ip('netns', 'del', ns));
+    ip('link', 'add', hostVeth, 'type', 'veth', 'peer', 'name', nsVeth);
+    cleanups.push(() => ip('link', 'del', hostVeth));
+    ip('link', 'set', nsVeth, 'netns', ns);
+    ip('addr', 'add', `${hostAddr}/30`, 'dev', hostVeth);
+    ip('link', 'set', hostVeth, 'up');
+    ip('-n', ns, 'addr', 'add', `${publicAddr}/30`, 'dev', nsVeth);
+    for (const addr of [otherAddr, privateAddr]) ip('-n', ns, 'addr', 'add', `${addr}/32`, 'dev', nsVeth);
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+    ip('-n', ns, 'link', 'set', nsVeth, 'up');
+    ip('-n', ns, 'route', 'add', 'default', 'via', hostAddr);
+    for (const addr of [otherAddr, privateAddr]) {
+      ip('route', 'add', `${addr}/32`, 'via', publicAddr, 'dev', hostVeth);
+      cleanups.push(() => ip('route', 'del', `${addr}/32`, 'via', publicAddr, 'dev', hostVeth));
+    }
+    const { certFile, keyFile } = makeWildcardCert(dir);
+    writeFileSync(join(dir, 'web.js'), SERVER);
+    const table = JSON.stringify(names({ publicAddr, otherAddr, privateAddr }));
+    server = spawn(
+      'nsenter',
+      [
+        `--net=/run/netns/${ns}`,
+        process.execPath,
+        join(dir, 'web.js'),
+        certFile,
+        keyFile,
+        publicAddr,
+        table,
+        String(bigMb),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    await new Promise<void>((resolve, reject) => {
+      let err = '';
+      server!.stderr!.on('data', (d) => {
+        err += d;
+      });
+      server!.stdout!.on('data', (d) => {
+        if (String(d).includes('ready')) resolve();
+      });
+      server!.once('exit', (code) =>
+        reject(new Error(`the namespace's web server exited (${code}): ${err}`)),
+      );
     });
-    server.stdout!.on('data', (d) => {
-      if (String(d).includes('ready')) resolve();
-    });
-    server.once('exit', (code) => reject(new Error(`the namespace's web server exited (${code}): ${err}`)));
-  }).catch(async (err) => {
+  } catch (err) {
     await close();
     throw err;
-  });
-  return { otherAddr, resolver: `${internet.publicAddr}:53`, bigBytes: bigMb * 1024 * 1024, close };
+  }
+  return {
+    tag,
+    ns,
+    publicAddr,
+    otherAddr,
+    privateAddr,
+    otherPort: 8080,
+    resolver: `${publicAddr}:53`,
+    close,
+  };
 }
 
 /**
