@@ -154,6 +154,14 @@ class SandboxTest(unittest.TestCase):
         self.assertIn("previewd_token=", sb.get_preview_url(3000, token=True))
         sb.preview_tokens.revoke_all()
         self.assertIn("keepAliveUntil", sb.keepalive(60).info)
+        self.assertEqual(sb.info["network"], {"egress": "allow", "allow": [], "deny": []})
+        sb.set_network("list", allow=["*.NPMJS.org", "203.0.113.0/24"], deny=["bad.npmjs.org"])
+        self.assertEqual(
+            sb.info["network"], {"egress": "list", "allow": ["*.npmjs.org", "203.0.113.0/24"], "deny": ["bad.npmjs.org"]}
+        )
+        with self.assertRaises(previewd.InvalidRequestError):
+            sb.set_network("list", allow=["not a host!"])
+        self.assertEqual(sb.set_network("allow").info["network"]["egress"], "allow")
 
     def test_9_stop_start_delete(self) -> None:
         sb = self.sandbox
