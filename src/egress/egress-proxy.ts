@@ -54,6 +54,8 @@ export interface EgressProxyOptions {
 }
 
 const HEAD_LIMIT = 16 * 1024;
+/** A DNS name or an IPv4 address as a sandbox may ask for it (lower case). */
+const NAME = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*$/;
 const HEAD_TIMEOUT_MS = 10_000;
 /** Open connections one sandbox may hold through the proxy: one sandbox cannot use up the host's sockets. */
 export const CONNECTIONS_PER_SANDBOX = 256;
@@ -170,7 +172,8 @@ export class EgressProxy {
       head = read.head;
       host = read.host;
     }
-    if (!host) return deny('no_name');
+    // What the sandbox sent is a name to look up, nothing else (and bounded before it reaches an event)
+    if (!host || !NAME.test(host)) return deny('no_name');
 
     const first = decideEgress(sandbox.policy, host);
     // A `list` policy may still allow the name by its address (a CIDR entry): decided after resolving.

@@ -186,6 +186,17 @@ describe('egress policy per sandbox (real engine, iptables, egress proxy; the ou
     expect(results[0]).not.toMatch(/^ok:/);
     expect(results[1]).toBe('ok:egress refused by previewd (no_name)');
     expect(await deniedEvents(server, listed)).toContainEqual({ port: 443, rule: 'no_name' });
+    // a Host that is no name (16 KiB of junk, a URL) is no name either, and never reaches an event
+    const junk = await probe(server, listed, [
+      { addr: A(), port: 80, name: 'x'.repeat(8000) },
+      { addr: A(), port: 80, name: 'allowed.test/../evil' },
+    ]);
+    expect(junk).toEqual([
+      'ok:egress refused by previewd (no_name)',
+      'ok:egress refused by previewd (no_name)',
+    ]);
+    const hosts = (await deniedEvents(server, listed)).map((e) => (e as { host?: string }).host ?? '');
+    expect(Math.max(...hosts.map((h) => h.length))).toBeLessThan(254);
   });
 
   it('a listed name that resolves to a private address is refused (DNS rebinding)', async () => {
