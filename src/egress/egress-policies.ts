@@ -82,7 +82,10 @@ export class EgressPolicies {
     await this.reload();
     const sandboxes = [...this.byAddr.entries()].map(([addr, v]) => ({ addr, policy: v.policy }));
     const ports = this.proxy?.ports;
-    return { ...egressRules(sandboxes, ports), input: proxyPortRules(ports) };
+    const rules = egressRules(sandboxes, ports);
+    // The proxy's ports only while some sandbox is sent there: control planes sharing a network
+    // without policies then write the same chains (each proxy has its own ports).
+    return { ...rules, input: rules.nat.length > 0 ? proxyPortRules(ports) : [] };
   }
 
   /** Reads the running sandboxes' addresses on the sandbox network and their policies. */

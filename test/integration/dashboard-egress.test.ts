@@ -1,23 +1,42 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDockerClient } from '../../src/providers/docker/client.js';
+import { removeContainment } from '../../src/providers/docker/containment.js';
+import { Iptables } from '../../src/providers/docker/iptables.js';
 import { ensureDashboardBuilt, launchChromium } from '../helpers/dashboard.js';
 import { startTestServer, TEST_KEY, type TestServer, waitState } from '../helpers/server.js';
 
 const SLOW = 120_000;
+const docker = createDockerClient({ docker: { network: 'previewd' } } as never);
 
 describe("the dashboard's egress control (real browser, real server)", () => {
   let server: TestServer;
   let browser: Browser;
+  let networkId = '';
+  const network = `pvdeg-dash-${Date.now().toString(36)}`;
 
   beforeAll(async () => {
     ensureDashboardBuilt();
-    server = await startTestServer();
+    // its own sandbox network: the egress rules of a network are its control plane's (docs/network.md)
+    server = await startTestServer({ 'docker.network': network });
     browser = await launchChromium();
   }, SLOW);
   afterAll(async () => {
     await browser?.close();
+    networkId =
+      (
+        await docker
+          .getNetwork(network)
+          .inspect()
+          .catch(() => undefined)
+      )?.Id ?? '';
     await server?.close();
-  });
+    if (networkId) await removeContainment(new Iptables(), networkId);
+    await docker
+      .getNetwork(network)
+      .remove()
+      .catch(() => undefined);
+  }, 60_000);
 
   it(
     'shows the policy on the sandbox page and saves a list, then deny',
