@@ -2,13 +2,14 @@ import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { SandboxProvider } from '../providers/provider.js';
 import { readRegularFile, readRegularFileIfExists } from '../providers/safe-read.js';
 import { DIRECTORY_FLAGS } from '../providers/workspace-walk.js';
+import { publishCacheLayer } from '../workspaces/cache-layers.js';
 import { LayerStore, layerKey } from '../workspaces/layers.js';
 import { planFromInput } from './plan.js';
 import {
@@ -191,11 +192,16 @@ export class TemplateCache {
       // that sandbox's own layer), so its mode decides who may change their own copy, nothing more.
       await run('chmod', ['-R', 'a+rwX,ug-s', join(layer, 'node_modules')]);
     });
-    // The same for the host's download caches the build filled: later builds have other uids, and
-    // sandboxes only ever see them as an overlay's lower layer.
-    for (const name of ['npm', 'pip']) {
-      const dir = resolve(this.deps.config.dataDir, 'cache', name);
-      if (existsSync(dir)) await run('chmod', ['-R', 'a+rwX,ug-s', dir]).catch(() => undefined);
+    // What the build downloaded becomes the next download-cache layer (never written in place:
+    // running sandboxes have the current one as their lower layer).
+    const disk = join(dirname(workspaceRoot), 'disk');
+    for (const cache of ['npm', 'pip'] as const) {
+      await publishCacheLayer(
+        this.deps.config.dataDir,
+        this.layers,
+        cache,
+        join(disk, `${cache}-upper`),
+      ).catch((err) => this.deps.log.warn({ err, cache }, 'publishing the download cache layer failed'));
     }
     // The pointer: lockfile, fingerprint and layer key, replaced in one rename.
     const final = this.dir(name);

@@ -4,6 +4,7 @@ import { chmod, chown, mkdir, readdir, readFile, rename, rm, writeFile } from 'n
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { PreviewdError } from '../domain/errors.js';
+import { type CacheName, currentCacheLayer } from './cache-layers.js';
 import type { LayerStore } from './layers.js';
 import {
   detachLoops,
@@ -25,7 +26,7 @@ async function sharedDir(dir: string): Promise<void> {
 
 /**
  * How a sandbox's download caches (npm, pip) are given to it:
- * - `overlay`: the host's shared cache as a read-only lower layer, the sandbox's writes in its own
+ * - `overlay`: the host's current cache layer (cache-layers.ts) as a read-only lower layer, the sandbox's writes in its own
  *   upper layer on its disk (a tenant's sandbox: it reads what builds downloaded, poisons nothing);
  * - `shared`: the shared cache itself, read-write (previewd's own template builds only);
  * - `own`: a cache of its own on its disk (no overlay possible on this host);
@@ -43,6 +44,8 @@ export interface StackRecord {
   /** The workspace's read-only layers (keys in the layer store), top first; none: the empty layer. */
   layers: string[];
   caches: CacheMode;
+  /** The download-cache layers (cache-layers.ts) under the caches' overlays, taken at create. */
+  cacheLayers?: Partial<Record<CacheName, string>>;
   /** The sandbox's uid/gid: its upper layers, home and status folder belong to it. */
   owner: { uid: number; gid: number };
 }
@@ -157,6 +160,13 @@ export class SandboxStorage {
     for (const key of stack.layers) {
       if (!this.deps.layers.has(key)) throw new Error(`layer ${key} is not in the layer store`);
     }
+    if (stack.caches === 'overlay') {
+      stack.cacheLayers = {};
+      for (const name of ['npm', 'pip'] as const) {
+        const key = await currentCacheLayer(this.deps.dataDir, this.deps.layers, name);
+        if (key) stack.cacheLayers[name] = key;
+      }
+    }
     await mkdir(p.base, { recursive: true, mode: 0o711 });
     const tmp = `${p.stack}.tmp`;
     await writeFile(tmp, `${JSON.stringify(stack)}\n`, { mode: 0o600 });
@@ -252,9 +262,17 @@ export class SandboxStorage {
         : [await this.deps.layers.empty()];
     const overlays: OverlaySpec[] = [{ lowers, upper: p.upper, work: p.work, target: p.workspace }];
     if (stack.caches === 'overlay') {
-      for (const c of Object.values(p.caches)) {
-        await sharedDir(c.shared);
-        overlays.push({ lowers: [c.shared], upper: c.upper, work: c.work, target: c.target });
+      for (const name of ['npm', 'pip'] as const) {
+        const c = p.caches[name];
+        const key = stack.cacheLayers?.[name];
+        // Stacks from before cache layers named the shared directory itself.
+        const lower = stack.cacheLayers
+          ? key
+            ? this.deps.layers.path(key)
+            : await this.deps.layers.empty()
+          : c.shared;
+        if (!stack.cacheLayers) await sharedDir(c.shared);
+        overlays.push({ lowers: [lower], upper: c.upper, work: c.work, target: c.target });
       }
     }
     if (stack.caches === 'shared') for (const c of Object.values(p.caches)) await sharedDir(c.shared);

@@ -201,10 +201,13 @@ export class DockerProvider implements SandboxProvider {
     }
   }
 
-  /** How a sandbox gets the download caches: an overlay over the shared ones; builds write the shared ones. */
-  private cacheMode(build?: boolean): CacheMode {
+  /**
+   * How a sandbox gets the download caches: an overlay over the current cache layers, builds
+   * included (template-cache.ts publishes a build's downloads as a new layer).
+   */
+  private cacheMode(_build?: boolean): CacheMode {
     if (this.config.dependencyCache === false) return 'none';
-    return build ? 'shared' : 'overlay';
+    return 'overlay';
   }
 
   async prepareWorkspace(sandboxId: string, opts: WorkspaceOptions): Promise<WorkspaceFiles> {
