@@ -69,7 +69,12 @@ function sweepStale(): void {
   }
 }
 
-export async function startFakeInternet(): Promise<FakeInternet> {
+/**
+ * `metadata`: the link-local address the namespace holds (default 169.254.169.254). Two test
+ * files running at once need different ones (a host route can point one way only); 169.254.170.2
+ * is the other well-known metadata address.
+ */
+export async function startFakeInternet(opts: { metadata?: string } = {}): Promise<FakeInternet> {
   sweepStale();
   const tag = randomBytes(3).toString('hex');
   const n = randomInt(4, 60);
@@ -86,7 +91,7 @@ export async function startFakeInternet(): Promise<FakeInternet> {
     rfc1918b: `192.168.250.${n}`,
     rfc1918c: `172.16.213.${n}`,
     cgnat: `100.87.${n}.2`,
-    metadata: '169.254.169.254',
+    metadata: opts.metadata ?? '169.254.169.254',
   };
   const httpPort = 8000 + n;
   const tlsPort = 8443;

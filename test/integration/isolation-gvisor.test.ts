@@ -330,7 +330,8 @@ describe('network containment holds for gVisor sandboxes (runsc on the container
   let b: string;
 
   beforeAll(async () => {
-    internet = await startFakeInternet();
+    // network-containment.test.ts may hold 169.254.169.254 at the same time.
+    internet = await startFakeInternet({ metadata: '169.254.170.2' });
     hostService = createServer((sock) => {
       sock.on('error', () => undefined);
       sock.end('host');
