@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readEventsFor } from '../helpers/event-stream.js';
 import { apiOperations, fillPath } from '../helpers/openapi-routes.js';
 import { startTestServer, TEST_KEY, type TestServer, waitState } from '../helpers/server.js';
 import { upgradeStatus } from '../helpers/ws-upgrade.js';
@@ -7,35 +8,6 @@ const ALICE = 'alice-key-0123456789abcdef';
 const BOB = 'bob-key-0123456789abcdefgh';
 
 const app = "require('http').createServer((q, s) => s.end('hi ' + process.env.WHO)).listen(3000)";
-
-/** Reads an event stream for a moment and returns the events it carried. */
-async function readEvents(server: TestServer, path: string, key: string, ms = 700): Promise<any[]> {
-  const controller = new AbortController();
-  const res = await fetch(`${server.url}${path}`, {
-    headers: { authorization: `Bearer ${key}`, accept: 'application/x-ndjson' },
-    signal: controller.signal,
-  });
-  expect(res.status).toBe(200);
-  const reader = res.body!.getReader();
-  let text = '';
-  const timer = setTimeout(() => controller.abort(), ms);
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += Buffer.from(value).toString();
-    }
-  } catch {
-    // aborted: the moment is over
-  } finally {
-    clearTimeout(timer);
-  }
-  return text
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l))
-    .filter((e) => e.sandboxId);
-}
 
 describe('tenants are kept apart on every route of /openapi.json', () => {
   let server: TestServer;
@@ -142,12 +114,12 @@ describe('tenants are kept apart on every route of /openapi.json', () => {
   });
 
   it('carries only the tenant’s own sandboxes on the global event stream', async () => {
-    const bobs = await readEvents(server, '/v1/events?lastEventId=0', BOB);
+    const bobs = await readEventsFor(`${server.url}/v1/events?lastEventId=0`, BOB);
     expect(bobs.length).toBeGreaterThan(0);
     expect(new Set(bobs.map((e) => e.sandboxId))).toEqual(new Set([ids.bob]));
-    const filtered = await readEvents(server, `/v1/events?lastEventId=0&sandboxId=${ids.alice}`, BOB);
+    const filtered = await readEventsFor(`${server.url}/v1/events?lastEventId=0&sandboxId=${ids.alice}`, BOB);
     expect(filtered).toEqual([]);
-    const all = await readEvents(server, '/v1/events?lastEventId=0', TEST_KEY);
+    const all = await readEventsFor(`${server.url}/v1/events?lastEventId=0`, TEST_KEY);
     expect(new Set(all.map((e) => e.sandboxId))).toEqual(new Set(Object.values(ids)));
   });
 

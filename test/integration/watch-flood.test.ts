@@ -1,29 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readEventsFor } from '../helpers/event-stream.js';
 import { startTestServer, TEST_KEY, type TestServer, waitState } from '../helpers/server.js';
-
-/** What an NDJSON event stream carried within `ms`. */
-async function readFor(url: string, ms: number): Promise<string> {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), ms);
-  let text = '';
-  try {
-    const res = await fetch(url, {
-      headers: { authorization: `Bearer ${TEST_KEY}`, accept: 'application/x-ndjson' },
-      signal: controller.signal,
-    });
-    const reader = res.body!.getReader();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += Buffer.from(value).toString();
-    }
-  } catch {
-    // the moment is over
-  } finally {
-    clearTimeout(timer);
-  }
-  return text;
-}
 
 /** Renames files back and forth in a watched folder as fast as it can, for a bounded time. */
 const churn = `
@@ -96,12 +73,8 @@ describe('a sandbox flooding the file watcher does not stall previewd (real engi
     let seen: string[] = [];
     const deadline = Date.now() + 15_000;
     while (!seen.some((p) => p.startsWith('later')) && Date.now() < deadline) {
-      const text = await readFor(`${server.url}/v1/sandboxes/${id}/events?lastEventId=0`, 800);
-      seen = text
-        .split('\n')
-        .filter((l) => l.includes('"files.changed"'))
-        .map((l) => JSON.parse(l))
-        .filter((e) => Date.parse(e.at) >= after - 1_000)
+      seen = (await readEventsFor(`${server.url}/v1/sandboxes/${id}/events?lastEventId=0`, TEST_KEY, 800))
+        .filter((e) => e.type === 'files.changed' && Date.parse(e.at) >= after - 1_000)
         .flatMap((e) => e.data.paths as string[]);
     }
     expect(seen.some((p) => p.startsWith('later'))).toBe(true);
