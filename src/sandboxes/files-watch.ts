@@ -11,6 +11,12 @@ const MAX_DIRS = 4096;
 const MAX_PATHS = 200;
 /** Paths looked at (lstat) per flush to find new directories; past it, one bounded rescan. */
 const MAX_PROBES = 256;
+/**
+ * Events taken per burst. Past it the sandbox's watches are closed until the burst is flushed
+ * (the change is reported as truncated, and the tree is watched afresh then): a sandbox renaming
+ * in a loop would otherwise cost previewd one callback per rename, without end.
+ */
+const MAX_EVENTS_PER_BURST = 5_000;
 
 interface Watched {
   root: string;
@@ -21,6 +27,8 @@ interface Watched {
   toProbe: Set<string>;
   /** More changed than MAX_PROBES: walk the tree once instead. */
   rescan: boolean;
+  /** Events since the last flush. */
+  events: number;
   timer?: NodeJS.Timeout;
   firstAt?: number;
   lastAt?: number;
@@ -49,6 +57,7 @@ export class FilesWatch {
       truncated: false,
       toProbe: new Set(),
       rescan: false,
+      events: 0,
     };
     this.watched.set(sandboxId, w);
     await this.addTree(sandboxId, w, root);
@@ -112,6 +121,15 @@ export class FilesWatch {
    */
   private changed(sandboxId: string, w: Watched, hostPath: string, probe = true): void {
     if (this.watched.get(sandboxId) !== w) return;
+    if (++w.events > MAX_EVENTS_PER_BURST) {
+      // A flood: stop listening until the flush watches the tree afresh.
+      for (const watcher of w.watchers.values()) watcher.close();
+      w.watchers.clear();
+      w.truncated = true;
+      w.rescan = true;
+      this.schedule(sandboxId, w);
+      return;
+    }
     const rel = relative(w.root, hostPath).split(sep).join('/');
     if (rel.split('/').some((seg) => UNWATCHED_DIRS.has(seg))) return;
     if (w.pending.size < MAX_PATHS) w.pending.add(rel);
@@ -168,6 +186,7 @@ export class FilesWatch {
     const truncated = w.truncated;
     const toProbe = [...w.toProbe];
     const rescan = w.rescan;
+    w.events = 0;
     w.pending.clear();
     w.truncated = false;
     w.toProbe.clear();
