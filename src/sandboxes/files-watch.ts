@@ -29,6 +29,8 @@ interface Watched {
   rescan: boolean;
   /** Events since the last flush. */
   events: number;
+  /** The directories watched when a flood closed the watches: any other one found is new. */
+  known?: Set<string>;
   timer?: NodeJS.Timeout;
   firstAt?: number;
   lastAt?: number;
@@ -108,9 +110,12 @@ export class FilesWatch {
     for (const entry of names) {
       if (UNWATCHED_DIRS.has(entry.name)) continue;
       const child = join(dir, entry.name);
+      // A directory made while a flood had the watches closed is new: it and what it holds count
+      // as changed, like one a watch saw appear.
+      const appeared = rescan && entry.isDirectory() && w.known !== undefined && !w.known.has(child);
       // Files made in a new directory before its watch existed are reported from the walk.
-      if (announce) this.changed(sandboxId, w, child, false);
-      if (entry.isDirectory()) await this.addTree(sandboxId, w, child, announce, rescan);
+      if (announce || appeared) this.changed(sandboxId, w, child, false);
+      if (entry.isDirectory()) await this.addTree(sandboxId, w, child, announce || appeared, rescan);
     }
   }
 
@@ -123,6 +128,7 @@ export class FilesWatch {
     if (this.watched.get(sandboxId) !== w) return;
     if (++w.events > MAX_EVENTS_PER_BURST) {
       // A flood: stop listening until the flush watches the tree afresh.
+      w.known ??= new Set(w.watchers.keys());
       for (const watcher of w.watchers.values()) watcher.close();
       w.watchers.clear();
       w.truncated = true;
@@ -195,8 +201,11 @@ export class FilesWatch {
     w.lastAt = undefined;
     w.timer = undefined;
     // New directories get their watches: a bounded rescan after a flood, else each path once.
-    if (rescan) void this.addTree(sandboxId, w, w.root, false, true);
-    else for (const hostPath of toProbe) this.probe(sandboxId, w, hostPath);
+    if (rescan) {
+      void this.addTree(sandboxId, w, w.root, false, true).finally(() => {
+        if (w.watchers.size > 0) w.known = undefined;
+      });
+    } else for (const hostPath of toProbe) this.probe(sandboxId, w, hostPath);
     if (paths.length === 0) return;
     await this.deps.bus
       .publish({ type: 'files.changed', sandboxId, data: { paths, truncated } })
