@@ -29,9 +29,6 @@ export function scopeOwner(request: FastifyRequest): string | undefined {
   return named;
 }
 
-/** The owner a new sandbox gets: the scope, if any. */
-export const ownerForCreate = scopeOwner;
-
 /**
  * One check for every route under /v1/sandboxes/:id, whatever it does (files, exec and its
  * WebSocket, processes, logs, events, tokens, ports, app control, delete): a sandbox outside the

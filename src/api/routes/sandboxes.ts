@@ -13,7 +13,7 @@ import {
 } from '../../domain/schemas.js';
 import type { SandboxService } from '../../sandboxes/service.js';
 import type { RateLimits } from '../rate-limits.js';
-import { ownerForCreate, scopeOwner } from '../tenancy.js';
+import { scopeOwner } from '../tenancy.js';
 
 function parseLabelFilter(label: string | string[] | undefined): Record<string, string> | undefined {
   if (label === undefined) return undefined;
@@ -52,7 +52,7 @@ export const sandboxRoutes: FastifyPluginAsyncZod<{
     },
     async (request, reply) => {
       // A tenant key's owner decides; an admin key may say whose it is (X-Previewd-Owner).
-      const owner = ownerForCreate(request);
+      const owner = scopeOwner(request);
       await limits.checkCreate(request);
       const record = await service.create(request.body, { owner });
       return reply.status(201).send(service.view(record));
