@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { egressPolicySchema } from '../domain/egress.js';
 import { isolationSchema } from '../domain/isolation.js';
 import { resourcesSchema } from '../domain/schemas.js';
+import { storeConfigSchema, storeEnvVars } from './cluster-schema.js';
 
 const hostPort = z
   .string()
@@ -316,6 +317,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   reconcileIntervalSec: z.number().positive().max(3600).default(5),
   orphanGraceSec: z.number().min(0).max(86_400).default(30),
+  ...storeConfigSchema,
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -419,6 +421,12 @@ export const envVars: Record<string, { path: string[]; parse: EnvParser }> = {
   PREVIEWD_MIN_ACTIVE_SEC: { path: ['admission', 'minActiveSec'], parse: num },
   PREVIEWD_QUOTA_MAX_SANDBOXES: { path: ['quotas', 'maxSandboxesPerOwner'], parse: num },
   PREVIEWD_QUOTA_MAX_RUNNING: { path: ['quotas', 'maxRunningPerOwner'], parse: num },
+  ...Object.fromEntries(
+    Object.entries(storeEnvVars).map(([name, v]) => [
+      name,
+      { path: [...v.path], parse: { str, num, bool }[v.kind] },
+    ]),
+  ),
 };
 
 /** Variables read by the CLI as a client, not by the server's configuration. */

@@ -125,6 +125,18 @@ export const errorCodes = {
     status: 503,
     hint: 'The host is at its running budget; retry after the Retry-After delay.',
   },
+  node_fenced: {
+    status: 503,
+    hint: 'This node lost its lease (another node took over its sandboxes); it registers again on its next heartbeat. Retry on another node.',
+  },
+  node_unavailable: {
+    status: 503,
+    hint: 'The node that holds this sandbox does not answer; its sandboxes are marked lost once its lease ends. Retry after the Retry-After delay.',
+  },
+  placement_unsatisfiable: {
+    status: 409,
+    hint: 'No node matches placement.node / placement.labels; list the nodes with GET /v1/nodes.',
+  },
   quota_exceeded: { status: 429, hint: 'Stop or delete some of your sandboxes.' },
   app_crashed: {
     status: 502,

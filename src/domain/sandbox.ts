@@ -16,6 +16,8 @@ export const LEGACY_IDENTITY: SandboxIdentity = Object.freeze({ uid: 1000, gid: 
 export interface SandboxRecord {
   id: string;
   state: SandboxState;
+  /** The node that manages it (runs its container, holds its files); `local` on a single host. */
+  node?: string;
   image: string;
   /** Absent (rows made before isolation levels) means 'container'. */
   isolation?: IsolationLevel;
