@@ -61,6 +61,7 @@ fi
 ./scripts/ensure-iptables.sh
 ./scripts/ensure-storage.sh
 ./scripts/ensure-runsc.sh
+./scripts/ensure-postgres.sh
 
 # 4. Runtime images
 node bin/previewd.js images build

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { KeyRing } from './api/key-ring.js';
@@ -22,7 +21,7 @@ import { ProcessRegistry } from './sandboxes/processes.js';
 import { Reconciler } from './sandboxes/reconciler.js';
 import { SandboxService } from './sandboxes/service.js';
 import { SandboxUsage } from './sandboxes/usage.js';
-import { SqliteStore } from './store/sqlite.js';
+import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
 import { TraefikMode } from './traefik/mode.js';
 import { version } from './version.js';
@@ -65,7 +64,7 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
   const generated = ensured.generated;
   const keyEntries = parseKeyEntries(ensured.keys);
   const keys = keyEntries.map((e) => e.key);
-  const store = new SqliteStore(join(config.dataDir, 'previewd.db'));
+  const store = await openStore(config);
   await store.migrate();
   const keyRing = new KeyRing(store, keyEntries);
   const docker = createDockerClient(config);

@@ -1,0 +1,82 @@
+/**
+ * The PostgreSQL schema, versioned. Append only: a released migration is never edited. They run
+ * at `migrate()` in one transaction under an advisory lock, so nodes starting at once apply each
+ * migration exactly once.
+ *
+ * Ids are `COLLATE "C"` so ordering and cursors compare bytes (as SQLite does), whatever the
+ * database's locale. Times are `timestamptz` (read back as ISO strings); documents are JSONB.
+ */
+export interface PgMigration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const pgMigrations: PgMigration[] = [
+  {
+    version: 1,
+    name: 'sandboxes, events, API keys, sessions, sandbox uids',
+    sql: `
+      CREATE TABLE sandboxes (
+        id text COLLATE "C" PRIMARY KEY,
+        state text NOT NULL,
+        owner text,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        doc jsonb NOT NULL
+      );
+      CREATE INDEX sandboxes_state ON sandboxes (state);
+      CREATE INDEX sandboxes_owner ON sandboxes (owner);
+      CREATE INDEX sandboxes_labels ON sandboxes USING gin ((doc -> 'labels') jsonb_path_ops);
+
+      -- Event ids come from this one row, updated inside the writing transaction: appends are
+      -- serialised until commit, so ids become visible in order (a sequence would not).
+      CREATE TABLE event_counter (
+        id int PRIMARY KEY CHECK (id = 1),
+        last bigint NOT NULL
+      );
+      INSERT INTO event_counter (id, last) VALUES (1, 0);
+      CREATE TABLE events (
+        id bigint PRIMARY KEY,
+        sandbox_id text COLLATE "C" NOT NULL,
+        owner text,
+        type text NOT NULL,
+        at timestamptz NOT NULL,
+        data jsonb NOT NULL
+      );
+      CREATE INDEX events_sandbox ON events (sandbox_id, id);
+      CREATE INDEX events_owner ON events (owner, id);
+
+      CREATE TABLE api_keys (
+        id text COLLATE "C" PRIMARY KEY,
+        hash text NOT NULL UNIQUE,
+        prefix text NOT NULL,
+        role text NOT NULL,
+        owner text,
+        name text,
+        created_at timestamptz NOT NULL,
+        revoked_at timestamptz
+      );
+      CREATE TABLE sessions (
+        hash text PRIMARY KEY,
+        key_id text NOT NULL,
+        created_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL
+      );
+      CREATE INDEX sessions_key ON sessions (key_id);
+      CREATE INDEX sessions_expires ON sessions (expires_at);
+
+      CREATE TABLE sandbox_uids (
+        uid integer PRIMARY KEY,
+        sandbox_id text NOT NULL UNIQUE,
+        allocated_at timestamptz NOT NULL
+      );
+      -- Locked FOR UPDATE by every allocation: two nodes allocating at once take turns.
+      CREATE TABLE uid_cursor (
+        id int PRIMARY KEY CHECK (id = 1),
+        next_offset integer NOT NULL
+      );
+      INSERT INTO uid_cursor (id, next_offset) VALUES (1, 0);
+    `,
+  },
+];

@@ -1,0 +1,371 @@
+import pg from 'pg';
+import type { ApiKeyRecord, KeyRole, SessionRecord } from '../domain/credentials.js';
+import { PreviewdError } from '../domain/errors.js';
+import type { EventType, NewEvent, PreviewdEvent } from '../domain/events.js';
+import { nowIso, type SandboxPatch, type SandboxRecord } from '../domain/sandbox.js';
+import type { SandboxState } from '../domain/state-machine.js';
+import { pgMigrations } from './postgres-migrations.js';
+import type { EventFilter, SandboxFilter, Store } from './store.js';
+
+/** Taken (transaction-scoped) while migrations run: one node migrates, the others wait. */
+const MIGRATION_LOCK = 0x70726576; // 'prev'
+
+interface EventRow {
+  id: string;
+  sandbox_id: string;
+  owner: string | null;
+  type: string;
+  at: Date;
+  data: unknown;
+}
+interface ApiKeyRow {
+  id: string;
+  hash: string;
+  prefix: string;
+  role: string;
+  owner: string | null;
+  name: string | null;
+  created_at: Date;
+  revoked_at: Date | null;
+}
+interface SessionRow {
+  hash: string;
+  key_id: string;
+  created_at: Date;
+  expires_at: Date;
+}
+
+const EVENT_COLUMNS = 'id, sandbox_id, owner, type, at, data';
+
+function toApiKey(r: ApiKeyRow): ApiKeyRecord {
+  return {
+    id: r.id,
+    hash: r.hash,
+    prefix: r.prefix,
+    role: r.role as KeyRole,
+    ...(r.owner !== null ? { owner: r.owner } : {}),
+    ...(r.name !== null ? { name: r.name } : {}),
+    createdAt: r.created_at.toISOString(),
+    ...(r.revoked_at !== null ? { revokedAt: r.revoked_at.toISOString() } : {}),
+  };
+}
+
+function toEvent(r: EventRow): PreviewdEvent {
+  return {
+    id: Number(r.id),
+    type: r.type as EventType,
+    sandboxId: r.sandbox_id,
+    ...(r.owner !== null ? { owner: r.owner } : {}),
+    at: r.at.toISOString(),
+    data: r.data as PreviewdEvent['data'],
+  };
+}
+
+export interface PostgresStoreOptions {
+  /** postgres://user:pass@host:port/db */
+  url: string;
+  /** Pool size (default 10). */
+  max?: number;
+  /** An idle connection failed (the server restarted, say); the pool drops it and reconnects. */
+  onError?: (err: Error) => void;
+}
+
+/** The shared engine: several previewd nodes over one PostgreSQL (node-postgres pool). */
+export class PostgresStore implements Store {
+  readonly engine = 'postgres';
+  protected readonly pool: pg.Pool;
+
+  constructor(opts: PostgresStoreOptions) {
+    this.pool = new pg.Pool({
+      connectionString: opts.url,
+      max: opts.max ?? 10,
+      idleTimeoutMillis: 30_000,
+      connectionTimeoutMillis: 10_000,
+      application_name: 'previewd',
+    });
+    this.pool.on('error', (err) => opts.onError?.(err));
+  }
+
+  /** Runs `fn` in one transaction on one connection; rolled back when it throws. */
+  protected async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async migrate(): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      await c.query(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)',
+      );
+      const { rows } = await c.query<{ version: number }>('SELECT version FROM schema_migrations');
+      const applied = new Set(rows.map((r) => r.version));
+      for (const m of pgMigrations) {
+        if (applied.has(m.version)) continue;
+        await c.query(m.sql);
+        await c.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+          m.version,
+          m.name,
+          nowIso(),
+        ]);
+      }
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  async insertSandbox(record: SandboxRecord): Promise<void> {
+    await this.pool.query(
+      'INSERT INTO sandboxes (id, state, owner, created_at, updated_at, doc) VALUES ($1, $2, $3, $4, $5, $6::jsonb)',
+      [
+        record.id,
+        record.state,
+        record.owner ?? null,
+        record.createdAt,
+        record.updatedAt,
+        JSON.stringify(record),
+      ],
+    );
+  }
+
+  async getSandbox(id: string, opts: { includeDeleted?: boolean } = {}): Promise<SandboxRecord | undefined> {
+    const { rows } = await this.pool.query<{ doc: SandboxRecord }>(
+      'SELECT doc FROM sandboxes WHERE id = $1',
+      [id],
+    );
+    const record = rows[0]?.doc;
+    if (!record || (record.state === 'deleted' && !opts.includeDeleted)) return undefined;
+    return record;
+  }
+
+  async listSandboxes(filter: SandboxFilter = {}): Promise<SandboxRecord[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const param = (v: unknown): string => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    const states = filter.state ? [filter.state] : filter.states;
+    if (states) where.push(`state = ANY(${param(states)}::text[])`);
+    else if (!filter.includeDeleted) where.push("state <> 'deleted'");
+    if (filter.owner !== undefined) where.push(`owner = ${param(filter.owner)}`);
+    if (filter.labels && Object.keys(filter.labels).length > 0) {
+      where.push(`doc -> 'labels' @> ${param(JSON.stringify(filter.labels))}::jsonb`);
+    }
+    if (filter.cursor) where.push(`id < ${param(filter.cursor)}`);
+    let sql = 'SELECT doc FROM sandboxes';
+    if (where.length) sql += ` WHERE ${where.join(' AND ')}`;
+    sql += ' ORDER BY id DESC';
+    if (filter.limit) sql += ` LIMIT ${param(filter.limit)}`;
+    const { rows } = await this.pool.query<{ doc: SandboxRecord }>(sql, params);
+    return rows.map((r) => r.doc);
+  }
+
+  async updateSandbox(
+    id: string,
+    patch: SandboxPatch,
+    expectState?: readonly SandboxState[],
+  ): Promise<SandboxRecord | undefined> {
+    const { rows } = await this.pool.query<{ doc: SandboxRecord }>(
+      `${UPDATE_SANDBOX} RETURNING doc`,
+      updateParams(id, patch, expectState),
+    );
+    return rows[0]?.doc;
+  }
+
+  async purgeSandbox(id: string): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query('DELETE FROM sandboxes WHERE id = $1', [id]);
+      await c.query('DELETE FROM sandbox_uids WHERE sandbox_id = $1', [id]);
+    });
+  }
+
+  async allocateUid(sandboxId: string, range: { start: number; size: number }): Promise<number> {
+    return this.tx(async (c) => {
+      // The cursor row lock makes concurrent allocations (from any node) take turns.
+      const cursor = await c.query<{ next_offset: number }>(
+        'SELECT next_offset FROM uid_cursor WHERE id = 1 FOR UPDATE',
+      );
+      const held = await c.query<{ uid: number }>('SELECT uid FROM sandbox_uids WHERE sandbox_id = $1', [
+        sandboxId,
+      ]);
+      if (held.rows[0]) return held.rows[0].uid;
+      const taken = await c.query<{ uid: number }>(
+        'SELECT uid FROM sandbox_uids WHERE uid >= $1 AND uid < $2',
+        [range.start, range.start + range.size],
+      );
+      const takenSet = new Set(taken.rows.map((r) => r.uid));
+      const from = (cursor.rows[0]?.next_offset ?? 0) % range.size;
+      for (let i = 0; i < range.size; i++) {
+        const offset = (from + i) % range.size;
+        const uid = range.start + offset;
+        if (takenSet.has(uid)) continue;
+        await c.query('INSERT INTO sandbox_uids (uid, sandbox_id, allocated_at) VALUES ($1, $2, $3)', [
+          uid,
+          sandboxId,
+          nowIso(),
+        ]);
+        await c.query('UPDATE uid_cursor SET next_offset = $1 WHERE id = 1', [(offset + 1) % range.size]);
+        return uid;
+      }
+      throw new PreviewdError(
+        'uid_range_exhausted',
+        `all ${range.size} uids from ${range.start} are held by sandboxes`,
+      );
+    });
+  }
+
+  async releaseUid(sandboxId: string): Promise<void> {
+    await this.pool.query('DELETE FROM sandbox_uids WHERE sandbox_id = $1', [sandboxId]);
+  }
+
+  async appendEvent(event: NewEvent): Promise<PreviewdEvent> {
+    const { rows } = await this.pool.query<EventRow>(`${APPEND_EVENT} RETURNING ${EVENT_COLUMNS}`, [
+      event.sandboxId,
+      event.type,
+      nowIso(),
+      JSON.stringify(event.data),
+    ]);
+    return toEvent(rows[0]!);
+  }
+
+  async listEvents(opts: EventFilter): Promise<PreviewdEvent[]> {
+    const params: unknown[] = [opts.afterId ?? 0];
+    let sql = `SELECT ${EVENT_COLUMNS} FROM events WHERE id > $1`;
+    if (opts.sandboxId) {
+      params.push(opts.sandboxId);
+      sql += ` AND sandbox_id = $${params.length}`;
+    }
+    if (opts.owner !== undefined) {
+      params.push(opts.owner);
+      sql += ` AND owner = $${params.length}`;
+    }
+    params.push(opts.limit ?? 1000);
+    sql += ` ORDER BY id ASC LIMIT $${params.length}`;
+    const { rows } = await this.pool.query<EventRow>(sql, params);
+    return rows.map(toEvent);
+  }
+
+  async insertApiKey(k: ApiKeyRecord): Promise<void> {
+    await this.pool.query(
+      'INSERT INTO api_keys (id, hash, prefix, role, owner, name, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+      [k.id, k.hash, k.prefix, k.role, k.owner ?? null, k.name ?? null, k.createdAt, k.revokedAt ?? null],
+    );
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRecord | undefined> {
+    const { rows } = await this.pool.query<ApiKeyRow>('SELECT * FROM api_keys WHERE id = $1', [id]);
+    return rows[0] && toApiKey(rows[0]);
+  }
+
+  async getApiKeyByHash(hash: string): Promise<ApiKeyRecord | undefined> {
+    const { rows } = await this.pool.query<ApiKeyRow>('SELECT * FROM api_keys WHERE hash = $1', [hash]);
+    return rows[0] && toApiKey(rows[0]);
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    const { rows } = await this.pool.query<ApiKeyRow>('SELECT * FROM api_keys ORDER BY created_at, id');
+    return rows.map(toApiKey);
+  }
+
+  async revokeApiKey(id: string, at: string): Promise<ApiKeyRecord | undefined> {
+    return this.tx(async (c) => {
+      const { rows } = await c.query<ApiKeyRow>(
+        'UPDATE api_keys SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2 RETURNING *',
+        [at, id],
+      );
+      await c.query('DELETE FROM sessions WHERE key_id = $1', [id]);
+      return rows[0] && toApiKey(rows[0]);
+    });
+  }
+
+  async insertSession(r: SessionRecord): Promise<void> {
+    await this.pool.query(
+      'INSERT INTO sessions (hash, key_id, created_at, expires_at) VALUES ($1, $2, $3, $4)',
+      [r.hash, r.keyId, r.createdAt, r.expiresAt],
+    );
+  }
+
+  async getSession(hash: string): Promise<SessionRecord | undefined> {
+    const { rows } = await this.pool.query<SessionRow>('SELECT * FROM sessions WHERE hash = $1', [hash]);
+    const row = rows[0];
+    return (
+      row && {
+        hash: row.hash,
+        keyId: row.key_id,
+        createdAt: row.created_at.toISOString(),
+        expiresAt: row.expires_at.toISOString(),
+      }
+    );
+  }
+
+  async deleteSession(hash: string): Promise<void> {
+    await this.pool.query('DELETE FROM sessions WHERE hash = $1', [hash]);
+  }
+
+  async deleteExpiredSessions(now: string): Promise<number> {
+    const result = await this.pool.query('DELETE FROM sessions WHERE expires_at <= $1', [now]);
+    return result.rowCount ?? 0;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+/**
+ * Event append: the id from the counter row (locked until this transaction commits), the owner
+ * from the sandbox row. $1 sandbox id, $2 type, $3 at, $4 data (JSON text).
+ */
+const APPEND_EVENT = `
+  WITH n AS (UPDATE event_counter SET last = last + 1 WHERE id = 1 RETURNING last)
+  INSERT INTO events (id, sandbox_id, owner, type, at, data)
+  SELECT n.last, $1, (SELECT owner FROM sandboxes WHERE id = $1), $2, $3, $4::jsonb FROM n`;
+
+/**
+ * Compare-and-set update in one statement: the patch merged over the document (top level, as a
+ * spread), the keys it sets to undefined removed, id/createdAt kept, updatedAt now.
+ * $1 id, $2 patch (JSON), $3 keys to remove, $4 updatedAt, $5 expected states (or null),
+ * $6 whether the patch names the owner.
+ */
+const UPDATE_SANDBOX = `
+  UPDATE sandboxes SET
+    doc = ((doc || $2::jsonb) - $3::text[])
+      || jsonb_build_object('id', doc -> 'id', 'createdAt', doc -> 'createdAt', 'updatedAt', $4::text),
+    state = coalesce($2::jsonb ->> 'state', state),
+    owner = CASE WHEN $6::boolean THEN $2::jsonb ->> 'owner' ELSE owner END,
+    updated_at = $4::timestamptz
+  WHERE id = $1 AND ($5::text[] IS NULL OR state = ANY($5::text[]))`;
+
+function updateParams(id: string, patch: SandboxPatch, expectState?: readonly SandboxState[]): unknown[] {
+  const {
+    id: _id,
+    createdAt: _created,
+    updatedAt: _updated,
+    ...rest
+  } = patch as SandboxPatch & {
+    id?: string;
+    createdAt?: string;
+  };
+  const removed = Object.keys(rest).filter((k) => rest[k as keyof typeof rest] === undefined);
+  return [
+    id,
+    JSON.stringify(rest),
+    removed,
+    nowIso(),
+    expectState ? [...expectState] : null,
+    'owner' in rest,
+  ];
+}
