@@ -72,8 +72,13 @@ export interface PreviewdEvent<T extends EventType = EventType> {
   sandboxId: string;
   /** The owner of the sandbox, when it has one (tenants see only their own). */
   owner?: string;
+  /** The node that wrote it (cluster); absent for events written before nodes existed. */
+  node?: string;
   at: string;
   data: EventPayloads[T];
 }
 
-export type NewEvent<T extends EventType = EventType> = Omit<PreviewdEvent<T>, 'id' | 'at' | 'owner'>;
+export type NewEvent<T extends EventType = EventType> = Omit<
+  PreviewdEvent<T>,
+  'id' | 'at' | 'owner' | 'node'
+>;

@@ -73,4 +73,27 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'nodes, the node of each sandbox and event',
+    sqlite: `
+      ALTER TABLE sandboxes ADD COLUMN node TEXT NOT NULL DEFAULT 'local';
+      UPDATE sandboxes SET doc = json_set(doc, '$.node', 'local') WHERE json_extract(doc, '$.node') IS NULL;
+      CREATE INDEX sandboxes_node ON sandboxes(node, state);
+      ALTER TABLE events ADD COLUMN node TEXT;
+      CREATE TABLE nodes (
+        id TEXT PRIMARY KEY,
+        epoch INTEGER NOT NULL,
+        api_url TEXT NOT NULL,
+        edge_url TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        capacity TEXT NOT NULL,
+        usage TEXT NOT NULL,
+        status TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        heartbeat_at TEXT NOT NULL,
+        lease_until TEXT NOT NULL
+      );
+    `,
+  },
 ];

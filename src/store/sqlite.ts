@@ -4,10 +4,19 @@ import Database from 'better-sqlite3';
 import type { ApiKeyRecord, KeyRole, SessionRecord } from '../domain/credentials.js';
 import { PreviewdError } from '../domain/errors.js';
 import type { EventType, NewEvent, PreviewdEvent } from '../domain/events.js';
+import { type Fence, LOCAL_NODE, type NodeRecord } from '../domain/node.js';
 import { nowIso, type SandboxPatch, type SandboxRecord } from '../domain/sandbox.js';
 import type { SandboxState } from '../domain/state-machine.js';
 import { migrations } from './migrations.js';
-import type { EventFilter, SandboxFilter, Store } from './store.js';
+import * as nodes from './sqlite-nodes.js';
+import type {
+  AcquireNodeInput,
+  EventFilter,
+  RenewNodeInput,
+  SandboxFilter,
+  Store,
+  WriteOptions,
+} from './store.js';
 
 interface SandboxRow {
   doc: string;
@@ -16,6 +25,7 @@ interface EventRow {
   id: number;
   sandbox_id: string;
   owner: string | null;
+  node: string | null;
   type: string;
   at: string;
   data: string;
@@ -56,12 +66,20 @@ function toEvent(r: EventRow): PreviewdEvent {
     type: r.type as EventType,
     sandboxId: r.sandbox_id,
     ...(r.owner !== null ? { owner: r.owner } : {}),
+    ...(r.node !== null ? { node: r.node } : {}),
     at: r.at,
     data: JSON.parse(r.data),
   };
 }
 
-/** The embedded default engine: one SQLite file in WAL mode. */
+const EVENT_COLUMNS = 'id, sandbox_id, owner, node, type, at, data';
+
+/**
+ * The embedded default engine: one SQLite file in WAL mode. Every write transaction is
+ * `BEGIN IMMEDIATE` (it takes the write lock first), so two connections on one file serialize
+ * their compare-and-sets instead of failing on a stale read snapshot, and event ids commit in
+ * order (see the rule in store.ts).
+ */
 export class SqliteStore implements Store {
   readonly engine = 'sqlite';
   private readonly db: Database.Database;
@@ -97,19 +115,25 @@ export class SqliteStore implements Store {
     this.db.prepare('SELECT 1').get();
   }
 
-  async insertSandbox(record: SandboxRecord): Promise<void> {
-    this.db
-      .prepare(
-        'INSERT INTO sandboxes (id, state, owner, created_at, updated_at, doc) VALUES (?, ?, ?, ?, ?, ?)',
-      )
-      .run(
-        record.id,
-        record.state,
-        record.owner ?? null,
-        record.createdAt,
-        record.updatedAt,
-        JSON.stringify(record),
-      );
+  async insertSandbox(record: SandboxRecord, opts: WriteOptions = {}): Promise<void> {
+    const stored: SandboxRecord = { ...record, node: record.node ?? LOCAL_NODE };
+    this.write(() => {
+      nodes.assertFence(this.db, opts.fence);
+      this.db
+        .prepare(
+          'INSERT INTO sandboxes (id, state, owner, node, created_at, updated_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(
+          stored.id,
+          stored.state,
+          stored.owner ?? null,
+          stored.node,
+          stored.createdAt,
+          stored.updatedAt,
+          JSON.stringify(stored),
+        );
+      if (opts.event) this.insertEvent(opts.event, stored.owner, stored.node);
+    });
   }
 
   async getSandbox(id: string, opts: { includeDeleted?: boolean } = {}): Promise<SandboxRecord | undefined> {
@@ -133,6 +157,10 @@ export class SqliteStore implements Store {
     if (filter.owner !== undefined) {
       where.push('owner = ?');
       params.push(filter.owner);
+    }
+    if (filter.node !== undefined) {
+      where.push('node = ?');
+      params.push(filter.node);
     }
     for (const [key, value] of Object.entries(filter.labels ?? {})) {
       where.push('json_extract(doc, ?) = ?');
@@ -158,8 +186,10 @@ export class SqliteStore implements Store {
     id: string,
     patch: SandboxPatch,
     expectState?: readonly SandboxState[],
+    opts: WriteOptions = {},
   ): Promise<SandboxRecord | undefined> {
-    return this.db.transaction(() => {
+    return this.write(() => {
+      nodes.assertFence(this.db, opts.fence);
       const row = this.db.prepare('SELECT doc FROM sandboxes WHERE id = ?').get(id) as SandboxRow | undefined;
       if (!row) return undefined;
       const current = JSON.parse(row.doc) as SandboxRecord;
@@ -174,23 +204,30 @@ export class SqliteStore implements Store {
       for (const key of Object.keys(next) as (keyof SandboxRecord)[]) {
         if (next[key] === undefined) delete next[key];
       }
+      next.node ??= current.node ?? LOCAL_NODE;
       this.db
-        .prepare('UPDATE sandboxes SET state = ?, owner = ?, updated_at = ?, doc = ? WHERE id = ?')
-        .run(next.state, next.owner ?? null, next.updatedAt, JSON.stringify(next), id);
+        .prepare('UPDATE sandboxes SET state = ?, owner = ?, node = ?, updated_at = ?, doc = ? WHERE id = ?')
+        .run(next.state, next.owner ?? null, next.node, next.updatedAt, JSON.stringify(next), id);
+      if (opts.event) this.insertEvent(opts.event, next.owner, next.node);
       return next;
-    })();
+    });
   }
 
-  async purgeSandbox(id: string): Promise<void> {
-    this.db.transaction(() => {
+  async purgeSandbox(id: string, opts: WriteOptions = {}): Promise<void> {
+    this.write(() => {
+      nodes.assertFence(this.db, opts.fence);
+      const row = this.db.prepare('SELECT owner, node FROM sandboxes WHERE id = ?').get(id) as
+        | { owner: string | null; node: string }
+        | undefined;
       this.db.prepare('DELETE FROM sandboxes WHERE id = ?').run(id);
       this.db.prepare('DELETE FROM sandbox_uids WHERE sandbox_id = ?').run(id);
-    })();
+      if (opts.event) this.insertEvent(opts.event, row?.owner ?? undefined, row?.node);
+    });
   }
 
   async allocateUid(sandboxId: string, range: { start: number; size: number }): Promise<number> {
     // One transaction: two control planes on one file never hand out the same uid.
-    return this.db.transaction(() => {
+    return this.write(() => {
       const held = this.db.prepare('SELECT uid FROM sandbox_uids WHERE sandbox_id = ?').get(sandboxId) as
         | { uid: number }
         | undefined;
@@ -224,28 +261,54 @@ export class SqliteStore implements Store {
         'uid_range_exhausted',
         `all ${range.size} uids from ${range.start} are held by sandboxes`,
       );
-    })();
+    });
   }
 
   async releaseUid(sandboxId: string): Promise<void> {
     this.db.prepare('DELETE FROM sandbox_uids WHERE sandbox_id = ?').run(sandboxId);
   }
 
-  async appendEvent(event: NewEvent): Promise<PreviewdEvent> {
-    const at = nowIso();
+  async appendEvent(event: NewEvent, opts: { fence?: Fence } = {}): Promise<PreviewdEvent> {
+    return this.write(() => {
+      nodes.assertFence(this.db, opts.fence);
+      const row = this.db.prepare('SELECT owner, node FROM sandboxes WHERE id = ?').get(event.sandboxId) as
+        | { owner: string | null; node: string }
+        | undefined;
+      return this.insertEvent(event, row?.owner ?? undefined, opts.fence?.node ?? row?.node);
+    });
+  }
+
+  /** The outbox row of a write; runs inside that write's transaction. */
+  private insertEvent(event: NewEvent, owner: string | undefined, node: string | undefined): PreviewdEvent {
     const row = this.db
       .prepare(
-        `INSERT INTO events (sandbox_id, owner, type, at, data)
-         VALUES (?, (SELECT owner FROM sandboxes WHERE id = ?), ?, ?, ?)
-         RETURNING id, sandbox_id, owner, type, at, data`,
+        `INSERT INTO events (sandbox_id, owner, node, type, at, data) VALUES (?, ?, ?, ?, ?, ?)
+         RETURNING ${EVENT_COLUMNS}`,
       )
-      .get(event.sandboxId, event.sandboxId, event.type, at, JSON.stringify(event.data)) as EventRow;
+      .get(
+        event.sandboxId,
+        owner ?? null,
+        node ?? null,
+        event.type,
+        nowIso(),
+        JSON.stringify(event.data),
+      ) as EventRow;
     return toEvent(row);
+  }
+
+  /** One write transaction, holding the write lock from its first statement. */
+  private write<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  async lastEventId(): Promise<number> {
+    const row = this.db.prepare('SELECT max(id) AS id FROM events').get() as { id: number | null };
+    return row.id ?? 0;
   }
 
   async listEvents(opts: EventFilter): Promise<PreviewdEvent[]> {
     const params: unknown[] = [opts.afterId ?? 0];
-    let sql = 'SELECT id, sandbox_id, owner, type, at, data FROM events WHERE id > ?';
+    let sql = `SELECT ${EVENT_COLUMNS} FROM events WHERE id > ?`;
     if (opts.sandboxId) {
       sql += ' AND sandbox_id = ?';
       params.push(opts.sandboxId);
@@ -284,12 +347,12 @@ export class SqliteStore implements Store {
   }
 
   async revokeApiKey(id: string, at: string): Promise<ApiKeyRecord | undefined> {
-    return this.db.transaction(() => {
+    return this.write(() => {
       this.db.prepare('UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?').run(at, id);
       this.db.prepare('DELETE FROM sessions WHERE key_id = ?').run(id);
       const row = this.db.prepare('SELECT * FROM api_keys WHERE id = ?').get(id) as ApiKeyRow | undefined;
       return row && toApiKey(row);
-    })();
+    });
   }
 
   async insertSession(r: SessionRecord): Promise<void> {
@@ -309,6 +372,30 @@ export class SqliteStore implements Store {
 
   async deleteExpiredSessions(now: string): Promise<number> {
     return this.db.prepare('DELETE FROM sessions WHERE expires_at <= ?').run(now).changes;
+  }
+
+  async acquireNode(input: AcquireNodeInput): Promise<NodeRecord> {
+    return nodes.acquireNode(this.db, input);
+  }
+
+  async renewNode(fence: Fence, input: RenewNodeInput): Promise<NodeRecord | undefined> {
+    return nodes.renewNode(this.db, fence, input);
+  }
+
+  async getNode(id: string): Promise<NodeRecord | undefined> {
+    return nodes.getNode(this.db, id);
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    return nodes.listNodes(this.db);
+  }
+
+  async fenceNode(id: string, epoch: number, now: string): Promise<boolean> {
+    return nodes.fenceNode(this.db, id, epoch, now);
+  }
+
+  async setNodeLabels(id: string, labels: Record<string, string>): Promise<void> {
+    nodes.setNodeLabels(this.db, id, labels);
   }
 
   async close(): Promise<void> {

@@ -1,36 +1,17 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newSandboxId } from '../../src/domain/ids.js';
-import { nowIso, type SandboxRecord } from '../../src/domain/sandbox.js';
 import type { Store } from '../../src/store/store.js';
+import { storeClusterContract } from './store-cluster.contract.js';
+import { type StoreHarness, sandboxRecord } from './store-fixtures.js';
 
-export function sandboxRecord(overrides: Partial<SandboxRecord> = {}): SandboxRecord {
-  const now = nowIso();
-  return {
-    id: newSandboxId(),
-    state: 'creating',
-    image: 'img',
-    runtime: { image: 'img', env: {}, source: 'none' },
-    ports: [3000],
-    env: { A: '1' },
-    resources: { cpus: 1, memoryMb: 512, pids: 256 },
-    visibility: 'public',
-    idleTimeoutSec: 900,
-    pauseAfterSec: 120,
-    metadata: { m: { nested: true } },
-    labels: { team: 'web' },
-    createdAt: now,
-    updatedAt: now,
-    lastActivityAt: now,
-    ...overrides,
-  };
-}
+export { type StoreHarness, sandboxRecord } from './store-fixtures.js';
 
 /** The Store contract, written once against the interface; every engine runs it. */
-export function storeContract(engine: string, make: () => Promise<Store>): void {
+export function storeContract(engine: string, make: () => Promise<StoreHarness>): void {
   describe(`Store contract: ${engine}`, () => {
     let store: Store;
     beforeEach(async () => {
-      store = await make();
+      store = (await make()).store;
       await store.migrate();
     });
     afterEach(async () => {
@@ -45,7 +26,10 @@ export function storeContract(engine: string, make: () => Promise<Store>): void 
     it('round-trips a sandbox record exactly', async () => {
       const rec = sandboxRecord();
       await store.insertSandbox(rec);
-      expect(await store.getSandbox(rec.id)).toEqual(rec);
+      expect(await store.getSandbox(rec.id)).toEqual({ ...rec, node: 'local' });
+      const placed = sandboxRecord({ node: 'n-2' });
+      await store.insertSandbox(placed);
+      expect(await store.getSandbox(placed.id)).toEqual(placed);
       expect(await store.getSandbox(newSandboxId())).toBeUndefined();
     });
 
@@ -125,4 +109,5 @@ export function storeContract(engine: string, make: () => Promise<Store>): void 
       expect(typeof mine[1]!.at).toBe('string');
     });
   });
+  storeClusterContract(engine, make);
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { storeContract } from '../contract/store.contract.js';
 
-storeContract(
-  'sqlite (file, WAL)',
-  async () => new SqliteStore(join(mkdtempSync(join(tmpdir(), 'previewd-store-')), 'previewd.db')),
-);
+storeContract('sqlite (file, WAL)', async () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'previewd-store-')), 'previewd.db');
+  return { store: new SqliteStore(file), openAnother: async () => new SqliteStore(file) };
+});
