@@ -83,12 +83,16 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
   });
   const provider = new DockerProvider({ docker, config, storage });
   const bus = new EventBus(store);
-  const service = new SandboxService({
+  const service: SandboxService = new SandboxService({
     store,
     provider,
     bus,
     config,
     log: log.child({ component: 'sandboxes' }),
+    // Built below (each needs the service): called only once previewd runs.
+    gate: { admit: (request): Promise<void> => admission.admit(request) },
+    beforeSleep: (id) => edge.withdrawFront(id),
+    onNetworkChange: () => refreshEgress(),
   });
   const reconciler = new Reconciler({
     store,
@@ -150,7 +154,6 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
     log: log.child({ component: 'processes' }),
     logBytes: config.io.processLogKb * 1024,
   });
-  service.beforeSleep = (id) => edge.withdrawFront(id);
   // A policy change, or a sandbox that got or lost its address: the egress rules follow at once.
   const refreshEgress = () =>
     containment.mode === 'off'
@@ -159,7 +162,6 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
           () => undefined,
           (err) => log.warn({ err }, 'egress rules not refreshed'),
         );
-  service.onNetworkChange = () => refreshEgress();
   bus.subscribe((event) => {
     if (event.type === 'sandbox.state' || event.type === 'sandbox.deleted') void refreshEgress();
   });
@@ -172,7 +174,6 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
     config,
     log: log.child({ component: 'admission' }),
   });
-  service.gate = admission;
   const lifecycleLog = log.child({ component: 'lifecycle' });
   const idleReaper = new IdleReaper({ store, service, usage, config, log: lifecycleLog });
   const expiry = new ExpiryReaper({ store, service, bus, config, log: lifecycleLog });

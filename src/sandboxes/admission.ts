@@ -149,18 +149,13 @@ export class Admission implements StartGate {
 
   /** Running or paused, idle for minActiveSec, not kept awake, not always_on, no running work, no operation under way. */
   canGiveWay(record: SandboxRecord): boolean {
-    return this.canGiveWayLocked(record) && !this.deps.service.lock.isHeld(record.id);
+    return this.canGiveWayLocked(record) && !this.deps.service.isBusy(record.id);
   }
 
   private async stopIfStillIdle(id: string): Promise<boolean> {
-    const { service, store, log } = this.deps;
+    const { service, log } = this.deps;
     try {
-      return await service.lock.run(id, async () => {
-        const current = await store.getSandbox(id);
-        if (!current || !this.canGiveWayLocked(current)) return false;
-        await service.stopLocked(current, 'capacity');
-        return true;
-      });
+      return await service.giveWay(id, (current) => this.canGiveWayLocked(current), 'capacity');
     } catch (err) {
       log.warn({ err, sandboxId: id }, 'could not stop an idle sandbox to make room');
       return false;

@@ -64,21 +64,16 @@ export class IdleReaper extends PeriodicPass<IdleReport> {
     const report: IdleReport = { paused: [], stopped: [] };
     const rows = await store.listSandboxes({ states: ['running', 'paused'] });
     for (const row of rows) {
-      if (!idleAction(row, usage, Date.now(), canPause) || service.lock.isHeld(row.id)) continue;
-      await service.lock
-        .run(row.id, async () => {
-          const current = await store.getSandbox(row.id);
-          if (!current) return;
-          const action = idleAction(current, usage, Date.now(), canPause);
-          if (action === 'stop') {
-            await service.stopLocked(current, 'idle');
-            report.stopped.push(row.id);
-          } else if (action === 'pause') {
-            await service.pauseLocked(current, 'idle');
-            report.paused.push(row.id);
-          }
-        })
-        .catch((err) => log.warn({ err, sandboxId: row.id }, 'idle pause/stop failed'));
+      const action = idleAction(row, usage, Date.now(), canPause);
+      if (!action || service.isBusy(row.id)) continue;
+      // Decided again under the sandbox's lock: a request that arrived meanwhile wins.
+      const still = (current: SandboxRecord) => idleAction(current, usage, Date.now(), canPause) === action;
+      try {
+        if (action === 'stop' && (await service.stopIdle(row.id, still))) report.stopped.push(row.id);
+        if (action === 'pause' && (await service.pauseIdle(row.id, still))) report.paused.push(row.id);
+      } catch (err) {
+        log.warn({ err, sandboxId: row.id }, 'idle pause/stop failed');
+      }
     }
     if (report.paused.length + report.stopped.length > 0) log.info(report, 'idle sandboxes put to sleep');
     return report;

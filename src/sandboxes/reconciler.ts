@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { nowIso, type SandboxRecord } from '../domain/sandbox.js';
+import type { SandboxRecord } from '../domain/sandbox.js';
 import type { EventBus } from '../events/bus.js';
 import type { InstanceStatus, ManagedInstance, SandboxProvider } from '../providers/provider.js';
 import type { Store } from '../store/store.js';
@@ -75,29 +75,28 @@ export class Reconciler extends PeriodicPass<ReconcileReport> {
     if (this.firstRun) await this.remountStorage(rows, report);
 
     for (const row of rows) {
-      if (service.lock.isHeld(row.id)) continue; // an operation is under way; it will settle the state
-      await service.lock
-        .run(row.id, async () => {
-          const current = await store.getSandbox(row.id, { includeDeleted: true });
-          if (!current) return;
-          let status: InstanceStatus = instances.get(row.id)?.status ?? 'missing';
-          // The list was taken before this row was read: an operation that ended in between (a
-          // create, a start) looks like drift in it. Act only on what the engine says now.
-          if (!agrees(current.state, status)) status = (await provider.inspect(row.id)).status;
-          await this.settle(current, status, report);
-        })
-        .catch((err) => log.warn({ err, sandboxId: row.id }, 'reconcile of sandbox failed'));
+      if (service.isBusy(row.id)) continue; // an operation is under way; it will settle the state
+      try {
+        let status: InstanceStatus = instances.get(row.id)?.status ?? 'missing';
+        // The list was taken before this row was read: an operation that ended in between (a
+        // create, a start) looks like drift in it. The service asks the engine again under the
+        // sandbox's lock before it acts on any of it.
+        if (!agrees(row.state, status)) status = (await provider.inspect(row.id)).status;
+        await this.settle(row, status, report);
+      } catch (err) {
+        log.warn({ err, sandboxId: row.id }, 'reconcile of sandbox failed');
+      }
     }
 
     const graceMs = config.orphanGraceSec * 1000;
     for (const instance of instances.values()) {
       if (known.has(instance.sandboxId)) continue;
       if (Date.now() - instance.createdAt.getTime() < graceMs) continue;
-      await provider
-        .destroy(instance.sandboxId)
-        .then(() => store.releaseUid(instance.sandboxId)) // a create that died before its row
+      // A create that died before its row: the container, its workspace and its uid go.
+      const removed = await service
+        .removeOrphan(instance.sandboxId)
         .catch((err) => log.warn({ err }, 'orphan removal failed'));
-      report.orphansRemoved.push(instance.sandboxId);
+      if (removed !== false) report.orphansRemoved.push(instance.sandboxId);
     }
     const live = new Set(rows.filter((r) => r.state !== 'deleted').map((r) => r.id));
     await this.removeOrphanWorkspaces(live, graceMs, report);
@@ -125,69 +124,43 @@ export class Reconciler extends PeriodicPass<ReconcileReport> {
     }
   }
 
+  /** Settles one row by the table in docs/architecture.md "Crash safety"; each step through the service. */
   private async settle(row: SandboxRecord, status: InstanceStatus, report: ReconcileReport): Promise<void> {
-    const { service, provider, bus } = this.deps;
+    const { service } = this.deps;
     const id = row.id;
     switch (row.state) {
       case 'deleted':
-        if (status !== 'missing') {
-          await provider.destroy(id);
-          await this.deps.store.releaseUid(id);
-          report.orphansRemoved.push(id);
-        }
+        if (status !== 'missing' && (await service.removeDeleted(id))) report.orphansRemoved.push(id);
         return;
       case 'creating':
       case 'starting':
         // Nobody in this process is working on it (no lock): a previous process died mid-create.
-        if (status === 'running' && row.state === 'starting') {
-          await service.transition(row, 'running', { startedAt: nowIso() });
+        if (status === 'running' && row.state === 'starting' && (await service.adoptRunning(id))) {
           report.adopted.push(id);
-        } else {
-          await service.provision(id);
+        } else if (await service.finishCreate(id)) {
           report.resumed.push(id);
         }
         return;
       case 'stopping':
-        await service.stopLocked(row);
-        report.stopped.push(id);
+        if (await service.finishStop(id)) report.stopped.push(id);
         return;
       case 'running':
       case 'paused': {
         if (status === 'missing') {
-          await service.transition(row, 'error', {
-            error: {
-              code: 'sandbox_lost',
-              message: 'the container disappeared; start the sandbox to recreate it',
-            },
-          });
-          await bus.publish({ type: 'sandbox.lost', sandboxId: id, data: { reason: 'container missing' } });
-          report.lost.push(id);
+          if (await service.markLost(id, 'container missing')) report.lost.push(id);
         } else if (status === 'exited' || status === 'dead' || status === 'created') {
-          const info = await provider.inspect(id);
-          const patch =
-            info.exitCode && info.exitCode !== 0
-              ? {
-                  stoppedAt: nowIso(),
-                  error: { code: 'app_exited', message: `the app exited with code ${info.exitCode}` },
-                }
-              : { stoppedAt: nowIso() };
-          const stopping = await service.transition(row, 'stopping', {}, 'engine');
-          await service.transition(stopping, 'stopped', patch, 'engine');
-          report.stopped.push(id);
+          if (await service.settleExited(id)) report.stopped.push(id);
         } else if (status === 'paused' && row.state === 'running') {
-          await service.transition(row, 'paused');
-          report.adopted.push(id);
+          if (await service.settlePaused(id)) report.adopted.push(id);
         } else if (status === 'running' && row.state === 'paused') {
-          await service.transition(row, 'running');
-          report.adopted.push(id);
+          if (await service.settleResumed(id)) report.adopted.push(id);
         } else if (this.firstRun) {
           report.adopted.push(id);
         }
         return;
       }
       case 'stopped':
-        if (status === 'running' || status === 'paused') {
-          await provider.stop(id);
+        if ((status === 'running' || status === 'paused') && (await service.stopStray(id))) {
           report.stopped.push(id);
         }
         return;
@@ -208,11 +181,8 @@ export class Reconciler extends PeriodicPass<ReconcileReport> {
       if (known.has(name)) continue;
       const st = await stat(join(root, name)).catch(() => undefined);
       if (!st || Date.now() - st.mtimeMs < graceMs) continue;
-      await this.deps.provider
-        .destroy(name)
-        .then(() => this.deps.store.releaseUid(name))
-        .catch(() => undefined);
-      report.orphansRemoved.push(name);
+      const removed = await this.deps.service.removeOrphan(name).catch(() => undefined);
+      if (removed !== false) report.orphansRemoved.push(name);
     }
   }
 }

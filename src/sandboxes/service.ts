@@ -35,12 +35,29 @@ export interface SandboxServiceDeps {
   bus: EventBus;
   config: Config;
   log: Logger;
+  /** Capacity admission and quotas (none: every start is admitted). */
+  gate?: StartGate;
+  /**
+   * Called before a running sandbox is paused or stopped, once it is settled that it will be: the
+   * edge's front stops routing to it here, so no request reaches a frozen container.
+   */
+  beforeSleep?: (sandboxId: string) => Promise<void>;
+  /** Puts the egress rules in force for the sandbox's new policy (app.ts: the containment's refresh). */
+  onNetworkChange?: (sandboxId: string) => Promise<void>;
 }
+
+/** Whether a sandbox may be stopped or paused now; asked again under the sandbox's lock. */
+export type StillIdle = (current: SandboxRecord) => boolean;
 
 /** The disk of a sandbox when the configuration's resources.default names none. */
 const DEFAULT_DISK_MB = 1024;
 /** The disk of previewd's template builds (next's node_modules is about 700 MB). */
 const BUILD_DISK_MB = 4096;
+
+/** States with a container the engine runs (or holds frozen). */
+function isAwake(state: SandboxState): boolean {
+  return state === 'running' || state === 'paused';
+}
 
 function errorInfo(err: unknown): { code: string; message: string } {
   if (err instanceof PreviewdError) return { code: err.code, message: err.message };
@@ -52,20 +69,16 @@ function errorInfo(err: unknown): { code: string; message: string } {
  * machine, persisted (compare-and-set on the previous state), then published on the event bus.
  */
 export class SandboxService {
-  readonly lock = new KeyedLock();
+  private readonly lock = new KeyedLock();
   private readonly background = new Set<Promise<unknown>>();
   private readonly store: Store;
   private readonly provider: SandboxProvider;
   private readonly bus: EventBus;
   private readonly config: Config;
   private readonly log: Logger;
-  /** Capacity admission and quotas; wired by the composition root (none: every start is admitted). */
-  gate?: StartGate;
-  /**
-   * Called before a running sandbox is paused or stopped, once it is settled that it will be: the
-   * edge's front stops routing to it here, so no request reaches a frozen container.
-   */
-  beforeSleep?: (sandboxId: string) => Promise<void>;
+  private readonly gate?: StartGate;
+  private readonly beforeSleep?: (sandboxId: string) => Promise<void>;
+  private readonly onNetworkChange?: (sandboxId: string) => Promise<void>;
   /** Installed dependencies of the Node templates, per host (src/runtimes/template-cache.ts). */
   readonly templates: TemplateCache;
 
@@ -75,6 +88,9 @@ export class SandboxService {
     this.bus = deps.bus;
     this.config = deps.config;
     this.log = deps.log;
+    this.gate = deps.gate;
+    this.beforeSleep = deps.beforeSleep;
+    this.onNetworkChange = deps.onNetworkChange;
     this.templates = new TemplateCache({ config: deps.config, log: deps.log });
   }
 
@@ -93,9 +109,6 @@ export class SandboxService {
     if (!record) throw new PreviewdError('sandbox_not_found', `sandbox ${id} does not exist`);
     return record;
   }
-
-  /** Puts the egress rules in force for the sandbox's new policy (app.ts: the containment's refresh). */
-  onNetworkChange?: (sandboxId: string) => Promise<void>;
 
   /**
    * Sets the sandbox's own egress policy; running or not, it is in force for new connections once
@@ -252,7 +265,7 @@ export class SandboxService {
    * Creates (if needed) and starts the container of a sandbox in `creating` or `starting`.
    * A failure moves the sandbox to `error` and is returned, not thrown.
    */
-  async provision(id: string): Promise<unknown> {
+  private async provision(id: string): Promise<unknown> {
     let record = await this.store.getSandbox(id);
     if (!record || (record.state !== 'creating' && record.state !== 'starting')) return undefined;
     try {
@@ -325,7 +338,7 @@ export class SandboxService {
    * Stops a sandbox whose lock the caller holds. A running or paused sandbox runs its preStop
    * command first (time-bounded; its failure is logged, the stop goes on).
    */
-  async stopLocked(record: SandboxRecord, reason?: StateChangeReason): Promise<SandboxRecord> {
+  private async stopLocked(record: SandboxRecord, reason?: StateChangeReason): Promise<SandboxRecord> {
     const wasLive = record.state === 'running' || record.state === 'paused';
     const stopping =
       record.state === 'stopping' ? record : await this.transition(record, 'stopping', {}, reason);
@@ -375,7 +388,7 @@ export class SandboxService {
   }
 
   /** Pauses a sandbox whose lock the caller holds. */
-  async pauseLocked(record: SandboxRecord, reason?: StateChangeReason): Promise<SandboxRecord> {
+  private async pauseLocked(record: SandboxRecord, reason?: StateChangeReason): Promise<SandboxRecord> {
     assertTransition(record.id, record.state, 'paused');
     await this.settleBeforeSleep(record.id);
     await this.provider.pause(record.id);
@@ -520,11 +533,192 @@ export class SandboxService {
     await this.bus.publish({ type: 'sandbox.deleted', sandboxId: id, data: {} });
   }
 
+  /** Whether an operation on the sandbox is under way (passes leave it for their next round). */
+  isBusy(id: string): boolean {
+    return this.lock.isHeld(id);
+  }
+
+  /**
+   * Runs `work` under the sandbox's lock with the row as it is now (deleted rows included), or
+   * answers false when there is no row. Every intent below re-reads the row here, never trusts
+   * the caller's copy.
+   */
+  private withRow(
+    id: string,
+    work: (current: SandboxRecord) => Promise<boolean>,
+    opts: { includeDeleted?: boolean } = {},
+  ): Promise<boolean> {
+    return this.lock.run(id, async () => {
+      const current = await this.store.getSandbox(id, opts);
+      return current ? work(current) : false;
+    });
+  }
+
+  /** Idle reaper: stops a running or paused sandbox (reason `idle`) if `stillIdle` says so under its lock. */
+  stopIdle(id: string, stillIdle: StillIdle): Promise<boolean> {
+    return this.withRow(id, async (current) => {
+      if (!isAwake(current.state) || !stillIdle(current)) return false;
+      await this.stopLocked(current, 'idle');
+      return true;
+    });
+  }
+
+  /** Idle reaper: pauses a running sandbox (reason `idle`) if `stillIdle` says so under its lock. */
+  pauseIdle(id: string, stillIdle: StillIdle): Promise<boolean> {
+    return this.withRow(id, async (current) => {
+      if (current.state !== 'running' || !stillIdle(current)) return false;
+      await this.pauseLocked(current, 'idle');
+      return true;
+    });
+  }
+
+  /**
+   * Admission makes room: stops a running or paused sandbox with `reason` (`capacity`) if
+   * `stillIdle` says so under its lock.
+   */
+  giveWay(id: string, stillIdle: StillIdle, reason: StateChangeReason = 'capacity'): Promise<boolean> {
+    return this.withRow(id, async (current) => {
+      if (!isAwake(current.state) || !stillIdle(current)) return false;
+      await this.stopLocked(current, reason);
+      return true;
+    });
+  }
+
+  /**
+   * Reconciler: a `starting` sandbox whose container runs (a previous process died after the
+   * engine started it) becomes `running`.
+   */
+  adoptRunning(id: string): Promise<boolean> {
+    return this.withRow(id, async (current) => {
+      if (current.state !== 'starting') return false;
+      if ((await this.provider.inspect(id)).status !== 'running') return false;
+      await this.transition(current, 'running', { startedAt: nowIso() });
+      return true;
+    });
+  }
+
+  /**
+   * Reconciler: finishes a create (or start) a previous process left in `creating` / `starting`
+   * (spawn is idempotent). A failure leaves the sandbox in `error`; it still acted.
+   */
+  finishCreate(id: string): Promise<boolean> {
+    return this.withRow(id, async (current) => {
+      if (current.state !== 'creating' && current.state !== 'starting') return false;
+      await this.provision(id);
+      return true;
+    });
+  }
+
+  /** Reconciler: finishes a stop a previous process left in `stopping`. */
+  finishStop(id: string): Promise<boolean> {
+    return this.withRow(id, async (current) => {
+      if (current.state !== 'stopping') return false;
+      await this.stopLocked(current);
+      return true;
+    });
+  }
+
+  /**
+   * Reconciler: a running or paused sandbox whose container the engine no longer has goes to
+   * `error` with `sandbox_lost` (a start recreates it); event `sandbox.lost` with `reason`.
+   */
+  markLost(id: string, reason: string): Promise<boolean> {
+    return this.withRow(id, async (current) => {
+      if (!isAwake(current.state)) return false;
+      if ((await this.provider.inspect(id)).status !== 'missing') return false;
+      await this.transition(current, 'error', {
+        error: {
+          code: 'sandbox_lost',
+          message: 'the container disappeared; start the sandbox to recreate it',
+        },
+      });
+      await this.bus.publish({ type: 'sandbox.lost', sandboxId: id, data: { reason } });
+      return true;
+    });
+  }
+
+  /**
+   * Reconciler: a running or paused sandbox whose container has exited becomes `stopped` (reason
+   * `engine`; error `app_exited` when the exit code was not 0). The engine is asked again here.
+   */
+  settleExited(id: string): Promise<boolean> {
+    return this.withRow(id, async (current) => {
+      if (!isAwake(current.state)) return false;
+      const info = await this.provider.inspect(id);
+      if (info.status !== 'exited' && info.status !== 'dead' && info.status !== 'created') return false;
+      const stoppedAt = nowIso();
+      const patch: SandboxPatch =
+        info.exitCode && info.exitCode !== 0
+          ? { stoppedAt, error: { code: 'app_exited', message: `the app exited with code ${info.exitCode}` } }
+          : { stoppedAt };
+      const stopping = await this.transition(current, 'stopping', {}, 'engine');
+      await this.transition(stopping, 'stopped', patch, 'engine');
+      return true;
+    });
+  }
+
+  /** Reconciler: a running sandbox whose container the engine shows paused becomes `paused`. */
+  settlePaused(id: string): Promise<boolean> {
+    return this.withRow(id, async (current) => {
+      if (current.state !== 'running' || (await this.provider.inspect(id)).status !== 'paused') return false;
+      await this.transition(current, 'paused');
+      return true;
+    });
+  }
+
+  /** Reconciler: a paused sandbox whose container the engine shows running becomes `running`. */
+  settleResumed(id: string): Promise<boolean> {
+    return this.withRow(id, async (current) => {
+      if (current.state !== 'paused' || (await this.provider.inspect(id)).status !== 'running') return false;
+      await this.transition(current, 'running');
+      return true;
+    });
+  }
+
+  /** Reconciler: stops the container of a `stopped` sandbox that runs again (started from outside). */
+  stopStray(id: string): Promise<boolean> {
+    return this.withRow(id, async (current) => {
+      if (current.state !== 'stopped') return false;
+      const { status } = await this.provider.inspect(id);
+      if (status !== 'running' && status !== 'paused') return false;
+      await this.provider.stop(id);
+      return true;
+    });
+  }
+
+  /** Reconciler: removes what the engine kept of a `deleted` sandbox (its container, its workspace). */
+  removeDeleted(id: string): Promise<boolean> {
+    return this.withRow(
+      id,
+      async (current) => {
+        if (current.state !== 'deleted') return false;
+        if ((await this.provider.inspect(id)).status === 'missing') return false;
+        await this.provider.destroy(id);
+        await this.store.releaseUid(id);
+        return true;
+      },
+      { includeDeleted: true },
+    );
+  }
+
+  /**
+   * Reconciler: removes a container or workspace no row names (a create that died before its
+   * row was written), checked under the id's lock; false when a row exists by now.
+   */
+  removeOrphan(id: string): Promise<boolean> {
+    return this.lock.run(id, async () => {
+      if (await this.store.getSandbox(id, { includeDeleted: true })) return false;
+      await this.provider.destroy(id);
+      await this.store.releaseUid(id);
+      return true;
+    });
+  }
+
   /**
    * Moves a sandbox to `to`, checked against the state machine and persisted only if nobody moved
    * it meanwhile; then publishes the change.
    */
-  async transition(
+  private async transition(
     record: SandboxRecord,
     to: SandboxState,
     patch: SandboxPatch = {},
@@ -548,7 +742,7 @@ export class SandboxService {
   }
 
   /** Records a failed operation: the sandbox goes to `error` with the failure's code and message. */
-  async fail(id: string, err: unknown): Promise<void> {
+  private async fail(id: string, err: unknown): Promise<void> {
     const info = errorInfo(err);
     this.log.warn({ sandboxId: id, err }, 'sandbox operation failed');
     const record = await this.store.getSandbox(id);
