@@ -6,6 +6,7 @@ import type { PreviewdEvent } from '../../domain/events.js';
 import { eventsQuerySchema } from '../../domain/io-schemas.js';
 import { errorBodySchema, sandboxIdSchema } from '../../domain/schemas.js';
 import type { EventBus } from '../../events/bus.js';
+import type { Store } from '../../store/store.js';
 import { type StreamItem, sendStream, streamFormat } from '../streaming.js';
 import { scopeOwner } from '../tenancy.js';
 import type { IoRouteDeps } from './io-context.js';
@@ -13,11 +14,14 @@ import type { IoRouteDeps } from './io-context.js';
 const HISTORY_PAGE = 500;
 
 /**
- * Stored events after `afterId` (when given), then live ones, without gaps or repeats: the
- * subscription starts before the history is read and live events already replayed are skipped.
+ * Stored events after `afterId` (when given), read from the store, then live ones from the bus,
+ * without gaps or repeats, whichever node wrote them: the subscription starts before the history
+ * is read, live events already replayed are skipped, and the bus delivers every stored event in
+ * id order (the store's id rule, store.ts), so nothing between the history's end and the first
+ * live event is missed.
  */
 export async function* eventFeed(
-  bus: EventBus,
+  source: { store: Pick<Store, 'listEvents'>; bus: Pick<EventBus, 'subscribe'> },
   opts: { afterId?: number; sandboxId?: string; owner?: string; types?: Set<string>; signal: AbortSignal },
 ): AsyncGenerator<PreviewdEvent> {
   const queue: PreviewdEvent[] = [];
@@ -26,6 +30,7 @@ export async function* eventFeed(
     (opts.sandboxId === undefined || e.sandboxId === opts.sandboxId) &&
     (opts.owner === undefined || e.owner === opts.owner) &&
     (!opts.types || opts.types.has(e.type));
+  const { store, bus } = source;
   const unsubscribe = bus.subscribe((e) => {
     if (!keep(e)) return;
     queue.push(e);
@@ -37,7 +42,7 @@ export async function* eventFeed(
     let last = opts.afterId ?? Number.POSITIVE_INFINITY;
     if (opts.afterId !== undefined) {
       for (;;) {
-        const page = await bus.history({
+        const page = await store.listEvents({
           afterId: last,
           sandboxId: opts.sandboxId,
           owner: opts.owner,
@@ -103,7 +108,7 @@ export const eventRoutes: FastifyPluginAsyncZod<IoRouteDeps & { keepAliveMs?: nu
       reply,
       format,
       async function* (signal): AsyncGenerator<StreamItem> {
-        for await (const e of eventFeed(bus, { afterId, sandboxId, owner, types, signal })) {
+        for await (const e of eventFeed({ store, bus }, { afterId, sandboxId, owner, types, signal })) {
           yield { id: e.id, event: e.type, data: e };
         }
       },
