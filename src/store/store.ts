@@ -134,7 +134,8 @@ export interface Store {
   listNodes(): Promise<NodeRecord[]>;
   /**
    * Compare-and-set: marks node `id` down and bumps its epoch only if its epoch is still `epoch`
-   * and leaseUntil < now. True for exactly one caller.
+   * and leaseUntil < now (and it is up: a node already down is not fenced again). True for
+   * exactly one caller; the winner then owns the clean-up of that node's sandboxes.
    */
   fenceNode(id: string, epoch: number, now: string): Promise<boolean>;
   setNodeLabels(id: string, labels: Record<string, string>): Promise<void>;

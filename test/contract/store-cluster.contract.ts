@@ -242,6 +242,36 @@ export function storeClusterContract(engine: string, make: () => Promise<StoreHa
       expect(await store.getNode('n-9')).toBeUndefined();
     });
 
+    it('fenced writes racing a fence from another connection: each is whole or refused, none after', async () => {
+      const other = await another();
+      const node = await store.acquireNode(nodeInput('n-1', at(0), 1_000));
+      const fence: Fence = { node: 'n-1', epoch: node.epoch };
+      const rec = sandboxRecord({ node: 'n-1' });
+      await store.insertSandbox(rec, { fence });
+      const writes = Array.from({ length: 20 }, (_, i) =>
+        store.updateSandbox(rec.id, { metadata: { i } }, undefined, {
+          fence,
+          event: { type: 'sandbox.ports', sandboxId: rec.id, data: { ports: [i] } },
+        }),
+      );
+      const fenced = other.fenceNode('n-1', node.epoch, at(2_000));
+      const outcomes = await Promise.allSettled(writes);
+      expect(await fenced).toBe(true);
+      const done = outcomes.filter((o) => o.status === 'fulfilled');
+      for (const o of outcomes) {
+        if (o.status === 'rejected') expect(o.reason).toMatchObject({ code: 'node_fenced' });
+      }
+      const events = await other.listEvents({ sandboxId: rec.id });
+      expect(events.map((e) => e.data)).toEqual(
+        done.map((o) => ({ ports: [(o.value!.metadata as { i: number }).i] })),
+      );
+      await expect(store.updateSandbox(rec.id, { metadata: {} }, undefined, { fence })).rejects.toMatchObject(
+        {
+          code: 'node_fenced',
+        },
+      );
+    });
+
     it('refuses bad node input with invalid_request', async () => {
       await expect(store.acquireNode(nodeInput('Bad_Id', at(0)))).rejects.toMatchObject({
         code: 'invalid_request',
