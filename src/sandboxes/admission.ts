@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import type { Clock } from '../domain/clock.js';
 import { PreviewdError } from '../domain/errors.js';
 import type { SandboxRecord } from '../domain/sandbox.js';
 import type { SandboxState } from '../domain/state-machine.js';
@@ -17,6 +18,8 @@ export interface AdmissionDeps {
   usage: SandboxUsage;
   config: Config;
   log: Logger;
+  /** Default: the usage's clock. */
+  clock?: Clock;
   /** Where memory figures come from (tests and non-Linux hosts may replace it). */
   memory?: {
     availableMb(): Promise<number>;
@@ -37,9 +40,12 @@ export class Admission implements StartGate {
   /** Creates admitted whose row is not written yet (files still being written): id → admitted at. */
   private readonly admittedCreates = new Map<string, { at: number; owner?: string }>();
   private readonly memory: NonNullable<AdmissionDeps['memory']>;
+  /** The usage's clock: minActiveSec, keepalive and pending creates are measured on it. */
+  private readonly clock: Clock;
 
   constructor(private readonly deps: AdmissionDeps) {
     this.memory = deps.memory ?? { availableMb: availableMemoryMb, containerMb: containerMemoryMb };
+    this.clock = deps.clock ?? deps.usage.clock;
   }
 
   get memoryBudgetMb(): number {
@@ -65,7 +71,7 @@ export class Admission implements StartGate {
     // Admitted creates count until their row exists (or for a minute, if they failed before it).
     const ids = new Set(rows.map((r) => r.id));
     for (const [id, admitted] of this.admittedCreates) {
-      if (ids.has(id) || Date.now() - admitted.at > 60_000) this.admittedCreates.delete(id);
+      if (ids.has(id) || this.clock.now() - admitted.at > 60_000) this.admittedCreates.delete(id);
     }
     const pending = this.admittedCreates.size;
     this.checkQuotas(rows, request);
@@ -81,7 +87,7 @@ export class Admission implements StartGate {
     const belowWatermark = () => available - startMemoryMb < this.minFreeMemoryMb;
     const admitted = () => {
       if (request.kind === 'create' && request.sandboxId)
-        this.admittedCreates.set(request.sandboxId, { at: Date.now(), owner: request.owner });
+        this.admittedCreates.set(request.sandboxId, { at: this.clock.now(), owner: request.owner });
     };
     if (extraSlots <= 0 && !overBudget() && !belowWatermark()) return admitted();
 
@@ -165,7 +171,7 @@ export class Admission implements StartGate {
   /** canGiveWay for a sandbox whose lock the caller holds. */
   private canGiveWayLocked(record: SandboxRecord): boolean {
     const { usage, config } = this.deps;
-    const now = Date.now();
+    const now = this.clock.now();
     if (record.state !== 'running' && record.state !== 'paused') return false;
     if (record.idlePolicy === 'always_on' || usage.keptAwake(record, now)) return false;
     if (now - usage.lastActive(record) < config.admission.minActiveSec * 1000) return false;

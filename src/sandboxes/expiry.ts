@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import { type Clock, systemClock } from '../domain/clock.js';
 import type { EventBus } from '../events/bus.js';
 import type { Store } from '../store/store.js';
 import { PeriodicPass } from './periodic-pass.js';
@@ -18,6 +19,8 @@ export class ExpiryReaper extends PeriodicPass<string[]> {
       bus: EventBus;
       config: Config;
       log: Logger;
+      /** The same clock as the service's (it checks expiresAt again under the lock). */
+      clock?: Clock;
     },
   ) {
     super('expiry pass', () => deps.config.lifecycle.idleReapIntervalSec * 1000, deps.log);
@@ -26,7 +29,7 @@ export class ExpiryReaper extends PeriodicPass<string[]> {
   protected async pass(): Promise<string[]> {
     const { store, service, log } = this.deps;
     const expired: string[] = [];
-    const now = Date.now();
+    const now = (this.deps.clock ?? systemClock).now();
     for (const row of await store.listSandboxes()) {
       if (!row.expiresAt || Date.parse(row.expiresAt) > now) continue;
       try {

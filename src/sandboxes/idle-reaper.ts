@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import type { Clock } from '../domain/clock.js';
 import type { SandboxRecord } from '../domain/sandbox.js';
 import type { Store } from '../store/store.js';
 import { PeriodicPass } from './periodic-pass.js';
@@ -18,7 +19,7 @@ export type IdleAction = 'pause' | 'stop';
 export function idleAction(
   record: SandboxRecord,
   usage: SandboxUsage,
-  now = Date.now(),
+  now = usage.clock.now(),
   canPause = true,
 ): IdleAction | undefined {
   if (record.state !== 'running' && record.state !== 'paused') return undefined;
@@ -53,6 +54,8 @@ export class IdleReaper extends PeriodicPass<IdleReport> {
       usage: SandboxUsage;
       config: Config;
       log: Logger;
+      /** Default: the usage's clock. */
+      clock?: Clock;
     },
   ) {
     super('idle reap', () => deps.config.lifecycle.idleReapIntervalSec * 1000, deps.log);
@@ -64,10 +67,11 @@ export class IdleReaper extends PeriodicPass<IdleReport> {
     const report: IdleReport = { paused: [], stopped: [] };
     const rows = await store.listSandboxes({ states: ['running', 'paused'] });
     for (const row of rows) {
-      const action = idleAction(row, usage, Date.now(), canPause);
+      const clock = this.deps.clock ?? usage.clock;
+      const action = idleAction(row, usage, clock.now(), canPause);
       if (!action || service.isBusy(row.id)) continue;
       // Decided again under the sandbox's lock: a request that arrived meanwhile wins.
-      const still = (current: SandboxRecord) => idleAction(current, usage, Date.now(), canPause) === action;
+      const still = (current: SandboxRecord) => idleAction(current, usage, clock.now(), canPause) === action;
       try {
         if (action === 'stop' && (await service.stopIdle(row.id, still))) report.stopped.push(row.id);
         if (action === 'pause' && (await service.pauseIdle(row.id, still))) report.paused.push(row.id);

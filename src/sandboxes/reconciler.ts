@@ -2,6 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import { type Clock, systemClock } from '../domain/clock.js';
 import type { SandboxRecord } from '../domain/sandbox.js';
 import type { EventBus } from '../events/bus.js';
 import type { InstanceStatus, ManagedInstance, SandboxProvider } from '../providers/provider.js';
@@ -53,9 +54,15 @@ export class Reconciler extends PeriodicPass<ReconcileReport> {
       bus: EventBus;
       config: Config;
       log: Logger;
+      /** Orphan grace is measured on it (default: the system's). */
+      clock?: Clock;
     },
   ) {
     super('reconcile', () => deps.config.reconcileIntervalSec * 1000, deps.log);
+  }
+
+  private now(): number {
+    return (this.deps.clock ?? systemClock).now();
   }
 
   protected async pass(): Promise<ReconcileReport> {
@@ -91,7 +98,7 @@ export class Reconciler extends PeriodicPass<ReconcileReport> {
     const graceMs = config.orphanGraceSec * 1000;
     for (const instance of instances.values()) {
       if (known.has(instance.sandboxId)) continue;
-      if (Date.now() - instance.createdAt.getTime() < graceMs) continue;
+      if (this.now() - instance.createdAt.getTime() < graceMs) continue;
       // A create that died before its row: the container, its workspace and its uid go.
       const removed = await service
         .removeOrphan(instance.sandboxId)
@@ -180,7 +187,7 @@ export class Reconciler extends PeriodicPass<ReconcileReport> {
     for (const name of names) {
       if (known.has(name)) continue;
       const st = await stat(join(root, name)).catch(() => undefined);
-      if (!st || Date.now() - st.mtimeMs < graceMs) continue;
+      if (!st || this.now() - st.mtimeMs < graceMs) continue;
       const removed = await this.deps.service.removeOrphan(name).catch(() => undefined);
       if (removed !== false) report.orphansRemoved.push(name);
     }

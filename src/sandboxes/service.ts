@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import { type Clock, isoAt, systemClock } from '../domain/clock.js';
 import { type EgressPolicy, effectivePolicy } from '../domain/egress.js';
 import { PreviewdError } from '../domain/errors.js';
 import type { EventPayloads, StateChangeReason } from '../domain/events.js';
@@ -44,6 +45,8 @@ export interface SandboxServiceDeps {
   beforeSleep?: (sandboxId: string) => Promise<void>;
   /** Puts the egress rules in force for the sandbox's new policy (app.ts: the containment's refresh). */
   onNetworkChange?: (sandboxId: string) => Promise<void>;
+  /** Where every lifecycle time comes from (default: the system's). */
+  clock?: Clock;
 }
 
 /** Whether a sandbox may be stopped or paused now; asked again under the sandbox's lock. */
@@ -79,6 +82,7 @@ export class SandboxService {
   private readonly gate?: StartGate;
   private readonly beforeSleep?: (sandboxId: string) => Promise<void>;
   private readonly onNetworkChange?: (sandboxId: string) => Promise<void>;
+  private readonly clock: Clock;
   /** Installed dependencies of the Node templates, per host (src/runtimes/template-cache.ts). */
   readonly templates: TemplateCache;
 
@@ -91,6 +95,7 @@ export class SandboxService {
     this.gate = deps.gate;
     this.beforeSleep = deps.beforeSleep;
     this.onNetworkChange = deps.onNetworkChange;
+    this.clock = deps.clock ?? systemClock;
     this.templates = new TemplateCache({ config: deps.config, log: deps.log });
   }
 
@@ -117,7 +122,7 @@ export class SandboxService {
   async setNetwork(id: string, policy: EgressPolicy): Promise<SandboxRecord> {
     return this.lock.run(id, async () => {
       await this.get(id);
-      const next = await this.store.updateSandbox(id, { network: policy, updatedAt: nowIso() });
+      const next = await this.store.updateSandbox(id, { network: policy, updatedAt: this.nowIso() });
       if (!next) throw new PreviewdError('sandbox_not_found', `sandbox ${id} does not exist`);
       await this.onNetworkChange?.(id);
       return next;
@@ -199,7 +204,7 @@ export class SandboxService {
       );
       throw err;
     }
-    const now = nowIso();
+    const now = this.nowIso();
     const ports = input.ports ?? (plan.port ? [plan.port] : []);
     const record: SandboxRecord = {
       id,
@@ -224,7 +229,7 @@ export class SandboxService {
     if (input.network) record.network = input.network;
     if (input.ttlSec !== undefined) {
       record.ttlSec = input.ttlSec;
-      record.expiresAt = new Date(Date.now() + input.ttlSec * 1000).toISOString();
+      record.expiresAt = isoAt(this.clock, input.ttlSec * 1000);
     }
     if (opts.owner) record.owner = opts.owner;
     if (input.idlePolicy) record.idlePolicy = input.idlePolicy;
@@ -285,7 +290,7 @@ export class SandboxService {
         record = await this.transition(record, 'starting', { containerId: instanceId });
       }
       await this.provider.start(id);
-      const now = nowIso();
+      const now = this.nowIso();
       await this.transition(record, 'running', { startedAt: now, lastActivityAt: now, error: undefined });
       return undefined;
     } catch (err) {
@@ -350,7 +355,7 @@ export class SandboxService {
       await this.fail(record.id, err);
       throw err;
     }
-    return this.transition(stopping, 'stopped', { stoppedAt: nowIso(), stopReason: reason }, reason);
+    return this.transition(stopping, 'stopped', { stoppedAt: this.nowIso(), stopReason: reason }, reason);
   }
 
   private async runPreStop(record: SandboxRecord): Promise<void> {
@@ -405,7 +410,7 @@ export class SandboxService {
 
   private async resume(record: SandboxRecord): Promise<SandboxRecord> {
     await this.provider.unpause(record.id);
-    return this.transition(record, 'running', { lastActivityAt: nowIso() });
+    return this.transition(record, 'running', { lastActivityAt: this.nowIso() });
   }
 
   /**
@@ -416,13 +421,13 @@ export class SandboxService {
     return this.lock.run(id, async () => {
       const record = await this.get(id);
       const limit = Date.parse(record.createdAt) + this.config.lifecycle.maxTtlSec * 1000;
-      const wanted = Date.now() + ttlSec * 1000;
+      const wanted = this.clock.now() + ttlSec * 1000;
       if (wanted > limit) {
         throw new PreviewdError(
           'resource_limit',
           `sandbox ${id} may live until ${new Date(limit).toISOString()} at most (lifecycle.maxTtlSec ${this.config.lifecycle.maxTtlSec} after creation)`,
           {
-            details: { field: 'ttlSec', max: Math.max(0, Math.floor((limit - Date.now()) / 1000)) },
+            details: { field: 'ttlSec', max: Math.max(0, Math.floor((limit - this.clock.now()) / 1000)) },
             hint: 'Ask for a shorter ttlSec; details.max is what is left.',
           },
         );
@@ -482,6 +487,7 @@ export class SandboxService {
   /** Revokes every preview token issued for the sandbox until now. */
   async revokePreviewTokens(id: string): Promise<SandboxRecord> {
     await this.get(id);
+    // Tokens are signed with the system's time: their cut-off is too.
     const validAfter = nowIso();
     const next = await this.store.updateSandbox(id, { previewTokensValidAfter: validAfter });
     if (!next) throw new PreviewdError('sandbox_not_found', `sandbox ${id} does not exist`);
@@ -491,8 +497,8 @@ export class SandboxService {
 
   async keepalive(id: string, untilSec?: number): Promise<SandboxRecord> {
     const record = await this.get(id);
-    const patch: SandboxPatch = { lastActivityAt: nowIso() };
-    if (untilSec !== undefined) patch.keepAliveUntil = new Date(Date.now() + untilSec * 1000).toISOString();
+    const patch: SandboxPatch = { lastActivityAt: this.nowIso() };
+    if (untilSec !== undefined) patch.keepAliveUntil = isoAt(this.clock, untilSec * 1000);
     return (await this.store.updateSandbox(id, patch)) ?? record;
   }
 
@@ -508,7 +514,7 @@ export class SandboxService {
   async expire(id: string): Promise<boolean> {
     return this.lock.run(id, async () => {
       const record = await this.store.getSandbox(id);
-      if (!record?.expiresAt || Date.parse(record.expiresAt) > Date.now()) return false;
+      if (!record?.expiresAt || Date.parse(record.expiresAt) > this.clock.now()) return false;
       await this.bus.publish({
         type: 'sandbox.expired',
         sandboxId: id,
@@ -521,7 +527,7 @@ export class SandboxService {
 
   private async deleteLocked(record: SandboxRecord, reason?: StateChangeReason): Promise<void> {
     const id = record.id;
-    await this.transition(record, 'deleted', { deletedAt: nowIso() }, reason);
+    await this.transition(record, 'deleted', { deletedAt: this.nowIso() }, reason);
     try {
       await this.provider.destroy(id);
       // Container and files gone: nothing on the host has its uid any more.
@@ -592,7 +598,7 @@ export class SandboxService {
     return this.withRow(id, async (current) => {
       if (current.state !== 'starting') return false;
       if ((await this.provider.inspect(id)).status !== 'running') return false;
-      await this.transition(current, 'running', { startedAt: nowIso() });
+      await this.transition(current, 'running', { startedAt: this.nowIso() });
       return true;
     });
   }
@@ -646,7 +652,7 @@ export class SandboxService {
       if (!isAwake(current.state)) return false;
       const info = await this.provider.inspect(id);
       if (info.status !== 'exited' && info.status !== 'dead' && info.status !== 'created') return false;
-      const stoppedAt = nowIso();
+      const stoppedAt = this.nowIso();
       const patch: SandboxPatch =
         info.exitCode && info.exitCode !== 0
           ? { stoppedAt, error: { code: 'app_exited', message: `the app exited with code ${info.exitCode}` } }
@@ -742,6 +748,10 @@ export class SandboxService {
   }
 
   /** Records a failed operation: the sandbox goes to `error` with the failure's code and message. */
+  private nowIso(): string {
+    return isoAt(this.clock);
+  }
+
   private async fail(id: string, err: unknown): Promise<void> {
     const info = errorInfo(err);
     this.log.warn({ sandboxId: id, err }, 'sandbox operation failed');

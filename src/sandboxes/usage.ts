@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '../domain/clock.js';
 import type { SandboxRecord } from '../domain/sandbox.js';
 
 /** What the edge and the API know about a sandbox's use right now (the edge's ActivityTracker). */
@@ -21,6 +22,8 @@ export class SandboxUsage {
   constructor(
     private readonly activity: ActivitySignals,
     private readonly processes: ProcessSignals,
+    /** The time idle tiers, keepalive and admission are decided at. */
+    readonly clock: Clock = systemClock,
   ) {}
 
   /** Last activity (ms since the epoch). */
@@ -33,7 +36,7 @@ export class SandboxUsage {
     return this.activity.busy(sandboxId) || this.processes.list(sandboxId).some((p) => p.running);
   }
 
-  keptAwake(record: SandboxRecord, now = Date.now()): boolean {
+  keptAwake(record: SandboxRecord, now = this.clock.now()): boolean {
     return record.keepAliveUntil !== undefined && Date.parse(record.keepAliveUntil) > now;
   }
 }
