@@ -1,4 +1,5 @@
 import { HOP_BY_HOP_REQUEST } from './forwarding.js';
+import { frontPrivateBackendRules, frontRouteRules } from './front-access.js';
 import { longHostBody } from './front-errors.js';
 
 /**
@@ -6,9 +7,10 @@ import { longHostBody } from './front-errors.js';
  * process: routes change through the runtime API's map commands, never through a reload, so open
  * WebSockets and long streams are never cut by a route change.
  *
- * Requests whose Host is in the fast-route map (a running, public sandbox whose port has
- * answered) go straight to the sandbox; everything else (unknown hosts, sleeping, starting or
- * crashed sandboxes, private previews, WebSocket upgrades) goes to the built-in edge on loopback,
+ * Requests whose Host is in the fast-route map (a running sandbox whose port has answered; a
+ * private one only with a token HAProxy verified itself, front-access.ts) go straight to the
+ * sandbox; everything else (unknown hosts, sleeping, starting or crashed sandboxes, private
+ * previews without a valid token, WebSocket upgrades) goes to the built-in edge on loopback,
  * which wakes, authorises and explains exactly as without a front.
  */
 
@@ -27,8 +29,13 @@ export interface FrontConfigInput {
   builtin: FrontBind;
   /** Runtime API socket (admin level, mode 600). */
   socketPath: string;
-  /** The fast-route map: `<host> <ip>:<port>` per line. */
+  /** The fast-route map: `<host> <ip>:<port>` per line (front-access.ts: private routes). */
   mapFile: string;
+  /**
+   * The preview-token keys (`<kid> <base64 secret>`, mode 600): private routes are served by the
+   * front with a token it verified. Without it, private routes are never published.
+   */
+  keysFile?: string;
   /** HAProxy threads; undefined: HAProxy's default (one per core). */
   threads?: number;
   /** Log lines per second and preview host at most (requests beyond are counted, not logged). */
@@ -102,7 +109,11 @@ export function renderFrontConfig(input: FrontConfigInput): string {
     // and the built-in edge drops them; HAProxy only knows keep-alive and close).
     '  acl conn_plain req.fhdr(connection) -m reg -i ^[[:space:]]*(keep-alive|close)?[[:space:]]*$',
     '  acl conn_many req.fhdr_cnt(connection) gt 1',
-    `  http-request set-var(txn.up) var(txn.host),map(${input.mapFile}) unless { req.hdr(upgrade) -m found } || conn_many || { req.fhdr(connection) -m found } !conn_plain`,
+    ...frontRouteRules(
+      input.mapFile,
+      input.keysFile,
+      'unless { req.hdr(upgrade) -m found } || conn_many || { req.fhdr(connection) -m found } !conn_plain',
+    ),
     `  http-request track-sc0 var(txn.host) table ${FRONT_INFLIGHT_TABLE} if ${fastWhen}`,
     // A log line costs previewd a few microseconds: past the rate, requests are only counted.
     `  http-request set-log-level silent if { sc_http_req_rate(0) gt ${input.logRate} }`,
@@ -113,6 +124,7 @@ export function renderFrontConfig(input: FrontConfigInput): string {
     '  stick-table type string len 255 size 200k expire 10m store http_req_cnt,http_req_rate(1s)',
     '  http-request del-header ^x-previewd- -m reg',
     ...HOP_BY_HOP_REQUEST.map((name) => `  http-request del-header ${name}`),
+    ...(input.keysFile ? frontPrivateBackendRules() : []),
     '  http-request set-dst var(txn.up),field(1,:)',
     '  http-request set-dst-port var(txn.up),field(2,:)',
     // The app refused the connection (its port closed between two route updates): the retry goes

@@ -7,10 +7,12 @@ import type { Logger } from 'pino';
 import { splitHostPort } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { PreviewdError } from '../domain/errors.js';
+import { type FrontRouteAccess, frontKeyMap, frontRouteValue } from './front-access.js';
 import { FRONT_INFLIGHT_TABLE, type FrontBind, renderFrontConfig } from './front-config.js';
 import { frontErrorResponses } from './front-errors.js';
 import { type FrontLogEntry, FrontLogReader } from './front-log.js';
 import { FrontRuntimeApi } from './front-runtime.js';
+import { defaultKeyFile, loadSigningKeys, type SigningKey } from './preview-tokens.js';
 
 export interface FrontProxyDeps {
   config: Config;
@@ -19,6 +21,8 @@ export interface FrontProxyDeps {
   builtin: FrontBind;
   /** Each request the front sent straight to a sandbox. */
   onEntry: (entry: FrontLogEntry) => void;
+  /** The preview-token keys the front verifies private routes' tokens with (default: the key file). */
+  tokenKeys?: SigningKey[];
 }
 
 const SETPRIV = '/usr/bin/setpriv';
@@ -50,8 +54,15 @@ function urlOf(scheme: string, bind: FrontBind): string {
   return `${scheme}://${bind.host.includes(':') ? `[${bind.host}]` : bind.host}:${bind.port}`;
 }
 
+/** Writes a file only its owner may read or write (also when it existed with a wider mode). */
+function writePrivate(file: string, text: string): void {
+  writeFileSync(file, text, { mode: 0o600 });
+  chmodSync(file, 0o600);
+}
+
 /**
- * HAProxy in front of the built-in edge: the data plane for running public previews. previewd
+ * HAProxy in front of the built-in edge: the data plane for running previews (private ones with a
+ * token HAProxy verifies itself, front-access.ts). previewd
  * starts it with a static configuration (front-config.ts), keeps it alive (restarted with backoff
  * if it exits) and steers it through the runtime API: a route is published once the built-in edge
  * has reached the app on it, and withdrawn before the sandbox sleeps, when its state, ports or
@@ -65,6 +76,7 @@ export class FrontProxy {
   private readonly dir: string;
   private readonly cfgFile: string;
   private readonly mapFile: string;
+  private readonly keysFile: string;
   private readonly socketPath: string;
   private readonly pidFile: string;
   private readonly api: FrontRuntimeApi;
@@ -81,6 +93,7 @@ export class FrontProxy {
     this.dir = runDir.length < 80 ? runDir : mkdtempSync(join(tmpdir(), 'previewd-front-'));
     this.cfgFile = join(this.dir, 'haproxy.cfg');
     this.mapFile = join(this.dir, 'fast-routes.map');
+    this.keysFile = join(this.dir, 'preview-keys.map');
     this.socketPath = join(this.dir, 'haproxy.sock');
     this.pidFile = join(this.dir, 'haproxy.pid');
     this.api = new FrontRuntimeApi(this.socketPath);
@@ -89,14 +102,18 @@ export class FrontProxy {
   async start(): Promise<void> {
     const { config } = this.deps;
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    chmodSync(this.dir, 0o700);
+    const keys =
+      this.deps.tokenKeys ?? loadSigningKeys(config.edge.tokenSecretFile ?? defaultKeyFile(config.dataDir));
+    // The secrets stay in files only previewd's user reads (HAProxy runs as that user).
+    writePrivate(this.keysFile, frontKeyMap(keys));
     const plain = await resolveBind(config.edgeAddr);
     let tls: (FrontBind & { pemFile: string }) | undefined;
     if (config.edge.tls) {
       const pemFile = join(this.dir, 'edge-tls.pem');
       const cert = readFileSync(config.edge.tls.certFile, 'utf8');
       const key = readFileSync(config.edge.tls.keyFile, 'utf8');
-      writeFileSync(pemFile, `${cert.trimEnd()}\n${key.trimEnd()}\n`, { mode: 0o600 });
-      chmodSync(pemFile, 0o600);
+      writePrivate(pemFile, `${cert.trimEnd()}\n${key.trimEnd()}\n`);
       tls = { ...(await resolveBind(config.edge.tls.addr)), pemFile };
       this.tlsUrl = urlOf('https', tls);
     }
@@ -113,17 +130,18 @@ export class FrontProxy {
       builtin: this.deps.builtin,
       socketPath: this.socketPath,
       mapFile: this.mapFile,
+      keysFile: this.keysFile,
       threads: config.edge.frontThreads,
       logRate: config.edge.frontLogRate,
     });
-    writeFileSync(this.cfgFile, text);
+    writePrivate(this.cfgFile, text);
     this.url = urlOf('http', plain);
     await this.spawn();
   }
 
   private writeMapFile(): void {
     const lines = [...this.published].map(([host, { value }]) => `${host} ${value}\n`);
-    writeFileSync(this.mapFile, lines.join(''));
+    writePrivate(this.mapFile, lines.join(''));
   }
 
   /**
@@ -230,9 +248,17 @@ export class FrontProxy {
     }, delay);
   }
 
-  /** Routes `host` straight to `upstream` (idempotent). */
-  publish(sandboxId: string, host: string, upstream: { host: string; port: number }): void {
-    const value = `${upstream.host}:${upstream.port}`;
+  /**
+   * Routes `host` straight to `upstream` (idempotent). With `access` (a private route), only
+   * requests carrying a valid token for it (front-access.ts); the rest still reach the built-in edge.
+   */
+  publish(
+    sandboxId: string,
+    host: string,
+    upstream: { host: string; port: number },
+    access?: FrontRouteAccess,
+  ): void {
+    const value = frontRouteValue(upstream, access);
     const key = host.toLowerCase();
     if (this.published.get(key)?.value === value) return;
     this.published.set(key, { sandboxId, value });
@@ -267,6 +293,11 @@ export class FrontProxy {
     hosts?.delete(host);
     if (hosts?.size === 0) this.bySandbox.delete(entry.sandboxId);
     return true;
+  }
+
+  /** Resolves once HAProxy has applied every route change made so far. */
+  settled(): Promise<void> {
+    return this.api.idle();
   }
 
   /** Whether `host` is routed by the front right now (for tests and diagnostics). */

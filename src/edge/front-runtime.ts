@@ -23,6 +23,11 @@ export class FrontRuntimeApi {
     return run;
   }
 
+  /** Resolves once every command sent so far has been answered (or failed). */
+  async idle(): Promise<void> {
+    await this.tail;
+  }
+
   private send(line: string): Promise<string> {
     return new Promise((resolve, reject) => {
       const socket = connect(this.socketPath);

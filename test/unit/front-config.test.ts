@@ -40,6 +40,17 @@ describe('front configuration (checked by the real haproxy -c)', () => {
     expect(text).not.toContain('nbthread');
   });
 
+  it('is valid and warning-free with private routes (the token check of front-access.ts)', () => {
+    const keysFile = join(dir, 'preview-keys.map');
+    writeFileSync(keysFile, '');
+    const text = renderFrontConfig({ ...base, keysFile });
+    expect(haproxyCheck(text)).not.toMatch(/WARNING|ALERT/);
+    expect(text).toContain(`map(${keysFile})`);
+    expect(text).toContain('hmac(sha256,txn.pvk)');
+    // Without the keys, no private route is ever served by the front.
+    expect(renderFrontConfig(base)).not.toContain('hmac');
+  });
+
   it('is valid with its own error answers and the long-Host refusal', () => {
     const errorFiles: Record<number, string> = {};
     for (const [status, response] of Object.entries(frontErrorResponses())) {
