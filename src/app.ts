@@ -92,6 +92,10 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
     // Built below (each needs the service): called only once previewd runs.
     gate: { admit: (request): Promise<void> => admission.admit(request) },
     beforeSleep: (id) => edge.withdrawFront(id),
+    // The revoke is answered once HAProxy no longer serves the sandbox's private routes.
+    afterTokensRevoked: async () => {
+      await edge.front?.settled();
+    },
     onNetworkChange: () => refreshEgress(),
   });
   const reconciler = new Reconciler({

@@ -43,6 +43,11 @@ export interface SandboxServiceDeps {
    * edge's front stops routing to it here, so no request reaches a frozen container.
    */
   beforeSleep?: (sandboxId: string) => Promise<void>;
+  /**
+   * Called once a revocation of preview tokens is published, before the revoke is answered: the
+   * edge's front has dropped the sandbox's routes when it resolves (app.ts).
+   */
+  afterTokensRevoked?: (sandboxId: string) => Promise<void>;
   /** Puts the egress rules in force for the sandbox's new policy (app.ts: the containment's refresh). */
   onNetworkChange?: (sandboxId: string) => Promise<void>;
   /** Where every lifecycle time comes from (default: the system's). */
@@ -81,6 +86,7 @@ export class SandboxService {
   private readonly log: Logger;
   private readonly gate?: StartGate;
   private readonly beforeSleep?: (sandboxId: string) => Promise<void>;
+  private readonly afterTokensRevoked?: (sandboxId: string) => Promise<void>;
   private readonly onNetworkChange?: (sandboxId: string) => Promise<void>;
   private readonly clock: Clock;
   /** Installed dependencies of the Node templates, per host (src/runtimes/template-cache.ts). */
@@ -94,6 +100,7 @@ export class SandboxService {
     this.log = deps.log;
     this.gate = deps.gate;
     this.beforeSleep = deps.beforeSleep;
+    this.afterTokensRevoked = deps.afterTokensRevoked;
     this.onNetworkChange = deps.onNetworkChange;
     this.clock = deps.clock ?? systemClock;
     this.templates = new TemplateCache({ config: deps.config, log: deps.log });
@@ -492,6 +499,7 @@ export class SandboxService {
     const next = await this.store.updateSandbox(id, { previewTokensValidAfter: validAfter });
     if (!next) throw new PreviewdError('sandbox_not_found', `sandbox ${id} does not exist`);
     await this.bus.publish({ type: 'sandbox.preview_tokens_revoked', sandboxId: id, data: { validAfter } });
+    await this.afterTokensRevoked?.(id);
     return next;
   }
 
