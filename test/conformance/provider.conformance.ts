@@ -7,6 +7,11 @@ export interface ProviderFixture {
   provider: SandboxProvider;
   /** An image with sh, sleep, cat and id. */
   image: string;
+  /**
+   * Where an exec's working directory (the workspace) shows in `pwd`: `/workspace` in a container;
+   * a provider running processes on the host gives the workspace's host path.
+   */
+  workspacePath?(sandboxId: string): string;
   cleanup(): Promise<void>;
 }
 
@@ -77,7 +82,8 @@ export function providerConformance(name: string, make: () => Promise<ProviderFi
         cmd: ['sh', '-c', 'pwd; echo $GREETING; id -u; cat hello.txt'],
       });
       expect(pwd.exitCode).toBe(0);
-      expect(pwd.stdout.toString()).toBe(`/workspace\nhello\n${s.identity.uid}\nfrom the host\n`);
+      const workspace = fx.workspacePath?.(s.sandboxId) ?? '/workspace';
+      expect(pwd.stdout.toString()).toBe(`${workspace}\nhello\n${s.identity.uid}\nfrom the host\n`);
       const failing = await provider.exec(s.sandboxId, { cmd: ['sh', '-c', 'echo oops >&2; exit 7'] });
       expect(failing.exitCode).toBe(7);
       expect(failing.stderr.toString()).toBe('oops\n');
