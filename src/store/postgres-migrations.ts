@@ -79,4 +79,27 @@ export const pgMigrations: PgMigration[] = [
       INSERT INTO uid_cursor (id, next_offset) VALUES (1, 0);
     `,
   },
+  {
+    version: 2,
+    name: 'nodes, the node of each sandbox and event',
+    sql: `
+      ALTER TABLE sandboxes ADD COLUMN node text COLLATE "C" NOT NULL DEFAULT 'local';
+      UPDATE sandboxes SET doc = jsonb_set(doc, '{node}', '"local"') WHERE NOT doc ? 'node';
+      CREATE INDEX sandboxes_node ON sandboxes (node, state);
+      ALTER TABLE events ADD COLUMN node text;
+      CREATE TABLE nodes (
+        id text COLLATE "C" PRIMARY KEY,
+        epoch bigint NOT NULL,
+        api_url text NOT NULL,
+        edge_url text NOT NULL,
+        labels jsonb NOT NULL,
+        capacity jsonb NOT NULL,
+        usage jsonb NOT NULL,
+        status text NOT NULL CHECK (status IN ('up', 'down')),
+        started_at timestamptz NOT NULL,
+        heartbeat_at timestamptz NOT NULL,
+        lease_until timestamptz NOT NULL
+      );
+    `,
+  },
 ];

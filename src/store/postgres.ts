@@ -1,23 +1,34 @@
 import pg from 'pg';
 import type { ApiKeyRecord, KeyRole, SessionRecord } from '../domain/credentials.js';
 import { PreviewdError } from '../domain/errors.js';
-import type { EventType, NewEvent, PreviewdEvent } from '../domain/events.js';
+import type { NewEvent, PreviewdEvent } from '../domain/events.js';
+import { type Fence, LOCAL_NODE, type NodeRecord } from '../domain/node.js';
 import { nowIso, type SandboxPatch, type SandboxRecord } from '../domain/sandbox.js';
 import type { SandboxState } from '../domain/state-machine.js';
 import { pgMigrations } from './postgres-migrations.js';
-import type { EventFilter, SandboxFilter, Store } from './store.js';
+import * as nodes from './postgres-nodes.js';
+import {
+  EVENT_COLUMNS,
+  type EventRow,
+  FROM_ROW,
+  insertEvent,
+  type Queryable,
+  toEvent,
+  UPDATE_SANDBOX,
+  updateParams,
+} from './postgres-writes.js';
+import type {
+  AcquireNodeInput,
+  EventFilter,
+  RenewNodeInput,
+  SandboxFilter,
+  Store,
+  WriteOptions,
+} from './store.js';
 
 /** Taken (transaction-scoped) while migrations run: one node migrates, the others wait. */
 const MIGRATION_LOCK = 0x70726576; // 'prev'
 
-interface EventRow {
-  id: string;
-  sandbox_id: string;
-  owner: string | null;
-  type: string;
-  at: Date;
-  data: unknown;
-}
 interface ApiKeyRow {
   id: string;
   hash: string;
@@ -35,8 +46,6 @@ interface SessionRow {
   expires_at: Date;
 }
 
-const EVENT_COLUMNS = 'id, sandbox_id, owner, type, at, data';
-
 function toApiKey(r: ApiKeyRow): ApiKeyRecord {
   return {
     id: r.id,
@@ -47,17 +56,6 @@ function toApiKey(r: ApiKeyRow): ApiKeyRecord {
     ...(r.name !== null ? { name: r.name } : {}),
     createdAt: r.created_at.toISOString(),
     ...(r.revoked_at !== null ? { revokedAt: r.revoked_at.toISOString() } : {}),
-  };
-}
-
-function toEvent(r: EventRow): PreviewdEvent {
-  return {
-    id: Number(r.id),
-    type: r.type as EventType,
-    sandboxId: r.sandbox_id,
-    ...(r.owner !== null ? { owner: r.owner } : {}),
-    at: r.at.toISOString(),
-    data: r.data as PreviewdEvent['data'],
   };
 }
 
@@ -126,18 +124,23 @@ export class PostgresStore implements Store {
     await this.pool.query('SELECT 1');
   }
 
-  async insertSandbox(record: SandboxRecord): Promise<void> {
-    await this.pool.query(
-      'INSERT INTO sandboxes (id, state, owner, created_at, updated_at, doc) VALUES ($1, $2, $3, $4, $5, $6::jsonb)',
-      [
-        record.id,
-        record.state,
-        record.owner ?? null,
-        record.createdAt,
-        record.updatedAt,
-        JSON.stringify(record),
-      ],
-    );
+  async insertSandbox(record: SandboxRecord, opts: WriteOptions = {}): Promise<void> {
+    const stored: SandboxRecord = { ...record, node: record.node ?? LOCAL_NODE };
+    await this.write(opts, async (q) => {
+      await q.query(
+        'INSERT INTO sandboxes (id, state, owner, node, created_at, updated_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)',
+        [
+          stored.id,
+          stored.state,
+          stored.owner ?? null,
+          stored.node,
+          stored.createdAt,
+          stored.updatedAt,
+          JSON.stringify(stored),
+        ],
+      );
+      if (opts.event) await insertEvent(q, opts.event, stored.owner, stored.node);
+    });
   }
 
   async getSandbox(id: string, opts: { includeDeleted?: boolean } = {}): Promise<SandboxRecord | undefined> {
@@ -161,6 +164,7 @@ export class PostgresStore implements Store {
     if (states) where.push(`state = ANY(${param(states)}::text[])`);
     else if (!filter.includeDeleted) where.push("state <> 'deleted'");
     if (filter.owner !== undefined) where.push(`owner = ${param(filter.owner)}`);
+    if (filter.node !== undefined) where.push(`node = ${param(filter.node)}`);
     if (filter.labels && Object.keys(filter.labels).length > 0) {
       where.push(`doc -> 'labels' @> ${param(JSON.stringify(filter.labels))}::jsonb`);
     }
@@ -177,18 +181,29 @@ export class PostgresStore implements Store {
     id: string,
     patch: SandboxPatch,
     expectState?: readonly SandboxState[],
+    opts: WriteOptions = {},
   ): Promise<SandboxRecord | undefined> {
-    const { rows } = await this.pool.query<{ doc: SandboxRecord }>(
-      `${UPDATE_SANDBOX} RETURNING doc`,
-      updateParams(id, patch, expectState),
-    );
-    return rows[0]?.doc;
+    return this.write(opts, async (q) => {
+      const { rows } = await q.query<{ doc: SandboxRecord }>(
+        `${UPDATE_SANDBOX} RETURNING doc`,
+        updateParams(id, patch, expectState),
+      );
+      const next = rows[0]?.doc;
+      // A missed compare-and-set (or no row) writes no event either.
+      if (next && opts.event) await insertEvent(q, opts.event, next.owner, next.node);
+      return next;
+    });
   }
 
-  async purgeSandbox(id: string): Promise<void> {
+  async purgeSandbox(id: string, opts: WriteOptions = {}): Promise<void> {
     await this.tx(async (c) => {
-      await c.query('DELETE FROM sandboxes WHERE id = $1', [id]);
+      await nodes.assertFence(c, opts.fence);
+      const { rows } = await c.query<{ owner: string | null; node: string }>(
+        'DELETE FROM sandboxes WHERE id = $1 RETURNING owner, node',
+        [id],
+      );
       await c.query('DELETE FROM sandbox_uids WHERE sandbox_id = $1', [id]);
+      if (opts.event) await insertEvent(c, opts.event, rows[0]?.owner ?? undefined, rows[0]?.node);
     });
   }
 
@@ -231,14 +246,13 @@ export class PostgresStore implements Store {
     await this.pool.query('DELETE FROM sandbox_uids WHERE sandbox_id = $1', [sandboxId]);
   }
 
-  async appendEvent(event: NewEvent): Promise<PreviewdEvent> {
-    const { rows } = await this.pool.query<EventRow>(`${APPEND_EVENT} RETURNING ${EVENT_COLUMNS}`, [
-      event.sandboxId,
-      event.type,
-      nowIso(),
-      JSON.stringify(event.data),
-    ]);
-    return toEvent(rows[0]!);
+  async appendEvent(event: NewEvent, opts: { fence?: Fence } = {}): Promise<PreviewdEvent> {
+    return this.write(opts, (q) => insertEvent(q, event, FROM_ROW, opts.fence?.node));
+  }
+
+  async lastEventId(): Promise<number> {
+    const { rows } = await this.pool.query<{ id: string | null }>('SELECT max(id) AS id FROM events');
+    return Number(rows[0]?.id ?? 0);
   }
 
   async listEvents(opts: EventFilter): Promise<PreviewdEvent[]> {
@@ -320,52 +334,43 @@ export class PostgresStore implements Store {
     return result.rowCount ?? 0;
   }
 
+  async acquireNode(input: AcquireNodeInput): Promise<NodeRecord> {
+    return nodes.acquireNode(this.pool, input);
+  }
+
+  async renewNode(fence: Fence, input: RenewNodeInput): Promise<NodeRecord | undefined> {
+    return nodes.renewNode(this.pool, fence, input);
+  }
+
+  async getNode(id: string): Promise<NodeRecord | undefined> {
+    return nodes.getNode(this.pool, id);
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    return nodes.listNodes(this.pool);
+  }
+
+  async fenceNode(id: string, epoch: number, now: string): Promise<boolean> {
+    return nodes.fenceNode(this.pool, id, epoch, now);
+  }
+
+  async setNodeLabels(id: string, labels: Record<string, string>): Promise<void> {
+    await nodes.setNodeLabels(this.pool, id, labels);
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }
-}
 
-/**
- * Event append: the id from the counter row (locked until this transaction commits), the owner
- * from the sandbox row. $1 sandbox id, $2 type, $3 at, $4 data (JSON text).
- */
-const APPEND_EVENT = `
-  WITH n AS (UPDATE event_counter SET last = last + 1 WHERE id = 1 RETURNING last)
-  INSERT INTO events (id, sandbox_id, owner, type, at, data)
-  SELECT n.last, $1, (SELECT owner FROM sandboxes WHERE id = $1), $2, $3, $4::jsonb FROM n`;
-
-/**
- * Compare-and-set update in one statement: the patch merged over the document (top level, as a
- * spread), the keys it sets to undefined removed, id/createdAt kept, updatedAt now.
- * $1 id, $2 patch (JSON), $3 keys to remove, $4 updatedAt, $5 expected states (or null),
- * $6 whether the patch names the owner.
- */
-const UPDATE_SANDBOX = `
-  UPDATE sandboxes SET
-    doc = ((doc || $2::jsonb) - $3::text[])
-      || jsonb_build_object('id', doc -> 'id', 'createdAt', doc -> 'createdAt', 'updatedAt', $4::text),
-    state = coalesce($2::jsonb ->> 'state', state),
-    owner = CASE WHEN $6::boolean THEN $2::jsonb ->> 'owner' ELSE owner END,
-    updated_at = $4::timestamptz
-  WHERE id = $1 AND ($5::text[] IS NULL OR state = ANY($5::text[]))`;
-
-function updateParams(id: string, patch: SandboxPatch, expectState?: readonly SandboxState[]): unknown[] {
-  const {
-    id: _id,
-    createdAt: _created,
-    updatedAt: _updated,
-    ...rest
-  } = patch as SandboxPatch & {
-    id?: string;
-    createdAt?: string;
-  };
-  const removed = Object.keys(rest).filter((k) => rest[k as keyof typeof rest] === undefined);
-  return [
-    id,
-    JSON.stringify(rest),
-    removed,
-    nowIso(),
-    expectState ? [...expectState] : null,
-    'owner' in rest,
-  ];
+  /**
+   * A write that may carry a fence and an event: one transaction with the fence checked first;
+   * without either, the single statement runs on the pool (its own transaction).
+   */
+  private async write<T>(opts: WriteOptions, fn: (q: Queryable) => Promise<T>): Promise<T> {
+    if (!opts.fence && !opts.event) return fn(this.pool);
+    return this.tx(async (c) => {
+      await nodes.assertFence(c, opts.fence);
+      return fn(c);
+    });
+  }
 }

@@ -25,6 +25,8 @@ export interface PostgresServer {
   url: string;
   host: string;
   port: number;
+  /** The server's folder (data, socket, log), removed at stop. */
+  dir: string;
   /** The URL of another database of this server, optionally through another listen address. */
   urlFor(database: string, host?: string): string;
   /** Creates a database (a fresh, empty one) and returns its URL. */
@@ -148,7 +150,7 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
       return urlFor(db);
     };
     for (const db of [database, ...(opts.databases ?? [])]) await createDatabase(db);
-    return { url: urlFor(database), host, port, urlFor, createDatabase, stop };
+    return { url: urlFor(database), host, port, dir, urlFor, createDatabase, stop };
   } catch (err) {
     await stop();
     throw err;
