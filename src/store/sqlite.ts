@@ -1,13 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { ApiKeyRecord, KeyRole, SessionRecord } from '../domain/credentials.js';
+import type { ApiKeyRecord, SessionRecord } from '../domain/credentials.js';
 import { PreviewdError } from '../domain/errors.js';
 import type { EventType, NewEvent, PreviewdEvent } from '../domain/events.js';
 import { type Fence, LOCAL_NODE, type NodeRecord } from '../domain/node.js';
 import { nowIso, type SandboxPatch, type SandboxRecord } from '../domain/sandbox.js';
 import type { SandboxState } from '../domain/state-machine.js';
 import { migrations } from './migrations.js';
+import * as credentials from './sqlite-credentials.js';
 import * as nodes from './sqlite-nodes.js';
 import type {
   AcquireNodeInput,
@@ -30,36 +31,6 @@ interface EventRow {
   at: string;
   data: string;
 }
-interface ApiKeyRow {
-  id: string;
-  hash: string;
-  prefix: string;
-  role: string;
-  owner: string | null;
-  name: string | null;
-  created_at: string;
-  revoked_at: string | null;
-}
-interface SessionRow {
-  hash: string;
-  key_id: string;
-  created_at: string;
-  expires_at: string;
-}
-
-function toApiKey(r: ApiKeyRow): ApiKeyRecord {
-  return {
-    id: r.id,
-    hash: r.hash,
-    prefix: r.prefix,
-    role: r.role as KeyRole,
-    ...(r.owner !== null ? { owner: r.owner } : {}),
-    ...(r.name !== null ? { name: r.name } : {}),
-    createdAt: r.created_at,
-    ...(r.revoked_at !== null ? { revokedAt: r.revoked_at } : {}),
-  };
-}
-
 function toEvent(r: EventRow): PreviewdEvent {
   return {
     id: r.id,
@@ -323,55 +294,40 @@ export class SqliteStore implements Store {
   }
 
   async insertApiKey(k: ApiKeyRecord): Promise<void> {
-    this.db
-      .prepare(
-        'INSERT INTO api_keys (id, hash, prefix, role, owner, name, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      )
-      .run(k.id, k.hash, k.prefix, k.role, k.owner ?? null, k.name ?? null, k.createdAt, k.revokedAt ?? null);
+    credentials.insertApiKey(this.db, k);
   }
 
   async getApiKey(id: string): Promise<ApiKeyRecord | undefined> {
-    const row = this.db.prepare('SELECT * FROM api_keys WHERE id = ?').get(id) as ApiKeyRow | undefined;
-    return row && toApiKey(row);
+    return credentials.getApiKey(this.db, id);
   }
 
   async getApiKeyByHash(hash: string): Promise<ApiKeyRecord | undefined> {
-    const row = this.db.prepare('SELECT * FROM api_keys WHERE hash = ?').get(hash) as ApiKeyRow | undefined;
-    return row && toApiKey(row);
+    return credentials.getApiKeyByHash(this.db, hash);
   }
 
   async listApiKeys(): Promise<ApiKeyRecord[]> {
-    return (this.db.prepare('SELECT * FROM api_keys ORDER BY created_at, id').all() as ApiKeyRow[]).map(
-      toApiKey,
-    );
+    return credentials.listApiKeys(this.db);
   }
 
+  /** Marks the key revoked and removes its sessions, in one transaction. */
   async revokeApiKey(id: string, at: string): Promise<ApiKeyRecord | undefined> {
-    return this.write(() => {
-      this.db.prepare('UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?').run(at, id);
-      this.db.prepare('DELETE FROM sessions WHERE key_id = ?').run(id);
-      const row = this.db.prepare('SELECT * FROM api_keys WHERE id = ?').get(id) as ApiKeyRow | undefined;
-      return row && toApiKey(row);
-    });
+    return credentials.revokeApiKey(this.db, id, at);
   }
 
   async insertSession(r: SessionRecord): Promise<void> {
-    this.db
-      .prepare('INSERT INTO sessions (hash, key_id, created_at, expires_at) VALUES (?, ?, ?, ?)')
-      .run(r.hash, r.keyId, r.createdAt, r.expiresAt);
+    credentials.insertSession(this.db, r);
   }
 
   async getSession(hash: string): Promise<SessionRecord | undefined> {
-    const row = this.db.prepare('SELECT * FROM sessions WHERE hash = ?').get(hash) as SessionRow | undefined;
-    return row && { hash: row.hash, keyId: row.key_id, createdAt: row.created_at, expiresAt: row.expires_at };
+    return credentials.getSession(this.db, hash);
   }
 
   async deleteSession(hash: string): Promise<void> {
-    this.db.prepare('DELETE FROM sessions WHERE hash = ?').run(hash);
+    credentials.deleteSession(this.db, hash);
   }
 
   async deleteExpiredSessions(now: string): Promise<number> {
-    return this.db.prepare('DELETE FROM sessions WHERE expires_at <= ?').run(now).changes;
+    return credentials.deleteExpiredSessions(this.db, now);
   }
 
   async acquireNode(input: AcquireNodeInput): Promise<NodeRecord> {

@@ -108,6 +108,50 @@ export function storeContract(engine: string, make: () => Promise<StoreHarness>)
       });
       expect(typeof mine[1]!.at).toBe('string');
     });
+
+    it("keeps API keys and sessions; a revoke ends the key's sessions in one go", async () => {
+      const key = {
+        id: 'key_1',
+        hash: 'h1',
+        prefix: 'pd_1',
+        role: 'tenant' as const,
+        owner: 'acme',
+        name: 'ci',
+        createdAt: '2030-01-01T00:00:00.000Z',
+      };
+      await store.insertApiKey(key);
+      await store.insertApiKey({
+        id: 'key_0',
+        hash: 'h0',
+        prefix: 'pd_0',
+        role: 'admin',
+        createdAt: key.createdAt,
+      });
+      expect(await store.getApiKey('key_1')).toEqual(key);
+      expect(await store.getApiKeyByHash('h1')).toEqual(key);
+      expect((await store.listApiKeys()).map((k) => k.id)).toEqual(['key_0', 'key_1']);
+      const session = {
+        hash: 's1',
+        keyId: 'key_1',
+        createdAt: key.createdAt,
+        expiresAt: '2030-01-02T00:00:00.000Z',
+      };
+      await store.insertSession(session);
+      await store.insertSession({ ...session, hash: 's2', expiresAt: '2030-01-01T01:00:00.000Z' });
+      expect(await store.getSession('s1')).toEqual(session);
+      expect(await store.deleteExpiredSessions('2030-01-01T02:00:00.000Z')).toBe(1);
+      expect(await store.getSession('s2')).toBeUndefined();
+      const revoked = await store.revokeApiKey('key_1', '2030-01-01T03:00:00.000Z');
+      expect(revoked).toEqual({ ...key, revokedAt: '2030-01-01T03:00:00.000Z' });
+      expect(await store.getSession('s1')).toBeUndefined();
+      expect((await store.revokeApiKey('key_1', '2030-01-09T00:00:00.000Z'))?.revokedAt).toBe(
+        revoked?.revokedAt,
+      );
+      await store.insertSession({ ...session, hash: 's3', keyId: 'key_0' });
+      await store.deleteSession('s3');
+      expect(await store.getSession('s3')).toBeUndefined();
+      expect(await store.getApiKey('key_9')).toBeUndefined();
+    });
   });
   storeClusterContract(engine, make);
 }
