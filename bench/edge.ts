@@ -5,7 +5,8 @@
  *
  * The edge is measured as previewd serves it (HAProxy front, one thread like nginx's one worker)
  * and, on the same server, its built-in edge alone (its loopback listener: what previewd serves
- * with edge.front "off"). Each path runs --rounds times, in a rotating order; the tables give the
+ * with edge.front "off"); a private preview of the same app (token in X-Previewd-Token) likewise,
+ * through the front (HAProxy checks the token itself) and through the built-in edge. Each path runs --rounds times, in a rotating order; the tables give the
  * medians (the machine is noisy).
  *
  *   node --import tsx bench/edge.ts [--duration 5] [--rounds 3] [--wakes 10]
@@ -67,10 +68,20 @@ async function wrk(
   url: string,
   host: string,
   load: { threads: number; connections: number } = { threads: 2, connections: 64 },
+  headers: string[] = [],
 ): Promise<{ rps: number; p50: number; p99: number }> {
   const { stdout } = await run(
     'wrk',
-    [`-t${load.threads}`, `-c${load.connections}`, `-d${DURATION}s`, '--latency', '-H', `Host: ${host}`, url],
+    [
+      `-t${load.threads}`,
+      `-c${load.connections}`,
+      `-d${DURATION}s`,
+      '--latency',
+      '-H',
+      `Host: ${host}`,
+      ...headers.flatMap((h) => ['-H', h]),
+      url,
+    ],
     {
       maxBuffer: 1 << 20,
     },
@@ -151,22 +162,54 @@ async function main(): Promise<void> {
       if (res?.statusCode === 200 && front.routes(host)) break;
       await new Promise((r) => setTimeout(r, 100));
     }
+    // The same app as a private preview: requests carry a token, HAProxy verifies it.
+    const priv = await server.call('POST', '/v1/sandboxes', {
+      files: { 'server.js': APP },
+      runtime: { start: 'node server.js', port: 3000 },
+      visibility: 'private',
+    });
+    const privId = priv.body.id as string;
+    const privHost = `3000-${privId}.preview.localhost`;
+    const minted = await server.call('POST', `/v1/sandboxes/${privId}/preview-tokens`, { ttlSec: 86_400 });
+    const tokenHeader = `X-Previewd-Token: ${minted.body.token as string}`;
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const res = await request(`${server.edgeUrl}/`, {
+        headers: { host: privHost, 'x-previewd-token': minted.body.token as string },
+      }).catch(() => undefined);
+      if (res) await res.body.dump();
+      if (res?.statusCode === 200 && front.routes(privHost)) break;
+      if (Date.now() > deadline) throw new Error('the private route was never published on the front');
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const addr = await server.app.provider.address(id, 3000);
     const nginxPort = 20000 + (process.pid % 20000);
     stopNginx = await startNginx(dir, `${addr.host}:${addr.port}`, nginxPort);
 
-    const paths = [
-      { name: 'direct (container IP)', url: `http://${addr.host}:${addr.port}/` },
-      { name: 'nginx (1 worker)', url: `http://127.0.0.1:${nginxPort}/` },
-      { name: 'previewd edge (HAProxy front, 1 thread)', url: `${server.edgeUrl}/` },
-      { name: 'previewd built-in edge alone', url: `${server.app.edge.builtinUrl}/` },
+    const paths: { name: string; url: string; host: string; headers?: string[] }[] = [
+      { name: 'direct (container IP)', url: `http://${addr.host}:${addr.port}/`, host },
+      { name: 'nginx (1 worker)', url: `http://127.0.0.1:${nginxPort}/`, host },
+      { name: 'previewd edge (HAProxy front, 1 thread)', url: `${server.edgeUrl}/`, host },
+      { name: 'previewd built-in edge alone', url: `${server.app.edge.builtinUrl}/`, host },
+      {
+        name: 'private preview, edge (HAProxy front checks the token)',
+        url: `${server.edgeUrl}/`,
+        host: privHost,
+        headers: [tokenHeader],
+      },
+      {
+        name: 'private preview, built-in edge alone',
+        url: `${server.app.edge.builtinUrl}/`,
+        host: privHost,
+        headers: [tokenHeader],
+      },
     ];
     const runs = paths.map(() => [] as { rps: number; p50: number; p99: number }[]);
     const fastBefore = (await front.serverTotals())['fast/app'] ?? 0;
     for (let round = 0; round < ROUNDS; round++) {
       for (let k = 0; k < paths.length; k++) {
         const i = (k + round) % paths.length;
-        runs[i]!.push(await wrk(paths[i]!.url, host));
+        runs[i]!.push(await wrk(paths[i]!.url, paths[i]!.host, undefined, paths[i]!.headers));
       }
     }
     const fastServed = ((await front.serverTotals())['fast/app'] ?? 0) - fastBefore;
@@ -194,7 +237,9 @@ async function main(): Promise<void> {
         'each round req/s': runs[i]!.map((r) => Math.round(r.rps)).join(' / '),
       })),
     );
-    const [direct, nginx, edge, builtin] = med as [
+    const [direct, nginx, edge, builtin, privEdge, privBuiltin] = med as [
+      (typeof med)[0],
+      (typeof med)[0],
       (typeof med)[0],
       (typeof med)[0],
       (typeof med)[0],
@@ -202,6 +247,9 @@ async function main(): Promise<void> {
     ];
     console.log(
       `\nedge/nginx req/s: ${(edge.rps / nginx.rps).toFixed(2)}x (goal ≥ 0.8x)   built-in alone/nginx: ${(builtin.rps / nginx.rps).toFixed(2)}x   edge/direct: ${(edge.rps / direct.rps).toFixed(2)}x`,
+    );
+    console.log(
+      `private preview/nginx req/s: edge ${(privEdge.rps / nginx.rps).toFixed(2)}x (goal ≥ 0.8x)   built-in alone ${(privBuiltin.rps / nginx.rps).toFixed(2)}x   private/public through the edge: ${(privEdge.rps / edge.rps).toFixed(2)}x`,
     );
     console.log(
       `added p50 vs direct: edge ${(edge.p50 - direct.p50).toFixed(3)} ms (goal ≤ 1 ms), nginx ${(nginx.p50 - direct.p50).toFixed(3)} ms, built-in alone ${(builtin.p50 - direct.p50).toFixed(3)} ms`,
@@ -214,7 +262,8 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       for (let k = 0; k < paths.length; k++) {
         const i = (k + round) % paths.length;
-        single[i]!.push((await wrk(paths[i]!.url, host, { threads: 1, connections: 1 })).p50);
+        const p = paths[i]!;
+        single[i]!.push((await wrk(p.url, p.host, { threads: 1, connections: 1 }, p.headers)).p50);
       }
     }
     const p50s = single.map((r) => percentile(r, 50));

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PreviewdError } from '../../src/domain/errors.js';
 import { createAppSandbox, edgeJson, previewHostOf, wsConnect } from '../helpers/edge.js';
 import { rawHttp, rawRequest } from '../helpers/raw-http.js';
 import { startTestServer, type TestServer, waitFor, waitState } from '../helpers/server.js';
@@ -12,6 +13,36 @@ describe('private previews (real engine)', () => {
     const res = await server.call('POST', `/v1/sandboxes/${id}/preview-tokens`, body);
     expect(res.status).toBe(201);
     return res.body as { token: string; url: string; expiresAt: string };
+  }
+
+  /** Requests HAProxy served itself so far (0 without a front: the edge-builtin project). */
+  const fastCount = async () => (await server.app.edge.front?.serverTotals())?.['fast/app'] ?? 0;
+
+  /**
+   * With the front: until HAProxy serves `h` itself for this token (the built-in edge published
+   * the private route once it let a request through). Without: the token is accepted.
+   */
+  async function servedByFront(token: string, h = host) {
+    await waitFor(async () => {
+      const before = await fastCount();
+      const res = await edgeJson(server, h, '/echo', { headers: { 'x-previewd-token': token } });
+      expect(res.status).toBe(200);
+      if (!server.app.edge.front) return true;
+      return (await fastCount()) > before && server.app.edge.front.routes(h) ? true : undefined;
+    });
+  }
+
+  /** A refusal exactly as the built-in edge gives it; with the front on, not served by HAProxy. */
+  async function refusedByEdge(headers: Record<string, string>, reason: string, message: string) {
+    const before = await fastCount();
+    const res = await edgeJson(server, host, '/echo', { headers });
+    expect(res.status, reason).toBe(401);
+    expect(res.headers['x-previewd-error'], reason).toBe('preview_token_invalid');
+    expect(res.headers['content-type'], reason).toBe('application/json; charset=utf-8');
+    expect(res.body, reason).toEqual(
+      new PreviewdError('preview_token_invalid', message, { details: { reason } }).toBody(),
+    );
+    expect(await fastCount(), reason).toBe(before);
   }
 
   beforeAll(async () => {
@@ -126,6 +157,91 @@ describe('private previews (real engine)', () => {
     const bad = await edgeJson(server, host, '/echo', { headers: { 'x-previewd-token': forged } });
     expect(bad.status).toBe(401);
     expect(bad.body.error.code).toBe('preview_token_invalid');
+  });
+
+  it('with the front on, HAProxy serves accepted requests itself (header, bearer, cookie), token stripped', async () => {
+    const { token } = await mint();
+    await servedByFront(token);
+    const one = server.app.edge.front ? 1 : 0;
+    for (const [label, headers] of [
+      ['header', { 'x-previewd-token': token }],
+      ['bearer', { authorization: `Bearer ${token}` }],
+      ['cookie', { cookie: `theme=dark; previewd_token=${token}` }],
+    ] as const) {
+      const before = await fastCount();
+      const res = await edgeJson(server, host, '/echo?via=front', { headers });
+      expect(res.status, label).toBe(200);
+      expect(await fastCount(), label).toBe(before + one);
+      expect(res.body.url, label).toBe('/echo?via=front');
+      expect(res.body.headers['x-previewd-token'], label).toBeUndefined();
+      expect(res.body.headers.authorization, label).toBeUndefined();
+      expect(res.body.headers.cookie, label).toBe(label === 'cookie' ? 'theme=dark' : undefined);
+    }
+    // The exchange stays the built-in edge's: a redirect setting the cookie.
+    const before = await fastCount();
+    const exchange = await edgeJson(server, host, `/echo?previewd_token=${token}`, {
+      headers: { accept: 'text/html' },
+    });
+    expect(exchange.status).toBe(303);
+    expect(await fastCount()).toBe(before);
+  });
+
+  it("refuses expired, other sandboxes', tampered and wrong-port tokens identically while the route is on the front", async () => {
+    const { token } = await mint();
+    await servedByFront(token);
+    const tokens = server.app.edge.tokens;
+    const now = Date.now();
+    const expired = tokens.issue({ sid: id, iat: now, exp: now - 1 });
+    const foreign = tokens.issue({ sid: '01jzzzzzzzzzzzzzzzzzzzzzzz', iat: now, exp: now + 60_000 });
+    const [p, kid, , sig] = token.split('.');
+    const longer = Buffer.from(JSON.stringify({ sid: id, iat: now, exp: now + 9e9 })).toString('base64url');
+    const tamperedClaims = `${p}.${kid}.${longer}.${sig}`;
+    // One character inside the signature (the last one carries unused bits).
+    const at = token.length - 10;
+    const tamperedSig = `${token.slice(0, at)}${token[at] === 'A' ? 'B' : 'A'}${token.slice(at + 1)}`;
+    const port4000 = tokens.issue({ sid: id, port: 4000, iat: now, exp: now + 60_000 });
+    const cases: [string, string, string][] = [
+      [expired, 'expired', 'the preview token has expired'],
+      [foreign, 'wrong_sandbox', 'the preview token is for another sandbox'],
+      [tamperedClaims, 'bad_signature', 'the preview token is not valid'],
+      [tamperedSig, 'bad_signature', 'the preview token is not valid'],
+      [port4000, 'wrong_port', 'the preview token is not valid for port 3000'],
+    ];
+    for (const [t, reason, message] of cases) {
+      await refusedByEdge({ 'x-previewd-token': t }, reason, message);
+      await refusedByEdge({ cookie: `previewd_token=${t}` }, reason, message);
+      await refusedByEdge({ authorization: `Bearer ${t}` }, reason, message);
+    }
+    // The route stayed on the front all along, and the good token is still served there.
+    if (server.app.edge.front) expect(server.app.edge.front.routes(host)).toBe(true);
+    await servedByFront(token);
+  });
+
+  it('an expiring token stops being served (by the front too) the moment it expires', async () => {
+    const { token } = await mint();
+    await servedByFront(token);
+    const now = Date.now();
+    const short = server.app.edge.tokens.issue({ sid: id, iat: now, exp: now + 1500 });
+    const first = await edgeJson(server, host, '/echo', { headers: { 'x-previewd-token': short } });
+    expect(first.status).toBe(200);
+    await waitFor(async () => {
+      const res = await edgeJson(server, host, '/echo', { headers: { 'x-previewd-token': short } });
+      return res.status === 401 ? true : undefined;
+    }, 10_000);
+    expect(Date.now()).toBeGreaterThanOrEqual(now + 1500);
+    await refusedByEdge({ 'x-previewd-token': short }, 'expired', 'the preview token has expired');
+    await refusedByEdge({ cookie: `previewd_token=${short}` }, 'expired', 'the preview token has expired');
+  });
+
+  it('a revoked token is refused by the built-in edge as soon as the revoke answered, even while the front served it', async () => {
+    const { token } = await mint();
+    await servedByFront(token);
+    expect((await server.call('DELETE', `/v1/sandboxes/${id}/preview-tokens`)).status).toBe(204);
+    await refusedByEdge({ 'x-previewd-token': token }, 'revoked', 'the preview token was revoked');
+    await refusedByEdge({ cookie: `previewd_token=${token}` }, 'revoked', 'the preview token was revoked');
+    // A token minted afterwards is served by the front again (the route is published anew).
+    await servedByFront((await mint()).token);
+    await refusedByEdge({ 'x-previewd-token': token }, 'revoked', 'the preview token was revoked');
   });
 
   it('revokes every token at once; tokens minted afterwards work', async () => {
