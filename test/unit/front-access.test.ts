@@ -53,6 +53,7 @@ function listen(
   });
   // An upgrade is answered as a plain response: enough to tell who was reached.
   server.on('upgrade', (req: IncomingMessage, socket) => {
+    socket.on('error', () => undefined);
     const body = JSON.stringify(handler(req, ''));
     socket.end(
       `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
