@@ -6,7 +6,9 @@ import { buildApi } from './api/server.js';
 import { ensureApiKeys, parseKeyEntries } from './config/api-keys.js';
 import { splitHostPort } from './config/load.js';
 import type { Config } from './config/schema.js';
+import type { EdgeCluster } from './edge/edge-cluster.js';
 import { Edge } from './edge/edge-server.js';
+import { LocalSandboxDirectory, type SandboxDirectory } from './edge/sandbox-directory.js';
 import { EgressPolicies } from './egress/egress-policies.js';
 import { EventBus } from './events/bus.js';
 import { createDockerClient } from './providers/docker/client.js';
@@ -58,8 +60,20 @@ export interface Previewd {
   stop(): Promise<void>;
 }
 
+/** Parts a cluster (or a test) gives the composition root instead of the single-host defaults. */
+export interface PreviewdParts {
+  /** The other nodes, for the edge to forward previews of their sandboxes (edge-cluster.ts). */
+  edgeCluster?: EdgeCluster;
+  /** The sandbox directory the edge asks, built around this node's own. */
+  sandboxDirectory?: (local: SandboxDirectory) => SandboxDirectory;
+}
+
 /** The composition root: wires store, provider, bus, service, reconciler and API for `previewd serve`. */
-export async function createPreviewd(config: Config, log: Logger): Promise<Previewd> {
+export async function createPreviewd(
+  config: Config,
+  log: Logger,
+  parts: PreviewdParts = {},
+): Promise<Previewd> {
   const ensured = ensureApiKeys(config);
   const generated = ensured.generated;
   const keyEntries = parseKeyEntries(ensured.keys);
@@ -131,10 +145,14 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
       ].filter((p) => p > 0),
     log: log.child({ component: 'containment' }),
   });
+  // The edge asks the directory about sandboxes, never the provider.
+  const localDirectory = new LocalSandboxDirectory({ store, provider });
+  const directory = parts.sandboxDirectory?.(localDirectory) ?? localDirectory;
   const edge = new Edge({
     config,
     store,
-    provider,
+    directory,
+    cluster: parts.edgeCluster,
     bus,
     service,
     registry: metrics.registry,
@@ -146,7 +164,7 @@ export async function createPreviewd(config: Config, log: Logger): Promise<Previ
       ? new TraefikMode({
           config,
           store,
-          provider,
+          directory,
           bus,
           log: log.child({ component: 'traefik' }),
           touch: (id) => edge.activity.touch(id),

@@ -30,7 +30,11 @@ export class UpstreamProxy {
   private readonly proxy = createProxyServer({ xfwd: false, ws: true, changeOrigin: false });
   private readonly pools = new Map<string, Pool>();
 
-  constructor() {
+  /**
+   * `headersTimeoutMs`: how long an upstream may take to send its answer's head (0, the default:
+   * as long as it likes — an app's streams may idle; a peer edge holding a request is bounded).
+   */
+  constructor(private readonly opts: { headersTimeoutMs?: number } = {}) {
     // Errors are handled per call; this keeps a stray one from becoming an uncaught exception.
     this.proxy.on('error', () => undefined);
   }
@@ -44,7 +48,7 @@ export class UpstreamProxy {
         pipelining: 1,
         keepAliveTimeout: 30_000,
         // Streams (SSE, long downloads, slow uploads) may idle for as long as the app likes.
-        headersTimeout: 0,
+        headersTimeout: this.opts.headersTimeoutMs ?? 0,
         bodyTimeout: 0,
       });
       this.pools.set(key, pool);

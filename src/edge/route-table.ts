@@ -1,13 +1,13 @@
-import type { SandboxRecord } from '../domain/sandbox.js';
 import type { SandboxState } from '../domain/state-machine.js';
 import type { EventBus } from '../events/bus.js';
-import type { SandboxProvider } from '../providers/provider.js';
-import type { Store } from '../store/store.js';
+import type { SandboxDirectory, SandboxEntry } from './sandbox-directory.js';
 
 /** What the edge needs to route a request, kept in memory. */
 export interface Route {
   id: string;
   state: SandboxState;
+  /** The node that manages it (`local` on a single host). */
+  node: string;
   ports: ReadonlySet<number>;
   visibility: 'public' | 'private';
   /** Revocation instant of preview tokens (ms since the epoch; 0 when never revoked). */
@@ -19,10 +19,11 @@ export interface Route {
   ready: Set<number>;
 }
 
-function toRoute(record: SandboxRecord): Route {
+function toRoute(record: SandboxEntry): Route {
   return {
     id: record.id,
     state: record.state,
+    node: record.node,
     ports: new Set(record.ports),
     visibility: record.visibility,
     tokensValidAfter: record.previewTokensValidAfter ? Date.parse(record.previewTokensValidAfter) : 0,
@@ -33,7 +34,7 @@ function toRoute(record: SandboxRecord): Route {
 }
 
 /**
- * Cache of sandbox id → route. Filled from the store on a miss and dropped whenever an event names
+ * Cache of sandbox id → route. Filled from the sandbox directory on a miss and dropped whenever an event names
  * the sandbox, so the per-request path touches neither the database nor the engine once warm.
  * Unknown ids are cached briefly too, so a flood of requests for a bad host stays in memory.
  */
@@ -46,8 +47,7 @@ export class RouteTable {
   private readonly unsubscribe: () => void;
 
   constructor(
-    private readonly store: Store,
-    private readonly provider: SandboxProvider,
+    private readonly directory: SandboxDirectory,
     bus: EventBus,
     private readonly missTtlMs = 1000,
     /** Told about each route dropped from the cache (to release its upstream connections). */
@@ -81,8 +81,8 @@ export class RouteTable {
     let pending = this.loading.get(id);
     if (pending) return pending;
     const generation = this.generations.get(id) ?? 0;
-    pending = this.store
-      .getSandbox(id)
+    pending = this.directory
+      .lookup(id)
       .then((record) => {
         if ((this.generations.get(id) ?? 0) !== generation) return record ? toRoute(record) : undefined;
         if (!record) {
@@ -98,7 +98,7 @@ export class RouteTable {
     return pending;
   }
 
-  /** A fresh route from the store (after a wake, for instance). */
+  /** A fresh route from the directory (after a wake, for instance). */
   async refresh(id: string): Promise<Route | undefined> {
     this.invalidate(id);
     return this.load(id);
@@ -108,7 +108,7 @@ export class RouteTable {
   async address(route: Route, port: number): Promise<{ host: string; port: number }> {
     const known = route.addresses.get(port);
     if (known) return known;
-    const addr = await this.provider.address(route.id, port);
+    const addr = await this.directory.address(route.id, port);
     route.addresses.set(port, addr);
     return addr;
   }

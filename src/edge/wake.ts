@@ -1,16 +1,15 @@
 import type { Logger } from 'pino';
 import { isPreviewdError, PreviewdError } from '../domain/errors.js';
-import type { InstanceInfo, SandboxProvider } from '../providers/provider.js';
 import type { SandboxService } from '../sandboxes/service.js';
-import { lastLogLines } from './app-logs.js';
 import type { EdgeMetrics } from './edge-metrics.js';
 import { probePort } from './port-probe.js';
 import type { Route, RouteTable } from './route-table.js';
+import type { SandboxDirectory, SandboxInstance } from './sandbox-directory.js';
 
 export interface WakerDeps {
   service: SandboxService;
   routes: RouteTable;
-  provider: SandboxProvider;
+  directory: SandboxDirectory;
   metrics: EdgeMetrics;
   log: Logger;
   /** How long a held request waits for the port (ms). */
@@ -21,17 +20,19 @@ export interface WakerDeps {
 
 const SLEEPING = new Set(['stopped', 'paused', 'stopping']);
 const RETRY_AFTER = { 'Retry-After': '5' };
+/** How many of the app's last log lines the starting and crashed pages show. */
+export const PAGE_LOG_LINES = 20;
 const PASS_THROUGH = new Set(['sandbox_not_found', 'capacity_exhausted', 'quota_exceeded']);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The app_crashed error for a sandbox whose app exited, with its exit code and last log lines. */
 export async function crashedError(
-  provider: SandboxProvider,
+  directory: SandboxDirectory,
   sandboxId: string,
   exitCode: number | undefined,
 ): Promise<PreviewdError> {
-  const logs = await lastLogLines(provider, sandboxId);
+  const logs = await directory.lastLogLines(sandboxId, PAGE_LOG_LINES);
   return new PreviewdError(
     'app_crashed',
     `the app of sandbox ${sandboxId} exited${exitCode === undefined ? '' : ` with code ${exitCode}`}`,
@@ -44,12 +45,12 @@ export async function crashedError(
  * staying up) its supervisor reports a crash (a restart pending or given up). Returns the exit code.
  */
 export function appDown(
-  provider: SandboxProvider,
-  info: InstanceInfo,
+  directory: SandboxDirectory,
+  info: Pick<SandboxInstance, 'sandboxId' | 'status' | 'exitCode'>,
 ): Promise<{ exitCode?: number } | undefined> | { exitCode?: number } | undefined {
   if (info.status === 'exited' || info.status === 'dead') return { exitCode: info.exitCode };
-  if (info.status !== 'running' || !provider.appStatus) return undefined;
-  return provider
+  if (info.status !== 'running') return undefined;
+  return directory
     .appStatus(info.sandboxId)
     .catch(() => undefined)
     .then((app) =>
@@ -114,7 +115,7 @@ export class Waker {
   }
 
   private async waitReady(sandboxId: string, port: number): Promise<{ host: string; port: number }> {
-    const { routes, provider } = this.deps;
+    const { routes, directory } = this.deps;
     const deadline = Date.now() + this.deps.timeoutMs;
     let woke = false;
     let lastInspect = 0;
@@ -124,8 +125,8 @@ export class Waker {
       if (route.state === 'error') throw sandboxError(route);
       if (SLEEPING.has(route.state)) {
         if (woke && route.error?.code === 'app_exited') {
-          const info = await provider.inspect(sandboxId);
-          throw await crashedError(provider, sandboxId, info.exitCode);
+          const info = await directory.instance(sandboxId);
+          throw await crashedError(directory, sandboxId, info.exitCode);
         }
         woke = true;
         await this.wake(sandboxId);
@@ -143,9 +144,9 @@ export class Waker {
         }
         if (Date.now() - lastInspect > 300) {
           lastInspect = Date.now();
-          const info = await provider.inspect(sandboxId);
-          const down = await appDown(provider, info);
-          if (down) throw await crashedError(provider, sandboxId, down.exitCode);
+          const info = await directory.instance(sandboxId);
+          const down = await appDown(directory, info);
+          if (down) throw await crashedError(directory, sandboxId, down.exitCode);
           if (!addr && info.ip) route.addresses.clear();
         }
       }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
+import type { SandboxDirectory } from '../edge/sandbox-directory.js';
 import type { EventBus } from '../events/bus.js';
-import type { SandboxProvider } from '../providers/provider.js';
 import type { Store } from '../store/store.js';
 import {
   buildDynamicConfig,
@@ -26,7 +26,7 @@ export interface DynamicConfigSnapshot {
 
 /**
  * Serves the dynamic configuration for Traefik's HTTP provider. Built from the store (running
- * sandboxes) and the provider (their addresses), cached until an event may change routing, so
+ * sandboxes) and the sandbox directory (their addresses), cached until an event may change routing, so
  * Traefik polling every few seconds costs a string compare.
  */
 export class DynamicConfigSource {
@@ -39,7 +39,7 @@ export class DynamicConfigSource {
     private readonly deps: {
       config: DynamicConfigSettings;
       store: Store;
-      provider: SandboxProvider;
+      directory: Pick<SandboxDirectory, 'address'>;
       bus: EventBus;
       log: Logger;
     },
@@ -78,7 +78,7 @@ export class DynamicConfigSource {
       const ports: Array<{ port: number; url: string }> = [];
       for (const port of [...new Set(record.ports)].sort((a, b) => a - b)) {
         try {
-          const address = await this.deps.provider.address(record.id, port);
+          const address = await this.deps.directory.address(record.id, port);
           const host = address.host.includes(':') ? `[${address.host}]` : address.host;
           ports.push({ port, url: `http://${host}:${address.port}` });
         } catch (err) {

@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { PreviewHostParser } from '../edge/preview-host.js';
+import type { SandboxDirectory } from '../edge/sandbox-directory.js';
 import type { EventBus } from '../events/bus.js';
-import type { SandboxProvider } from '../providers/provider.js';
 import type { Store } from '../store/store.js';
 import { AccessLogTailer } from './access-log-tailer.js';
 import { accessLogActivity } from './activity.js';
@@ -12,7 +12,8 @@ import { DynamicConfigSource } from './dynamic-config-source.js';
 export interface TraefikModeDeps {
   config: Config;
   store: Store;
-  provider: SandboxProvider;
+  /** Where running sandboxes answer (the edge's sandbox directory). */
+  directory: SandboxDirectory;
   bus: EventBus;
   log: Logger;
   /** Records preview activity of a sandbox (the idle reaper reads it); called at most once per sandbox per batch. */

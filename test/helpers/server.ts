@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { createPreviewd, type Previewd } from '../../src/app.js';
+import { createPreviewd, type Previewd, type PreviewdParts } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
 import { releaseMounts } from './mounts.js';
 
@@ -25,7 +25,10 @@ export interface TestServer {
 }
 
 /** A real previewd (real store, real Docker engine) on a random loopback port with its own data dir. */
-export async function startTestServer(overrides: Record<string, unknown> = {}): Promise<TestServer> {
+export async function startTestServer(
+  overrides: Record<string, unknown> = {},
+  parts: PreviewdParts = {},
+): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'previewd-test-'));
   const { config } = loadConfig({
     env: {},
@@ -44,7 +47,7 @@ export async function startTestServer(overrides: Record<string, unknown> = {}): 
       ...overrides,
     },
   });
-  const app = await createPreviewd(config, pino({ level: process.env.PREVIEWD_TEST_LOG ?? 'silent' }));
+  const app = await createPreviewd(config, pino({ level: process.env.PREVIEWD_TEST_LOG ?? 'silent' }), parts);
   await app.start();
   const url = app.apiUrl!;
   const call: TestServer['call'] = async (method, path, body, headers = {}) => {
