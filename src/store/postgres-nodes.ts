@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { PreviewdError } from '../domain/errors.js';
 import type { Fence, NodeRecord } from '../domain/node.js';
 import { checkAcquire, checkLabels, checkNodeId, checkRenew, isoTime, leaseEnd } from './node-input.js';
-import type { Queryable } from './postgres-writes.js';
+import { jsonText, type Queryable } from './postgres-writes.js';
 import type { AcquireNodeInput, RenewNodeInput } from './store.js';
 
 /** The PostgreSQL engine's node table: leases, epochs and the fence check of every fenced write. */
@@ -90,9 +90,9 @@ export async function acquireNode(q: Queryable, input: AcquireNodeInput): Promis
       input.id,
       input.apiUrl,
       input.edgeUrl,
-      JSON.stringify(input.labels),
-      JSON.stringify({ memoryMb: input.capacity.memoryMb, maxRunning: input.capacity.maxRunning }),
-      JSON.stringify({ memoryMb: input.usage.memoryMb, running: input.usage.running }),
+      jsonText(input.labels),
+      jsonText({ memoryMb: input.capacity.memoryMb, maxRunning: input.capacity.maxRunning }),
+      jsonText({ memoryMb: input.usage.memoryMb, running: input.usage.running }),
       now,
       until,
     ],
@@ -114,8 +114,8 @@ export async function renewNode(
      WHERE id = $5 AND epoch = $6 AND status = 'up'
      RETURNING *`,
     [
-      JSON.stringify({ memoryMb: input.usage.memoryMb, running: input.usage.running }),
-      input.labels ? JSON.stringify(input.labels) : null,
+      jsonText({ memoryMb: input.usage.memoryMb, running: input.usage.running }),
+      input.labels ? jsonText(input.labels) : null,
       now,
       until,
       fence.node,
@@ -140,5 +140,5 @@ export async function fenceNode(q: Queryable, id: string, epoch: number, now: st
 export async function setNodeLabels(q: Queryable, id: string, labels: Record<string, string>): Promise<void> {
   checkNodeId(id);
   checkLabels(labels);
-  await q.query('UPDATE nodes SET labels = $1::jsonb WHERE id = $2', [JSON.stringify(labels), id]);
+  await q.query('UPDATE nodes SET labels = $1::jsonb WHERE id = $2', [jsonText(labels), id]);
 }

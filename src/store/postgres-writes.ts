@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { PreviewdError } from '../domain/errors.js';
 import type { EventType, NewEvent, PreviewdEvent } from '../domain/events.js';
 import { nowIso, type SandboxPatch } from '../domain/sandbox.js';
 import type { SandboxState } from '../domain/state-machine.js';
@@ -9,6 +10,21 @@ import type { SandboxState } from '../domain/state-machine.js';
  */
 
 export type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
+
+/** `\u0000` in JSON text that is an escape (not an escaped backslash followed by `u0000`). */
+const NUL_ESCAPE = /(?<!\\)(?:\\\\)*\\u0000/;
+
+/**
+ * JSON text for a JSONB column. JSONB cannot hold U+0000 in a string: such a value is a stable
+ * invalid_request here rather than a database error.
+ */
+export function jsonText(value: unknown): string {
+  const text = JSON.stringify(value);
+  if (NUL_ESCAPE.test(text)) {
+    throw new PreviewdError('invalid_request', 'text with a NUL character (U+0000) cannot be stored');
+  }
+  return text;
+}
 
 export interface EventRow {
   id: string;
@@ -64,7 +80,7 @@ export async function insertEvent(
       node ?? null,
       event.type,
       nowIso(),
-      JSON.stringify(event.data),
+      jsonText(event.data),
       fromRow,
     ],
   );
@@ -104,12 +120,5 @@ export function updateParams(
     createdAt?: string;
   };
   const removed = Object.keys(rest).filter((k) => k !== 'node' && rest[k as keyof typeof rest] === undefined);
-  return [
-    id,
-    JSON.stringify(rest),
-    removed,
-    nowIso(),
-    expectState ? [...expectState] : null,
-    'owner' in rest,
-  ];
+  return [id, jsonText(rest), removed, nowIso(), expectState ? [...expectState] : null, 'owner' in rest];
 }

@@ -12,6 +12,7 @@ import {
   type EventRow,
   FROM_ROW,
   insertEvent,
+  jsonText,
   type Queryable,
   toEvent,
   UPDATE_SANDBOX,
@@ -87,16 +88,20 @@ export class PostgresStore implements Store {
   /** Runs `fn` in one transaction on one connection; rolled back when it throws. */
   protected async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    let broken: Error | undefined;
     try {
       await client.query('BEGIN');
       const result = await fn(client);
       await client.query('COMMIT');
       return result;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      // A connection that cannot even roll back is dropped from the pool, not handed out again.
+      await client.query('ROLLBACK').catch((rollbackErr: Error) => {
+        broken = rollbackErr;
+      });
       throw err;
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 
@@ -136,7 +141,7 @@ export class PostgresStore implements Store {
           stored.node,
           stored.createdAt,
           stored.updatedAt,
-          JSON.stringify(stored),
+          jsonText(stored),
         ],
       );
       if (opts.event) await insertEvent(q, opts.event, stored.owner, stored.node);
@@ -166,7 +171,7 @@ export class PostgresStore implements Store {
     if (filter.owner !== undefined) where.push(`owner = ${param(filter.owner)}`);
     if (filter.node !== undefined) where.push(`node = ${param(filter.node)}`);
     if (filter.labels && Object.keys(filter.labels).length > 0) {
-      where.push(`doc -> 'labels' @> ${param(JSON.stringify(filter.labels))}::jsonb`);
+      where.push(`doc -> 'labels' @> ${param(jsonText(filter.labels))}::jsonb`);
     }
     if (filter.cursor) where.push(`id < ${param(filter.cursor)}`);
     let sql = 'SELECT doc FROM sandboxes';

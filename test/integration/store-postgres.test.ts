@@ -8,6 +8,7 @@ import { openStore } from '../../src/store/open-store.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { pgMigrations } from '../../src/store/postgres-migrations.js';
 import { storeContract } from '../contract/store.contract.js';
+import { sandboxRecord } from '../contract/store-fixtures.js';
 import { type PostgresServer, startPostgres } from '../helpers/postgres.js';
 
 let server: PostgresServer;
@@ -68,6 +69,125 @@ describe('PostgreSQL store: several nodes on one database', () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+});
+
+/** Resolves once a session of this database waits on a lock (polled from its own connection). */
+async function someoneWaitsOnALock(url: string): Promise<void> {
+  const watcher = new pg.Client({ connectionString: url });
+  await watcher.connect();
+  try {
+    for (let i = 0; i < 500; i++) {
+      const { rows } = await watcher.query(
+        "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+      );
+      if (rows.length > 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new Error('no session waited on a lock within 5 s');
+  } finally {
+    await watcher.end();
+  }
+}
+
+describe('PostgreSQL store: what the engine itself must hold', () => {
+  it('an event append waits for the writer holding the counter, so ids become visible in order', async () => {
+    const url = await server.createDatabase(`order_${++n}`);
+    const store = new PostgresStore({ url });
+    const writer = new pg.Client({ connectionString: url });
+    try {
+      await store.migrate();
+      await writer.connect();
+      // A writer in flight: it took id 1 and has not committed.
+      await writer.query('BEGIN');
+      const { rows } = await writer.query<{ last: string }>(
+        'UPDATE event_counter SET last = last + 1 WHERE id = 1 RETURNING last',
+      );
+      expect(Number(rows[0]!.last)).toBe(1);
+      let settled = false;
+      const pending = store
+        .appendEvent({ type: 'sandbox.deleted', sandboxId: newSandboxId(), data: {} })
+        .finally(() => {
+          settled = true;
+        });
+      await someoneWaitsOnALock(url);
+      expect(settled).toBe(false);
+      expect(await store.listEvents({})).toEqual([]);
+      await writer.query('ROLLBACK');
+      // Rolled back: its id was never used, and the append takes it.
+      expect((await pending).id).toBe(1);
+      expect(await store.lastEventId()).toBe(1);
+    } finally {
+      await writer.end().catch(() => undefined);
+      await store.close();
+    }
+  });
+
+  it('a fenced write waits for a fence in flight and is then refused (the node row is read FOR SHARE)', async () => {
+    const url = await server.createDatabase(`fence_${++n}`);
+    const store = new PostgresStore({ url });
+    const fencer = new pg.Client({ connectionString: url });
+    try {
+      await store.migrate();
+      const node = await store.acquireNode({
+        id: 'n-1',
+        apiUrl: 'http://198.51.100.11:7070',
+        edgeUrl: 'http://198.51.100.11:8081',
+        labels: {},
+        capacity: { memoryMb: 1024, maxRunning: 4 },
+        usage: { memoryMb: 0, running: 0 },
+        leaseMs: 1_000,
+        now: '2030-01-01T00:00:00.000Z',
+      });
+      const fence = { node: 'n-1', epoch: node.epoch };
+      const rec = sandboxRecord({ node: 'n-1' });
+      await store.insertSandbox(rec, { fence });
+      await fencer.connect();
+      await fencer.query('BEGIN');
+      await fencer.query("UPDATE nodes SET status = 'down', epoch = epoch + 1 WHERE id = 'n-1'");
+      const write = store.updateSandbox(rec.id, { state: 'starting' }, ['creating'], {
+        fence,
+        event: { type: 'sandbox.state', sandboxId: rec.id, data: { from: 'creating', to: 'starting' } },
+      });
+      const outcome = write.then(
+        () => 'written',
+        (err: { code?: string }) => err.code,
+      );
+      await someoneWaitsOnALock(url);
+      await fencer.query('COMMIT');
+      expect(await outcome).toBe('node_fenced');
+      expect((await store.getSandbox(rec.id))?.state).toBe('creating');
+      expect(await store.lastEventId()).toBe(0);
+    } finally {
+      await fencer.end().catch(() => undefined);
+      await store.close();
+    }
+  });
+
+  it('a NUL character is a stable invalid_request (JSONB cannot hold it); an escaped backslash is kept', async () => {
+    const url = await server.createDatabase(`nul_${++n}`);
+    const store = new PostgresStore({ url });
+    try {
+      await store.migrate();
+      const bad = sandboxRecord({ metadata: { note: 'a\u0000b' } });
+      await expect(store.insertSandbox(bad)).rejects.toMatchObject({ code: 'invalid_request' });
+      const rec = sandboxRecord({ node: 'local', metadata: { note: 'literally \\u0000' } });
+      await store.insertSandbox(rec);
+      expect(await store.getSandbox(rec.id)).toEqual(rec);
+      await expect(store.updateSandbox(rec.id, { metadata: { x: '\u0000' } })).rejects.toMatchObject({
+        code: 'invalid_request',
+      });
+      await expect(
+        store.appendEvent({
+          type: 'files.changed',
+          sandboxId: rec.id,
+          data: { paths: ['\u0000'], truncated: false },
+        }),
+      ).rejects.toMatchObject({ code: 'invalid_request' });
+      expect(await store.getSandbox(rec.id)).toEqual(rec);
+    } finally {
+      await store.close();
     }
   });
 });
