@@ -65,7 +65,8 @@ export class Admission implements StartGate {
   private async decide(request: { sandboxId?: string; owner?: string; kind: 'create' | 'start' }) {
     const { store, config } = this.deps;
     // Deleted rows too: an admitted create whose sandbox was deleted since is no longer pending.
-    const rows = (await store.listSandboxes({ includeDeleted: true })).filter(
+    // This node's rows: capacity is this node's, and only its sandboxes may give way.
+    const rows = (await store.listSandboxes({ includeDeleted: true, node: this.deps.service.nodeId })).filter(
       (r) => r.id !== request.sandboxId,
     );
     // Admitted creates count until their row exists (or for a minute, if they failed before it).
@@ -74,7 +75,14 @@ export class Admission implements StartGate {
       if (ids.has(id) || this.clock.now() - admitted.at > 60_000) this.admittedCreates.delete(id);
     }
     const pending = this.admittedCreates.size;
-    this.checkQuotas(rows, request);
+    // Quotas count the owner's sandboxes on every node.
+    if (request.owner) {
+      const owned = await store.listSandboxes({ owner: request.owner });
+      this.checkQuotas(
+        owned.filter((r) => r.id !== request.sandboxId),
+        request,
+      );
+    }
 
     const live = rows.filter((r) => LIVE.includes(r.state));
     const { maxRunning, startMemoryMb } = config.admission;

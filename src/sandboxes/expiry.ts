@@ -30,7 +30,7 @@ export class ExpiryReaper extends PeriodicPass<string[]> {
     const { store, service, log } = this.deps;
     const expired: string[] = [];
     const now = (this.deps.clock ?? systemClock).now();
-    for (const row of await store.listSandboxes()) {
+    for (const row of await store.listSandboxes({ node: service.nodeId })) {
       if (!row.expiresAt || Date.parse(row.expiresAt) > now) continue;
       try {
         // Checked again under the sandbox's lock: an extend may have moved it since the list.

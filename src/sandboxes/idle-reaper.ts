@@ -65,7 +65,7 @@ export class IdleReaper extends PeriodicPass<IdleReport> {
     const { store, service, usage, log, config } = this.deps;
     const canPause = config.edgeMode !== 'traefik';
     const report: IdleReport = { paused: [], stopped: [] };
-    const rows = await store.listSandboxes({ states: ['running', 'paused'] });
+    const rows = await store.listSandboxes({ states: ['running', 'paused'], node: service.nodeId });
     for (const row of rows) {
       const clock = this.deps.clock ?? usage.clock;
       const action = idleAction(row, usage, clock.now(), canPause);

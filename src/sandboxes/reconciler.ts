@@ -77,7 +77,8 @@ export class Reconciler extends PeriodicPass<ReconcileReport> {
     };
     const instances = new Map<string, ManagedInstance>();
     for (const instance of await provider.list()) instances.set(instance.sandboxId, instance);
-    const rows = await store.listSandboxes({ includeDeleted: true });
+    // This node's rows only: another node's sandboxes run on its engine and are its to settle.
+    const rows = await store.listSandboxes({ includeDeleted: true, node: service.nodeId });
     const known = new Set(rows.map((r) => r.id));
     if (this.firstRun) await this.remountStorage(rows, report);
 

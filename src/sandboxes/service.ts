@@ -5,6 +5,7 @@ import { type EgressPolicy, effectivePolicy } from '../domain/egress.js';
 import { PreviewdError } from '../domain/errors.js';
 import type { EventPayloads, StateChangeReason } from '../domain/events.js';
 import { newSandboxId } from '../domain/ids.js';
+import { type Fence, LOCAL_NODE } from '../domain/node.js';
 import { nowIso, type SandboxPatch, type SandboxRecord } from '../domain/sandbox.js';
 import type { CreateSandboxInput, Resources, RuntimePlan, SandboxView } from '../domain/schemas.js';
 import { assertTransition, type SandboxState } from '../domain/state-machine.js';
@@ -52,7 +53,21 @@ export interface SandboxServiceDeps {
   onNetworkChange?: (sandboxId: string) => Promise<void>;
   /** Where every lifecycle time comes from (default: the system's). */
   clock?: Clock;
+  /**
+   * This node: its id is stamped on every row it inserts, and its sandboxes are the only ones
+   * its passes touch; every write carries `fence()` (default: `local`, no fence).
+   */
+  node?: ServiceNode;
 }
+
+/** Who writes: src/cluster/cluster.ts's NodeIdentity has this shape. */
+export interface ServiceNode {
+  id: string;
+  /** Undefined outside a cluster; throws node_fenced once this node's lease has lapsed. */
+  fence(): Fence | undefined;
+}
+
+const LOCAL: ServiceNode = { id: LOCAL_NODE, fence: () => undefined };
 
 /** Whether a sandbox may be stopped or paused now; asked again under the sandbox's lock. */
 export type StillIdle = (current: SandboxRecord) => boolean;
@@ -89,6 +104,7 @@ export class SandboxService {
   private readonly afterTokensRevoked?: (sandboxId: string) => Promise<void>;
   private readonly onNetworkChange?: (sandboxId: string) => Promise<void>;
   private readonly clock: Clock;
+  private readonly node: ServiceNode;
   /** Installed dependencies of the Node templates, per host (src/runtimes/template-cache.ts). */
   readonly templates: TemplateCache;
 
@@ -103,6 +119,7 @@ export class SandboxService {
     this.afterTokensRevoked = deps.afterTokensRevoked;
     this.onNetworkChange = deps.onNetworkChange;
     this.clock = deps.clock ?? systemClock;
+    this.node = deps.node ?? LOCAL;
     this.templates = new TemplateCache({ config: deps.config, log: deps.log });
   }
 
@@ -110,6 +127,7 @@ export class SandboxService {
     const { env: _env, containerId: _c, deletedAt: _d, ...rest } = record;
     return {
       ...rest,
+      node: record.node ?? LOCAL_NODE,
       isolation: record.isolation ?? 'container',
       network: effectivePolicy(record.network, record.owner, this.config.network),
       previews: record.ports.map((port) => ({ port, url: previewUrl(this.config, record.id, port) })),
@@ -129,7 +147,12 @@ export class SandboxService {
   async setNetwork(id: string, policy: EgressPolicy): Promise<SandboxRecord> {
     return this.lock.run(id, async () => {
       await this.get(id);
-      const next = await this.store.updateSandbox(id, { network: policy, updatedAt: this.nowIso() });
+      const next = await this.store.updateSandbox(
+        id,
+        { network: policy, updatedAt: this.nowIso() },
+        undefined,
+        this.fenced(),
+      );
       if (!next) throw new PreviewdError('sandbox_not_found', `sandbox ${id} does not exist`);
       await this.onNetworkChange?.(id);
       return next;
@@ -241,8 +264,12 @@ export class SandboxService {
     if (opts.owner) record.owner = opts.owner;
     if (input.idlePolicy) record.idlePolicy = input.idlePolicy;
     if (input.preStop) record.preStop = input.preStop;
-    await this.store.insertSandbox(record);
-    await this.bus.publish({ type: 'sandbox.created', sandboxId: id, data: { image: record.image } });
+    record.node = this.node.id;
+    await this.store.insertSandbox(record, {
+      event: { type: 'sandbox.created', sandboxId: id, data: { image: record.image } },
+      ...this.fenced(),
+    });
+    await this.bus.pump();
     // Env values may be secrets: log their names only.
     this.log.info({ sandboxId: id, runtime: { ...plan, env: Object.keys(plan.env) } }, 'runtime plan');
     this.inBackground(this.lock.run(id, () => this.provision(id)));
@@ -440,10 +467,12 @@ export class SandboxService {
         );
       }
       const expiresAt = new Date(wanted).toISOString();
-      const next = await this.store.updateSandbox(id, {
-        expiresAt,
-        ttlSec: Math.round((wanted - Date.parse(record.createdAt)) / 1000),
-      });
+      const next = await this.store.updateSandbox(
+        id,
+        { expiresAt, ttlSec: Math.round((wanted - Date.parse(record.createdAt)) / 1000) },
+        undefined,
+        this.fenced(),
+      );
       if (!next) throw new PreviewdError('sandbox_not_found', `sandbox ${id} does not exist`);
       return next;
     });
@@ -472,8 +501,10 @@ export class SandboxService {
       const record = await this.get(id);
       if (record.ports.includes(port)) return record;
       const ports = [...record.ports, port];
-      const next = (await this.store.updateSandbox(id, { ports })) ?? record;
-      await this.bus.publish({ type: 'sandbox.ports', sandboxId: id, data: { ports } });
+      const event = { type: 'sandbox.ports' as const, sandboxId: id, data: { ports } };
+      const next =
+        (await this.store.updateSandbox(id, { ports }, undefined, { event, ...this.fenced() })) ?? record;
+      await this.bus.pump();
       return next;
     });
   }
@@ -485,8 +516,10 @@ export class SandboxService {
         throw new PreviewdError('port_not_exposed', `port ${port} of sandbox ${id} is not exposed`);
       }
       const ports = record.ports.filter((p) => p !== port);
-      const next = (await this.store.updateSandbox(id, { ports })) ?? record;
-      await this.bus.publish({ type: 'sandbox.ports', sandboxId: id, data: { ports } });
+      const event = { type: 'sandbox.ports' as const, sandboxId: id, data: { ports } };
+      const next =
+        (await this.store.updateSandbox(id, { ports }, undefined, { event, ...this.fenced() })) ?? record;
+      await this.bus.pump();
       return next;
     });
   }
@@ -496,9 +529,12 @@ export class SandboxService {
     await this.get(id);
     // Tokens are signed with the system's time: their cut-off is too.
     const validAfter = nowIso();
-    const next = await this.store.updateSandbox(id, { previewTokensValidAfter: validAfter });
+    const next = await this.store.updateSandbox(id, { previewTokensValidAfter: validAfter }, undefined, {
+      event: { type: 'sandbox.preview_tokens_revoked', sandboxId: id, data: { validAfter } },
+      ...this.fenced(),
+    });
     if (!next) throw new PreviewdError('sandbox_not_found', `sandbox ${id} does not exist`);
-    await this.bus.publish({ type: 'sandbox.preview_tokens_revoked', sandboxId: id, data: { validAfter } });
+    await this.bus.pump();
     await this.afterTokensRevoked?.(id);
     return next;
   }
@@ -507,7 +543,7 @@ export class SandboxService {
     const record = await this.get(id);
     const patch: SandboxPatch = { lastActivityAt: this.nowIso() };
     if (untilSec !== undefined) patch.keepAliveUntil = isoAt(this.clock, untilSec * 1000);
-    return (await this.store.updateSandbox(id, patch)) ?? record;
+    return (await this.store.updateSandbox(id, patch, undefined, this.fenced())) ?? record;
   }
 
   /** Deletes the sandbox: its container, its workspace, then the row (kept as `deleted`). Idempotent on the engine side. */
@@ -523,11 +559,10 @@ export class SandboxService {
     return this.lock.run(id, async () => {
       const record = await this.store.getSandbox(id);
       if (!record?.expiresAt || Date.parse(record.expiresAt) > this.clock.now()) return false;
-      await this.bus.publish({
-        type: 'sandbox.expired',
-        sandboxId: id,
-        data: { expiresAt: record.expiresAt },
-      });
+      await this.bus.publish(
+        { type: 'sandbox.expired', sandboxId: id, data: { expiresAt: record.expiresAt } },
+        this.fenced(),
+      );
       await this.deleteLocked(record, 'expired');
       return true;
     });
@@ -544,7 +579,7 @@ export class SandboxService {
       // The row is already deleted; the reconciler removes what the engine kept.
       this.log.warn({ err, sandboxId: id }, 'destroy failed; the reconciler will retry');
     }
-    await this.bus.publish({ type: 'sandbox.deleted', sandboxId: id, data: {} });
+    await this.bus.publish({ type: 'sandbox.deleted', sandboxId: id, data: {} }, this.fenced());
   }
 
   /** Whether an operation on the sandbox is under way (passes leave it for their next round). */
@@ -564,7 +599,9 @@ export class SandboxService {
   ): Promise<boolean> {
     return this.lock.run(id, async () => {
       const current = await this.store.getSandbox(id, opts);
-      return current ? work(current) : false;
+      // A row of another node is never touched here: its node settles it.
+      if (!current || (current.node ?? LOCAL_NODE) !== this.node.id) return false;
+      return work(current);
     });
   }
 
@@ -646,7 +683,7 @@ export class SandboxService {
           message: 'the container disappeared; start the sandbox to recreate it',
         },
       });
-      await this.bus.publish({ type: 'sandbox.lost', sandboxId: id, data: { reason } });
+      await this.bus.publish({ type: 'sandbox.lost', sandboxId: id, data: { reason } }, this.fenced());
       return true;
     });
   }
@@ -739,7 +776,15 @@ export class SandboxService {
     reason?: StateChangeReason,
   ): Promise<SandboxRecord> {
     assertTransition(record.id, record.state, to);
-    const next = await this.store.updateSandbox(record.id, { ...patch, state: to }, [record.state]);
+    const data: EventPayloads['sandbox.state'] = { from: record.state, to };
+    const error = 'error' in patch ? patch.error : record.error;
+    if (error && to === 'error') data.error = error;
+    if (reason) data.reason = reason;
+    // The event is written with the change (the outbox): both or neither.
+    const next = await this.store.updateSandbox(record.id, { ...patch, state: to }, [record.state], {
+      event: { type: 'sandbox.state', sandboxId: record.id, data },
+      ...this.fenced(),
+    });
     if (!next) {
       const current = await this.store.getSandbox(record.id, { includeDeleted: true });
       throw new PreviewdError(
@@ -747,15 +792,23 @@ export class SandboxService {
         `sandbox ${record.id} changed state meanwhile (now ${current?.state ?? 'gone'}), retry`,
       );
     }
-    const data: EventPayloads['sandbox.state'] = { from: record.state, to };
-    if (next.error && to === 'error') data.error = next.error;
-    if (reason) data.reason = reason;
-    await this.bus.publish({ type: 'sandbox.state', sandboxId: record.id, data });
+    await this.bus.pump();
     this.log.info({ sandboxId: record.id, from: record.state, to, reason }, 'sandbox state');
     return next;
   }
 
   /** Records a failed operation: the sandbox goes to `error` with the failure's code and message. */
+  /** This node's fence for a write (none outside a cluster; node_fenced once the lease lapsed). */
+  private fenced(): { fence?: Fence } {
+    const fence = this.node.fence();
+    return fence ? { fence } : {};
+  }
+
+  /** The node whose sandboxes this service settles (passes list only its rows). */
+  get nodeId(): string {
+    return this.node.id;
+  }
+
   private nowIso(): string {
     return isoAt(this.clock);
   }

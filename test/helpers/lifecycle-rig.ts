@@ -12,7 +12,7 @@ import { Admission } from '../../src/sandboxes/admission.js';
 import { ExpiryReaper } from '../../src/sandboxes/expiry.js';
 import { IdleReaper } from '../../src/sandboxes/idle-reaper.js';
 import { Reconciler } from '../../src/sandboxes/reconciler.js';
-import { SandboxService } from '../../src/sandboxes/service.js';
+import { SandboxService, type ServiceNode } from '../../src/sandboxes/service.js';
 import { SandboxUsage } from '../../src/sandboxes/usage.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 
@@ -40,7 +40,10 @@ export interface LifecycleRig {
   close(): Promise<void>;
 }
 
-export async function lifecycleRig(overrides: Record<string, unknown> = {}): Promise<LifecycleRig> {
+export async function lifecycleRig(
+  overrides: Record<string, unknown> = {},
+  node?: ServiceNode,
+): Promise<LifecycleRig> {
   const dir = mkdtempSync(join(tmpdir(), 'previewd-lifecycle-'));
   const dataDir = join(dir, 'data');
   const { config } = loadConfig({ env: {}, cwd: dir, overrides: { dataDir, ...overrides } });
@@ -62,6 +65,7 @@ export async function lifecycleRig(overrides: Record<string, unknown> = {}): Pro
     config,
     log,
     clock,
+    node,
     gate: { admit: (request): Promise<void> => admission.admit(request) },
   });
   const admission = new Admission({

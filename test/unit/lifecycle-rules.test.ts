@@ -229,3 +229,59 @@ describe('reconciler table', () => {
     expect(await rig.state(stopping.id)).toBe('stopped');
   });
 });
+
+describe('node scope', () => {
+  it("rows of another node in the same store are left alone by every pass and don't count for capacity", async () => {
+    rig = await lifecycleRig({ 'admission.maxRunning': 1, 'admission.minActiveSec': 60, orphanGraceSec: 0 });
+    const own = await rig.running({ pauseAfterSec: 60, idleTimeoutSec: 300 });
+    expect((await rig.store.getSandbox(own.id))?.node).toBe('local');
+    // Another node's sandbox: idle for an hour, past its expiry, no container on this engine.
+    const other = { ...own, id: newSandboxId(), node: 'other', containerId: 'elsewhere' };
+    rig.clock.advance(3600 * SEC);
+    other.expiresAt = new Date(rig.clock.now() - 1).toISOString();
+    await rig.store.insertSandbox(other);
+
+    expect(await rig.idleReaper.runOnce()).toEqual({ paused: [], stopped: [own.id] });
+    expect(await rig.expiry.runOnce()).toEqual([]);
+    const report = await rig.reconciler.runOnce();
+    expect(Object.values(report).flat()).not.toContain(other.id);
+    // The own slot is free again: another create is admitted although `other` is running.
+    const next = await rig.running();
+    expect(next.state).toBe('running');
+    expect(await rig.service.stopIdle(other.id, () => true)).toBe(false);
+    expect(await rig.service.giveWay(other.id, () => true)).toBe(false);
+    expect(await rig.service.markLost(other.id, 'container missing')).toBe(false);
+
+    const row = await rig.store.getSandbox(other.id);
+    expect(row).toMatchObject({ state: 'running', node: 'other', expiresAt: other.expiresAt });
+    expect(await rig.bus.history({ sandboxId: other.id })).toEqual([]);
+  });
+
+  it('a state change and its event are one write; a fenced node writes neither', async () => {
+    const fence = { node: 'n1', epoch: 1 };
+    rig = await lifecycleRig({}, { id: 'n1', fence: () => fence });
+    await rig.store.acquireNode({
+      id: 'n1',
+      apiUrl: 'http://127.0.0.1:1',
+      edgeUrl: 'http://127.0.0.1:2',
+      labels: {},
+      capacity: { memoryMb: 1024, maxRunning: 10 },
+      usage: { memoryMb: 0, running: 0 },
+      leaseMs: 60_000,
+      now: new Date().toISOString(),
+    });
+    const sb = await rig.running();
+    expect((await rig.store.getSandbox(sb.id))?.node).toBe('n1');
+    const events = await rig.bus.history({ sandboxId: sb.id });
+    expect(events.map((e) => [e.type, e.node])).toEqual([
+      ['sandbox.created', 'n1'],
+      ['sandbox.state', 'n1'],
+      ['sandbox.state', 'n1'],
+    ]);
+    // Fenced off by another node: the stop is refused and nothing is written.
+    await rig.store.fenceNode('n1', 1, new Date(Date.now() + 120_000).toISOString());
+    await expect(rig.service.stop(sb.id)).rejects.toMatchObject({ code: 'node_fenced' });
+    expect(await rig.state(sb.id)).toBe('running');
+    expect(await rig.bus.history({ sandboxId: sb.id })).toHaveLength(3);
+  });
+});
