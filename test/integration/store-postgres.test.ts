@@ -45,6 +45,34 @@ describe('PostgreSQL store: several nodes on one database', () => {
     }
   });
 
+  it('rows written before migration 2 read as node local', async () => {
+    const url = await server.createDatabase(`upgrade_${++n}`);
+    const old = sandboxRecord();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query(
+        'CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)',
+      );
+      await client.query(pgMigrations[0]!.sql);
+      await client.query("INSERT INTO schema_migrations VALUES (1, 'v1', now())");
+      await client.query(
+        'INSERT INTO sandboxes (id, state, owner, created_at, updated_at, doc) VALUES ($1, $2, NULL, $3, $3, $4::jsonb)',
+        [old.id, old.state, old.createdAt, JSON.stringify(old)],
+      );
+    } finally {
+      await client.end();
+    }
+    const store = new PostgresStore({ url });
+    try {
+      await store.migrate();
+      expect(await store.getSandbox(old.id)).toEqual({ ...old, node: 'local' });
+      expect((await store.listSandboxes({ node: 'local' })).map((r) => r.id)).toEqual([old.id]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('two nodes allocating uids at once never hand out one twice, and exhaust the range once', async () => {
     const url = await server.createDatabase(`uids_${++n}`);
     const a = new PostgresStore({ url });
