@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { KeyRing } from './api/key-ring.js';
 import { Metrics } from './api/metrics.js';
 import { buildApi } from './api/server.js';
+import { ClusterNode } from './cluster/cluster.js';
 import { ensureApiKeys, parseKeyEntries } from './config/api-keys.js';
 import { splitHostPort } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -41,6 +42,8 @@ export interface Previewd {
   egress: EgressPolicies;
   bus: EventBus;
   service: SandboxService;
+  /** This node (its id; in a cluster its lease, placement and forwarding). */
+  cluster: ClusterNode;
   reconciler: Reconciler;
   idleReaper: IdleReaper;
   expiry: ExpiryReaper;
@@ -82,6 +85,8 @@ export async function createPreviewd(
   await store.migrate();
   const keyRing = new KeyRing(store, keyEntries);
   const docker = createDockerClient(config);
+  // This node: `local` on a single host; in a cluster its lease, placement and forwarding.
+  const cluster = new ClusterNode({ config, store, docker, log: log.child({ component: 'cluster' }) });
   // Overlay stacks and disks need root (mount, losetup); without them: plain directories, no quota.
   const mountable = await canMount();
   if (!mountable.ok) {
@@ -96,7 +101,8 @@ export async function createPreviewd(
     mounts: mountable.ok,
   });
   const provider = new DockerProvider({ docker, config, storage });
-  const bus = new EventBus(store);
+  // In a cluster, other nodes write events too: the bus also looks for them four times a second.
+  const bus = new EventBus(store, { pollMs: config.cluster.enabled ? 250 : 0 });
   const service: SandboxService = new SandboxService({
     store,
     provider,
@@ -104,6 +110,8 @@ export async function createPreviewd(
     config,
     log: log.child({ component: 'sandboxes' }),
     // Built below (each needs the service): called only once previewd runs.
+    // This node: its id on every row it inserts, its fence on every write.
+    node: cluster.identity,
     gate: { admit: (request): Promise<void> => admission.admit(request) },
     beforeSleep: (id) => edge.withdrawFront(id),
     // The revoke is answered once HAProxy no longer serves the sandbox's private routes.
@@ -152,7 +160,7 @@ export async function createPreviewd(
     config,
     store,
     directory,
-    cluster: parts.edgeCluster,
+    cluster: parts.edgeCluster ?? cluster.edgeView(),
     bus,
     service,
     registry: metrics.registry,
@@ -220,6 +228,7 @@ export async function createPreviewd(
     edge,
     io: { bus, processes, activity: edge.activity },
     traefikDynamicConfig: traefik?.dynamicConfig,
+    cluster,
   });
 
   const app: Previewd = {
@@ -230,6 +239,7 @@ export async function createPreviewd(
     egress,
     bus,
     service,
+    cluster,
     reconciler,
     idleReaper,
     expiry,
@@ -242,6 +252,12 @@ export async function createPreviewd(
     generatedKey: generated,
     async start() {
       await provider.health();
+      // In a cluster, the lease comes before any write: every write of this node carries its epoch.
+      bus.start();
+      await cluster.start({
+        markLost: (record, reason) => service.markNodeLost(record.id, reason),
+        reconcile: () => void reconciler.runOnce().catch(() => undefined),
+      });
       // Before any sandbox runs: the sandbox network and its containment rules.
       const contained = await containment.ensure();
       // The egress proxy listens on the sandbox network's gateway; its redirects follow.
@@ -285,6 +301,8 @@ export async function createPreviewd(
       await edge.stop();
       await api.close();
       await service.idle();
+      await cluster.stop();
+      bus.stop();
       await store.close();
     },
   };

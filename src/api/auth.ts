@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { fastifyCookie } from '@fastify/cookie';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { forwardedCaller } from '../cluster/node-credential.js';
 import { PreviewdError } from '../domain/errors.js';
 import type { Caller, KeyRing } from './key-ring.js';
 import type { RateLimits } from './rate-limits.js';
@@ -50,10 +51,15 @@ export class ApiAuth {
   constructor(
     private readonly keys: KeyRing,
     private readonly sessions?: DashboardSessions,
+    /** In a cluster: the node-to-node credential (a forwarded call names the caller the entry node authenticated). */
+    private readonly nodeCredential?: string,
   ) {}
 
   /** The caller; throws `unauthorized` or `origin_refused`. */
   async authenticate(req: CallerRequest): Promise<Caller> {
+    // Another node forwarded this call (src/cluster/api-forwarding.ts); a wrong credential is refused.
+    const forwarded = forwardedCaller(req.headers, this.nodeCredential);
+    if (forwarded) return forwarded;
     const secret = bearer(req.headers) ?? wsProtocolKey(req.headers);
     if (secret !== undefined) {
       const caller = await this.keys.resolve(secret);

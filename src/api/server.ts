@@ -10,6 +10,8 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
+import { installApiForwarding } from '../cluster/api-forwarding.js';
+import type { ClusterNode } from '../cluster/cluster.js';
 import { splitHostPort } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { Edge } from '../edge/edge-server.js';
@@ -35,6 +37,7 @@ import type { IoRouteDeps } from './routes/io-context.js';
 import { keyRoutes } from './routes/keys.js';
 import { logRoutes } from './routes/logs.js';
 import { networkRoutes } from './routes/network.js';
+import { nodeRoutes } from './routes/nodes.js';
 import { portRoutes } from './routes/ports.js';
 import { previewTokenRoutes } from './routes/preview-tokens.js';
 import { processRoutes } from './routes/processes.js';
@@ -60,6 +63,8 @@ export interface ApiDeps {
   edge?: Edge;
   /** Present in edgeMode traefik: serves GET /v1/traefik/dynamic. */
   traefikDynamicConfig?: DynamicConfigSource;
+  /** This node: its id, create placement and (in a cluster) forwarding to the other nodes. */
+  cluster: ClusterNode;
   /** Sandbox I/O (files, exec, processes, logs, events); the routes are left out without it. */
   io?: Pick<IoRouteDeps, 'bus' | 'processes' | 'activity'>;
 }
@@ -112,9 +117,13 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const sessions = dashboard
     ? new DashboardSessions(deps.store, deps.keyRing, deps.config.dashboard.sessionTtlSec)
     : undefined;
-  const auth = new ApiAuth(deps.keyRing, sessions);
+  const auth = new ApiAuth(deps.keyRing, sessions, deps.cluster.credential);
   installAuth(app, auth, { limits, metricsToken: deps.config.api.metricsToken });
   installTenancy(app, deps.store);
+  // After both checks: a call about another node's sandbox is answered by that node.
+  if (deps.cluster.forwarding && deps.cluster.nodes) {
+    installApiForwarding(app, deps.cluster.forwarding, deps.cluster.nodes);
+  }
   if (sessions) {
     await app.register(sessionRoutes, { keys: deps.keyRing, sessions, auth, limits });
     await installDashboard(app, answerNotFound);
@@ -127,7 +136,12 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     metrics: deps.metrics,
     version: deps.version,
   });
-  await app.register(sandboxRoutes, { service: deps.service, limits });
+  await app.register(sandboxRoutes, { service: deps.service, limits, placement: deps.cluster.placement });
+  await app.register(nodeRoutes, {
+    store: deps.store,
+    self: deps.cluster.self,
+    cluster: deps.cluster.enabled,
+  });
   await app.register(appControlRoutes, { service: deps.service, provider: deps.provider });
   await app.register(templateRoutes, { service: deps.service, provider: deps.provider });
   if (deps.io) {

@@ -36,7 +36,33 @@ function spills(status: number, body: unknown): boolean {
  * answer); capacity_exhausted only when every matching node did.
  */
 export class CreatePlacement {
+  /** Creates this node sent out since the nodes' last heartbeats (their usage does not show them yet). */
+  private readonly recent = new Map<string, number[]>();
+
   constructor(private readonly deps: CreatePlacementDeps) {}
+
+  /** The nodes' figures plus the creates placed on each after its last heartbeat. */
+  private withRecent(nodes: NodeRecord[]): NodeRecord[] {
+    return nodes.map((node) => {
+      const since = Date.parse(node.heartbeatAt);
+      const placed = (this.recent.get(node.id) ?? []).filter((at) => at > since);
+      this.recent.set(node.id, placed);
+      if (placed.length === 0) return node;
+      return {
+        ...node,
+        usage: {
+          running: node.usage.running + placed.length,
+          memoryMb: node.usage.memoryMb + placed.length * this.deps.startMemoryMb,
+        },
+      };
+    });
+  }
+
+  private placed(node: string): void {
+    const list = this.recent.get(node) ?? [];
+    list.push((this.deps.nowMs ?? Date.now)());
+    this.recent.set(node, list.slice(-1000));
+  }
 
   /** A create another node placed here (its rate limit was counted there). */
   forwardedHere(request: FastifyRequest): boolean {
@@ -62,7 +88,7 @@ export class CreatePlacement {
       }
       return local();
     }
-    const nodes = await this.deps.store.listNodes();
+    const nodes = this.withRecent(await this.deps.store.listNodes());
     const {
       candidates,
       full,
@@ -74,7 +100,9 @@ export class CreatePlacement {
       tried.push(node.id);
       if (node.id === self) {
         try {
-          return await local();
+          const done = await local();
+          this.placed(node.id);
+          return done;
         } catch (err) {
           if (err instanceof PreviewdError && err.code === 'capacity_exhausted') continue;
           throw err;
@@ -101,6 +129,7 @@ export class CreatePlacement {
         this.deps.log.info({ node: node.id, status: answer.status }, 'create spilled to the next node');
         continue;
       }
+      this.placed(node.id);
       forwarding.apply(reply, answer);
       return reply.send(text);
     }

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { egressPolicySchema } from './egress.js';
 import { isolationSchema } from './isolation.js';
+import { NODE_ID_RE } from './node.js';
 import { sandboxStates } from './state-machine.js';
 
 export const sandboxIdSchema = z
@@ -92,6 +93,21 @@ export const templateNameSchema = z
   .enum(['vite-react', 'vite-vue', 'next', 'express', 'fastapi', 'flask', 'static'])
   .describe('Start from a template app: its files, then `files` on top, then runtime detection');
 
+/** Where in a cluster a create may go (docs/scaling.md); on a single host only this host matches. */
+export const placementSchema = z
+  .strictObject({
+    node: z
+      .string()
+      .regex(NODE_ID_RE, 'a node id is lowercase letters, digits and dashes (at most 63)')
+      .optional()
+      .describe('Only this node'),
+    labels: boundedRecord(z.string().min(1).max(128), z.string().max(256), 16)
+      .optional()
+      .describe('Only nodes with all these labels (Swarm node labels or cluster.labels)'),
+  })
+  .describe('Placement in a cluster; a create spills to the next matching node when one is full');
+export type PlacementInput = z.infer<typeof placementSchema>;
+
 export const createSandboxSchema = z.strictObject({
   image: z
     .string()
@@ -121,6 +137,7 @@ export const createSandboxSchema = z.strictObject({
   preStop: preStopSchema.optional(),
   metadata: boundedRecord(z.string().max(256), z.unknown(), MAX_METADATA_KEYS).optional(),
   labels: boundedRecord(labelKey, z.string().max(256), MAX_LABELS).optional(),
+  placement: placementSchema.optional(),
 });
 export type CreateSandboxInput = z.infer<typeof createSandboxSchema>;
 
@@ -146,6 +163,9 @@ export const previewSchema = z.object({ port: portSchema, url: z.string() });
 export const sandboxSchema = z.object({
   id: z.string(),
   state: z.enum(sandboxStates),
+  node: z
+    .string()
+    .describe('The node that holds it (runs its container, keeps its files); `local` on a single host'),
   image: z.string(),
   isolation: isolationSchema,
   network: egressPolicySchema.describe("The egress policy in force: its own, its owner's or the default"),

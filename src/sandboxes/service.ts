@@ -689,6 +689,28 @@ export class SandboxService {
   }
 
   /**
+   * Node watch (src/cluster/node-watch.ts): a sandbox of a node that was fenced off goes to `error`
+   * with `sandbox_lost` — its container and files are on that node, out of reach. Not under a lock
+   * (no process holds that sandbox's lock any more): the compare-and-set on its state makes one of
+   * the sweeping nodes do it, once.
+   */
+  async markNodeLost(id: string, reason: string): Promise<boolean> {
+    const current = await this.store.getSandbox(id);
+    if (!current || !['creating', 'starting', 'running', 'paused', 'stopping'].includes(current.state))
+      return false;
+    try {
+      await this.transition(current, 'error', {
+        error: { code: 'sandbox_lost', message: `${reason}; start the sandbox again once its node is back` },
+      });
+    } catch (err) {
+      if (err instanceof PreviewdError && err.code === 'invalid_state') return false;
+      throw err;
+    }
+    await this.bus.publish({ type: 'sandbox.lost', sandboxId: id, data: { reason } }, this.fenced());
+    return true;
+  }
+
+  /**
    * Reconciler: a running or paused sandbox whose container has exited becomes `stopped` (reason
    * `engine`; error `app_exited` when the exit code was not 0). The engine is asked again here.
    */

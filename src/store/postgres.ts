@@ -144,7 +144,7 @@ export class PostgresStore implements Store {
           jsonText(stored),
         ],
       );
-      if (opts.event) await insertEvent(q, opts.event, stored.owner, stored.node);
+      if (opts.event) await insertEvent(q, opts.event, stored.owner, opts.fence?.node ?? stored.node);
     });
   }
 
@@ -195,7 +195,7 @@ export class PostgresStore implements Store {
       );
       const next = rows[0]?.doc;
       // A missed compare-and-set (or no row) writes no event either.
-      if (next && opts.event) await insertEvent(q, opts.event, next.owner, next.node);
+      if (next && opts.event) await insertEvent(q, opts.event, next.owner, opts.fence?.node ?? next.node);
       return next;
     });
   }
@@ -208,7 +208,8 @@ export class PostgresStore implements Store {
         [id],
       );
       await c.query('DELETE FROM sandbox_uids WHERE sandbox_id = $1', [id]);
-      if (opts.event) await insertEvent(c, opts.event, rows[0]?.owner ?? undefined, rows[0]?.node);
+      if (opts.event)
+        await insertEvent(c, opts.event, rows[0]?.owner ?? undefined, opts.fence?.node ?? rows[0]?.node);
     });
   }
 

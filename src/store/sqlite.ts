@@ -103,7 +103,7 @@ export class SqliteStore implements Store {
           stored.updatedAt,
           JSON.stringify(stored),
         );
-      if (opts.event) this.insertEvent(opts.event, stored.owner, stored.node);
+      if (opts.event) this.insertEvent(opts.event, stored.owner, opts.fence?.node ?? stored.node);
     });
   }
 
@@ -179,7 +179,7 @@ export class SqliteStore implements Store {
       this.db
         .prepare('UPDATE sandboxes SET state = ?, owner = ?, node = ?, updated_at = ?, doc = ? WHERE id = ?')
         .run(next.state, next.owner ?? null, next.node, next.updatedAt, JSON.stringify(next), id);
-      if (opts.event) this.insertEvent(opts.event, next.owner, next.node);
+      if (opts.event) this.insertEvent(opts.event, next.owner, opts.fence?.node ?? next.node);
       return next;
     });
   }
@@ -192,7 +192,7 @@ export class SqliteStore implements Store {
         | undefined;
       this.db.prepare('DELETE FROM sandboxes WHERE id = ?').run(id);
       this.db.prepare('DELETE FROM sandbox_uids WHERE sandbox_id = ?').run(id);
-      if (opts.event) this.insertEvent(opts.event, row?.owner ?? undefined, row?.node);
+      if (opts.event) this.insertEvent(opts.event, row?.owner ?? undefined, opts.fence?.node ?? row?.node);
     });
   }
 

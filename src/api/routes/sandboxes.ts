@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { CreatePlacement } from '../../cluster/create-placement.js';
 import { PreviewdError } from '../../domain/errors.js';
 import {
   createSandboxSchema,
@@ -38,7 +39,9 @@ const errors = {
 export const sandboxRoutes: FastifyPluginAsyncZod<{
   service: SandboxService;
   limits: RateLimits;
-}> = async (app, { service, limits }) => {
+  /** Where a create runs (this host, or in a cluster the node placement picks). */
+  placement: CreatePlacement;
+}> = async (app, { service, limits, placement }) => {
   app.post(
     '/v1/sandboxes',
     {
@@ -53,9 +56,13 @@ export const sandboxRoutes: FastifyPluginAsyncZod<{
     async (request, reply) => {
       // A tenant key's owner decides; an admin key may say whose it is (X-Previewd-Owner).
       const owner = scopeOwner(request);
-      await limits.checkCreate(request);
-      const record = await service.create(request.body, { owner });
-      return reply.status(201).send(service.view(record));
+      // Counted where the create entered the cluster, not again on the node it was placed on.
+      if (!placement.forwardedHere(request)) await limits.checkCreate(request);
+      await placement.create(request, reply, request.body.placement, async () => {
+        const record = await service.create(request.body, { owner });
+        await reply.status(201).send(service.view(record));
+      });
+      return reply;
     },
   );
 
