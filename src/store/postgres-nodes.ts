@@ -46,11 +46,13 @@ const isEpoch = (n: unknown): n is number => Number.isSafeInteger(n) && (n as nu
  */
 export async function assertFence(c: pg.PoolClient, fence: Fence | undefined): Promise<void> {
   if (!fence) return;
-  const node = String(fence.node).slice(0, 63);
-  if (!isEpoch(fence.epoch)) throw new PreviewdError('node_fenced', `node ${node}: not a valid epoch`);
+  const node = String(fence.node).slice(0, 63); // for messages only
+  if (typeof fence.node !== 'string' || !isEpoch(fence.epoch)) {
+    throw new PreviewdError('node_fenced', `node ${node}: not a valid fence`);
+  }
   const { rows } = await c.query<{ epoch: string; status: string }>(
     'SELECT epoch, status FROM nodes WHERE id = $1 FOR SHARE',
-    [node],
+    [fence.node],
   );
   const row = rows[0];
   if (row?.status !== 'up' || Number(row.epoch) !== fence.epoch) {

@@ -1,5 +1,13 @@
 import { execFile } from 'node:child_process';
-import { appendFileSync, chownSync, existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import {
+  appendFileSync,
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -124,7 +132,20 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
     chownSync(dir, Number(stdout.trim()), Number(gid.trim()));
   }
   let started = false;
+  // A test process that ends without stop() (a crash, a hook that timed out) leaves no server.
+  const onExit = (): void => {
+    if (!started) return;
+    try {
+      const pid = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      if (pid > 0) process.kill(pid, 'SIGQUIT');
+    } catch {
+      // already gone
+    }
+    rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  };
+  process.on('exit', onExit);
   const stop = async (): Promise<void> => {
+    process.off('exit', onExit);
     if (started) {
       started = false;
       await asPostgres('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
