@@ -81,7 +81,7 @@ export async function createPreviewd(
   const generated = ensured.generated;
   const keyEntries = parseKeyEntries(ensured.keys);
   const keys = keyEntries.map((e) => e.key);
-  const store = await openStore(config);
+  const store = await openStore(config, { onError: (err) => log.warn({ err }, 'store connection failed') });
   await store.migrate();
   const keyRing = new KeyRing(store, keyEntries);
   const docker = createDockerClient(config);
