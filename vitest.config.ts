@@ -17,7 +17,7 @@ export default defineConfig({
           ...shared,
           name: 'main',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/engine/**', '**/node_modules/**'],
+          exclude: ['test/engine/**', 'test/cluster/**', '**/node_modules/**'],
           sequence: { groupOrder: 0 },
         },
       },
@@ -47,6 +47,17 @@ export default defineConfig({
           name: 'engine',
           include: ['test/engine/**/*.test.ts'],
           sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        // test/cluster builds several Docker engines in network namespaces with fixed names (one
+        // bed at a time): its files run one by one, after the rest.
+        test: {
+          ...shared,
+          name: 'cluster',
+          include: ['test/cluster/**/*.test.ts'],
+          maxWorkers: 1,
+          sequence: { groupOrder: 2 },
         },
       },
     ],
