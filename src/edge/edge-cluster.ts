@@ -30,6 +30,15 @@ export interface PeerRequest {
   secure: boolean;
 }
 
+/** Where a request came from: its scheme and client as this edge should take them. */
+export interface RequestOrigin {
+  secure: boolean;
+  /** The client's address when a front or a peer edge named it (else the socket's peer). */
+  client?: string;
+  /** Forwarded by another node's edge (its credential checked): never forwarded again. */
+  peer: boolean;
+}
+
 const MAX_HEADER = 256;
 
 function digest(value: string): Buffer {

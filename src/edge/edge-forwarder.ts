@@ -9,9 +9,12 @@ import {
   FORWARDED_CLIENT_HEADER,
   FORWARDED_PROTO_HEADER,
   NODE_AUTH_HEADER,
+  type RequestOrigin,
 } from './edge-cluster.js';
 import { isForwardingHeader, stripHopByHop } from './edge-request-headers.js';
+import { sendError } from './pages.js';
 import { type Upstream, UpstreamProxy } from './proxy.js';
+import type { Route } from './route-table.js';
 
 const RETRY_AFTER = { 'Retry-After': '5' };
 const NODE_HEADERS = new Set<string>([
@@ -61,14 +64,40 @@ export class EdgeForwarder {
     this.proxy = new UpstreamProxy({ headersTimeoutMs: deps.timeoutMs });
   }
 
-  web(
-    req: IncomingMessage,
-    res: ServerResponse,
-    node: string,
-    secure: boolean,
-    client: string | undefined,
-  ): void {
-    this.prepare(req, secure, false, client);
+  /**
+   * Hands the request on when the route is another node's (true: answered here or there). A
+   * request already forwarded is never forwarded again, so two nodes that disagree cannot loop.
+   */
+  web(req: IncomingMessage, res: ServerResponse, route: Route, origin: RequestOrigin): boolean {
+    const decision = this.decide(route, origin);
+    if (decision instanceof PreviewdError) sendError(req, res, decision);
+    else if (decision === 'forward') this.forwardWeb(req, res, route.node, origin);
+    return decision !== undefined;
+  }
+
+  /** The same for a WebSocket upgrade. */
+  ws(req: IncomingMessage, socket: Duplex, head: Buffer, route: Route, origin: RequestOrigin): boolean {
+    const decision = this.decide(route, origin);
+    if (decision instanceof PreviewdError) rejectUpgrade(socket, decision);
+    else if (decision === 'forward') this.forwardWs(req, socket, head, route.node, origin);
+    return decision !== undefined;
+  }
+
+  private decide(route: Route, origin: RequestOrigin): PreviewdError | 'forward' | undefined {
+    const { cluster, log } = this.deps;
+    if (route.node === cluster.self) return undefined;
+    if (!origin.peer) return 'forward';
+    log.warn(
+      { sandboxId: route.id, node: route.node, self: cluster.self },
+      'edge: a forwarded request for a sandbox of another node',
+    );
+    return new PreviewdError('node_unavailable', 'this sandbox is not served by the node it was sent to', {
+      headers: RETRY_AFTER,
+    });
+  }
+
+  private forwardWeb(req: IncomingMessage, res: ServerResponse, node: string, origin: RequestOrigin): void {
+    this.prepare(req, origin.secure, false, origin.client);
     this.peer(node).then(
       (upstream) =>
         this.proxy.web(req, res, upstream, (err) => {
@@ -79,15 +108,14 @@ export class EdgeForwarder {
     );
   }
 
-  ws(
+  private forwardWs(
     req: IncomingMessage,
     socket: Duplex,
     head: Buffer,
     node: string,
-    secure: boolean,
-    client: string | undefined,
+    origin: RequestOrigin,
   ): void {
-    this.prepare(req, secure, true, client);
+    this.prepare(req, origin.secure, true, origin.client);
     this.peer(node).then(
       (upstream) =>
         this.proxy.ws(req, socket, head, upstream, (err) => {

@@ -6,6 +6,7 @@ import type { AccessLog } from './access-log.js';
 import type { ActivityTracker } from './activity.js';
 import type { EdgeListeners } from './edge-listeners.js';
 import type { EdgeMetrics } from './edge-metrics.js';
+import { frontAccess } from './front-access.js';
 import { appUnreachable, type FrontLogEntry } from './front-log.js';
 import { FrontProxy, haproxyAvailable } from './front-proxy.js';
 import { formatPreviewHost, type PreviewHostParser } from './preview-host.js';
@@ -107,12 +108,21 @@ export class FrontPublisher {
     if (type === 'sandbox.state') this.goingToSleep.delete(sandboxId);
   }
 
-  /** Lets the front serve a running public preview whose port answers (the built-in edge proved it). */
+  /**
+   * Lets the front serve a running preview whose port answers (the built-in edge proved it); a
+   * private one with what the front's token check needs (front-access.ts), published once the
+   * built-in edge let a token through.
+   */
   offer(route: Route, port: number, addr: { host: string; port: number }): void {
     if (!this.front) return;
-    if (route.visibility !== 'public' || this.deps.routes.peek(route.id) !== route) return;
+    if (this.deps.routes.peek(route.id) !== route) return;
     if (this.goingToSleep.has(route.id)) return;
-    this.front.publish(route.id, formatPreviewHost(this.deps.config, route.id, port), addr);
+    this.front.publish(
+      route.id,
+      formatPreviewHost(this.deps.config, route.id, port),
+      addr,
+      frontAccess(route, port),
+    );
   }
 
   /** The port stopped answering: the front sends its requests to the built-in edge again. */

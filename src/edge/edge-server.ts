@@ -12,7 +12,7 @@ import type { Store } from '../store/store.js';
 import { AccessLog } from './access-log.js';
 import { ActivityTracker } from './activity.js';
 import { failRequest, rejectUpgrade } from './edge-answers.js';
-import { type EdgeCluster, peerRequest } from './edge-cluster.js';
+import { type EdgeCluster, peerRequest, type RequestOrigin } from './edge-cluster.js';
 import { EdgeForwarder } from './edge-forwarder.js';
 import { FrontPublisher } from './edge-front-publisher.js';
 import { EdgeListeners } from './edge-listeners.js';
@@ -50,15 +50,6 @@ export interface EdgeDeps {
    * to that node's edge whole. Absent: every sandbox is served here.
    */
   cluster?: EdgeCluster;
-}
-
-/** Where a request came from: its scheme and client as this edge should take them. */
-interface RequestOrigin {
-  secure: boolean;
-  /** The client's address when a front or a peer edge named it (else the socket's peer). */
-  client?: string;
-  /** Forwarded by another node's edge (its credential checked): never forwarded again. */
-  peer: boolean;
 }
 
 export { tokenCookieScope } from './preview-access.js';
@@ -261,23 +252,6 @@ export class Edge {
     return { secure, client: this.publisher.client(req), peer: false };
   }
 
-  /**
-   * Whether another node serves the route: true when it has been handed on (or refused: a request
-   * already forwarded is never forwarded again, so two nodes that disagree cannot loop).
-   */
-  private elsewhere(route: Route, origin: RequestOrigin): PreviewdError | 'forward' | undefined {
-    const cluster = this.deps.cluster;
-    if (!cluster || route.node === cluster.self) return undefined;
-    if (!origin.peer) return 'forward';
-    this.deps.log.warn(
-      { sandboxId: route.id, node: route.node, self: cluster.self },
-      'edge: a forwarded request for a sandbox of another node',
-    );
-    return new PreviewdError('node_unavailable', 'this sandbox is not served by the node it was sent to', {
-      headers: { 'Retry-After': '5' },
-    });
-  }
-
   private redirectToHttps(req: IncomingMessage, res: ServerResponse): void {
     const host = (req.headers.host ?? '').replace(/:\d+$/, '');
     const { scheme, port } = previewOrigin(this.deps.config);
@@ -305,15 +279,7 @@ export class Edge {
       return;
     }
     // Another node's sandbox: that node's edge answers everything about it.
-    const elsewhere = this.elsewhere(route, origin);
-    if (elsewhere === 'forward') {
-      this.forwarder?.web(req, res, route.node, origin.secure, origin.client);
-      return;
-    }
-    if (elsewhere) {
-      sendError(req, res, elsewhere);
-      return;
-    }
+    if (this.forwarder?.web(req, res, route, origin)) return;
     const { secure } = origin;
     // A private preview tells nothing (ports, state, logs) before the token is checked.
     const exposed = route.ports.has(target.port);
@@ -409,15 +375,7 @@ export class Edge {
           );
           return;
         }
-        const elsewhere = this.elsewhere(route, origin);
-        if (elsewhere === 'forward') {
-          this.forwarder?.ws(req, socket, head, route.node, origin.secure, origin.client);
-          return;
-        }
-        if (elsewhere) {
-          rejectUpgrade(socket, elsewhere);
-          return;
-        }
+        if (this.forwarder?.ws(req, socket, head, route, origin)) return;
         return serveUpgrade(
           this.parts,
           req,

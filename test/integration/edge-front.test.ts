@@ -239,7 +239,7 @@ describe('edge front: HAProxy serves running public previews (real engine, real 
     await server.call('DELETE', `/v1/sandboxes/${otherId}`);
   });
 
-  it('never publishes a private preview', async () => {
+  it('publishes a private preview only with its token check: a request without a token is still refused', async () => {
     const { id: privateId } = await createAppSandbox(server, { visibility: 'private' });
     const privateHost = previewHostOf(privateId);
     const { token } = (await server.call('POST', `/v1/sandboxes/${privateId}/preview-tokens`, {})).body;
@@ -247,7 +247,7 @@ describe('edge front: HAProxy serves running public previews (real engine, real 
       const res = await edgeJson(server, privateHost, '/echo', { headers: { 'x-previewd-token': token } });
       expect(res.status).toBe(200);
     }
-    expect(front.routes(privateHost)).toBe(false);
+    expect(front.routes(privateHost)).toBe(true);
     expect((await edgeJson(server, privateHost, '/echo')).status).toBe(401);
     await server.call('DELETE', `/v1/sandboxes/${privateId}`);
   });
