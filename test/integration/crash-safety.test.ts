@@ -22,21 +22,33 @@ describe('crash safety: kill -9 in the middle of a create', () => {
   it('restarts with no orphan container and no sandbox stuck in creating or starting', async () => {
     server = new ServerProcess(dataDir, await freePort());
     await server.start();
-    // Fire several creates and kill the process while they are being provisioned.
+    // Fire several creates and kill the process the moment the first one is answered. A create
+    // answers once its row is written and before its container is provisioned in the background,
+    // so the kill lands mid-create: that row is still `creating`, and the other creates are
+    // somewhere between their workspace and their container. (The kill waits for that answer, not
+    // for a fixed time: how long a create takes to answer depends on the host's load.)
     const created: string[] = [];
+    let firstAnswer = (): void => undefined;
+    const answered = new Promise<void>((resolve) => {
+      firstAnswer = resolve;
+    });
     const creates = Array.from({ length: 4 }, (_, i) =>
       server
         .call('POST', '/v1/sandboxes', {
           files: { 'keep.txt': `file ${i}` },
           runtime: { start: 'exec sleep infinity' },
         })
-        .then((sb) => created.push(sb.id))
+        .then((sb) => {
+          if (typeof sb?.id !== 'string') return;
+          created.push(sb.id);
+          firstAnswer();
+        })
         .catch(() => undefined),
     );
-    await Promise.race([Promise.all(creates), new Promise((r) => setTimeout(r, 150))]);
-    await new Promise((r) => setTimeout(r, 50));
+    await Promise.race([answered, Promise.allSettled(creates)]);
     server.kill9();
     await Promise.allSettled(creates);
+    expect(created.length).toBeGreaterThan(0);
     // The kill really came mid-create: some rows were left half-way.
     const db = new SqliteStore(join(dataDir, 'previewd.db'));
     const halfway = await db.listSandboxes({ states: ['creating', 'starting'] });
