@@ -7,6 +7,7 @@ set -euo pipefail
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 
+"$(dirname "$0")/ensure-cluster-tools.sh"  # iproute2, util-linux, iptables (test/cluster)
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
