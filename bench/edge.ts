@@ -183,6 +183,7 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 100));
     }
     const addr = await server.app.provider.address(id, 3000);
+    const privAddr = await server.app.provider.address(privId, 3000);
     const nginxPort = 20000 + (process.pid % 20000);
     stopNginx = await startNginx(dir, `${addr.host}:${addr.port}`, nginxPort);
 
@@ -191,6 +192,11 @@ async function main(): Promise<void> {
       { name: 'nginx (1 worker)', url: `http://127.0.0.1:${nginxPort}/`, host },
       { name: 'previewd edge (HAProxy front, 1 thread)', url: `${server.edgeUrl}/`, host },
       { name: 'previewd built-in edge alone', url: `${server.app.edge.builtinUrl}/`, host },
+      {
+        name: 'private sandbox direct (its container IP)',
+        url: `http://${privAddr.host}:${privAddr.port}/`,
+        host: privHost,
+      },
       {
         name: 'private preview, edge (HAProxy front checks the token)',
         url: `${server.edgeUrl}/`,
@@ -237,7 +243,8 @@ async function main(): Promise<void> {
         'each round req/s': runs[i]!.map((r) => Math.round(r.rps)).join(' / '),
       })),
     );
-    const [direct, nginx, edge, builtin, privEdge, privBuiltin] = med as [
+    const [direct, nginx, edge, builtin, privDirect, privEdge, privBuiltin] = med as [
+      (typeof med)[0],
       (typeof med)[0],
       (typeof med)[0],
       (typeof med)[0],
@@ -249,7 +256,7 @@ async function main(): Promise<void> {
       `\nedge/nginx req/s: ${(edge.rps / nginx.rps).toFixed(2)}x (goal ≥ 0.8x)   built-in alone/nginx: ${(builtin.rps / nginx.rps).toFixed(2)}x   edge/direct: ${(edge.rps / direct.rps).toFixed(2)}x`,
     );
     console.log(
-      `private preview/nginx req/s: edge ${(privEdge.rps / nginx.rps).toFixed(2)}x (goal ≥ 0.8x)   built-in alone ${(privBuiltin.rps / nginx.rps).toFixed(2)}x   private/public through the edge: ${(privEdge.rps / edge.rps).toFixed(2)}x`,
+      `private preview/nginx req/s: edge ${(privEdge.rps / nginx.rps).toFixed(2)}x (goal ≥ 0.8x)   built-in alone ${(privBuiltin.rps / nginx.rps).toFixed(2)}x   private/public through the edge: ${(privEdge.rps / edge.rps).toFixed(2)}x   private edge/its direct: ${(privEdge.rps / privDirect.rps).toFixed(2)}x`,
     );
     console.log(
       `added p50 vs direct: edge ${(edge.p50 - direct.p50).toFixed(3)} ms (goal ≤ 1 ms), nginx ${(nginx.p50 - direct.p50).toFixed(3)} ms, built-in alone ${(builtin.p50 - direct.p50).toFixed(3)} ms`,
