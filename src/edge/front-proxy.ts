@@ -314,6 +314,11 @@ export class FrontProxy {
       .filter((host): host is string => Boolean(host));
   }
 
+  /** The directory of HAProxy's configuration, maps, keys and socket (mode 700). */
+  get runDir(): string {
+    return this.dir;
+  }
+
   /** HAProxy's process id while it runs. */
   get pid(): number | undefined {
     return this.child?.pid;

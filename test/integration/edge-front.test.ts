@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FrontProxy } from '../../src/edge/front-proxy.js';
@@ -88,6 +90,18 @@ describe('edge front: HAProxy serves running public previews (real engine, real 
     ]) {
       expect(h[name]).toBeUndefined();
     }
+  });
+
+  it("keeps its configuration, maps and the token keys readable by previewd's user only", () => {
+    expect(statSync(front.runDir).mode & 0o777).toBe(0o700);
+    const files = readdirSync(front.runDir).filter((f) => /\.(cfg|map|pem)$/.test(f));
+    expect(files).toEqual(expect.arrayContaining(['haproxy.cfg', 'fast-routes.map', 'preview-keys.map']));
+    for (const f of files) expect(statSync(join(front.runDir, f)).mode & 0o777, f).toBe(0o600);
+    // The keys are the edge's own (the front checks the same signatures).
+    const kid = server.app.edge.tokens.issue({ sid: id, iat: 1, exp: 2 }).split('.')[1];
+    expect(readFileSync(join(front.runDir, 'preview-keys.map'), 'utf8')).toMatch(
+      new RegExp(`^${kid} \\S+$`, 'm'),
+    );
   });
 
   it('leaves a request whose Connection header names other headers to the built-in edge, which drops them', async () => {
