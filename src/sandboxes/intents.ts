@@ -204,12 +204,14 @@ export function removeDeleted(w: SandboxWriter, id: string): Promise<boolean> {
 }
 
 /**
- * Reconciler: removes a container or workspace no row names (a create that died before its
- * row was written), checked under the id's lock; false when a row exists by now.
+ * Reconciler: removes a container or workspace no live row names — a create that died before its
+ * row was written, or a delete that died after the container went and before the workspace did —
+ * checked under the id's lock; false when a live row exists by now.
  */
 export function removeOrphan(w: SandboxWriter, id: string): Promise<boolean> {
   return w.lock.run(id, async () => {
-    if (await w.store.getSandbox(id, { includeDeleted: true })) return false;
+    const row = await w.store.getSandbox(id, { includeDeleted: true });
+    if (row && row.state !== 'deleted') return false;
     await w.provider.destroy(id);
     await w.store.releaseUid(id);
     return true;

@@ -177,7 +177,10 @@ export class Reconciler extends PeriodicPass<ReconcileReport> {
     }
   }
 
-  /** Workspaces with no row, older than the grace period: left by a create that died before its row was written. */
+  /**
+   * Workspaces with no live row, older than the grace period: left by a create that died before its
+   * row was written, or by a delete that died after its container was removed.
+   */
   private async removeOrphanWorkspaces(
     known: Set<string>,
     graceMs: number,

@@ -201,7 +201,7 @@ export class SandboxService {
     return intents.removeDeleted(this.w, id);
   }
 
-  /** Reconciler: removes a container or workspace no row names; false when a row exists by now. */
+  /** Reconciler: removes a container or workspace no live row names; false when a live row exists by now. */
   removeOrphan(id: string): Promise<boolean> {
     return intents.removeOrphan(this.w, id);
   }

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ManagedInstance, SandboxProvider } from '../../src/providers/provider.js';
@@ -69,5 +71,29 @@ describe('reconciler: a container list older than the rows (real engine)', () =>
     const report = await reconcilerWithSnapshot(await server.app.provider.list()).runOnce();
     expect(report.stopped).toContain(id);
     expect((await server.call('GET', `/v1/sandboxes/${id}`)).body.state).toBe('stopped');
+  });
+
+  it('removes the workspace a delete left behind when it was killed after the container went', async () => {
+    const created = await server.call('POST', '/v1/sandboxes', { runtime: { start: 'exec sleep infinity' } });
+    const id = created.body.id as string;
+    await waitState(server, id, 'running');
+    // What a kill -9 between the container's removal and the workspace's leaves: the row
+    // deleted, no container, the workspace still on disk.
+    await server.app.provider.destroy(id, { keepWorkspace: true });
+    await server.app.store.updateSandbox(id, { state: 'deleted', deletedAt: new Date().toISOString() });
+    const workspace = join(server.app.config.dataDir, 'sandboxes', id);
+    expect(existsSync(workspace)).toBe(true);
+    const graceMs = server.app.config.orphanGraceSec * 1000;
+    const report = await new Reconciler({
+      store: server.app.store,
+      provider: server.app.provider,
+      service: server.app.service,
+      bus: server.app.bus,
+      config: server.app.config,
+      log: pino({ level: 'silent' }),
+      clock: { now: () => Date.now() + graceMs + 1000 },
+    }).runOnce();
+    expect(report.orphansRemoved).toContain(id);
+    expect(existsSync(workspace)).toBe(false);
   });
 });
