@@ -7,7 +7,8 @@
 set -eu
 
 name=previewd-node
-data=/var/lib/previewd
+data="${PREVIEWD_DATA_DIR:-/var/lib/previewd}"
+socket="${PREVIEWD_HOST_DOCKER_SOCKET:-/var/run/docker.sock}"
 secrets="$data/.secrets"
 
 # The cluster secret is in this task's /run/secrets (a tmpfs of this task that the node's engine
@@ -19,10 +20,10 @@ cp /run/secrets/previewd_cluster "$secrets/cluster"
 
 docker rm -f "$name" >/dev/null 2>&1 || true
 
-# Hand every PREVIEWD_* variable of this task to previewd (but the launcher's own PREVIEWD_IMAGE).
+# Hand every PREVIEWD_* variable of this task to previewd (but the launcher's own ones).
 set --
 for var in $(env | sed -n 's/^\(PREVIEWD_[A-Z0-9_]*\)=.*/\1/p'); do
-  [ "$var" = PREVIEWD_IMAGE ] && continue
+  case "$var" in PREVIEWD_IMAGE | PREVIEWD_HOST_DOCKER_SOCKET) continue ;; esac
   set -- "$@" -e "$var"
 done
 
@@ -50,7 +51,7 @@ exec docker run --rm --name "$name" \
   -v /dev:/dev \
   --label previewd.launcher=swarm \
   --stop-timeout 50 \
-  -v /var/run/docker.sock:/var/run/docker.sock \
+  -v "$socket:/var/run/docker.sock" \
   -v "$data:$data:rshared" \
   -v "$secrets/cluster:/run/secrets/previewd_cluster:ro" \
   -e PGPASSWORD -e PREVIEWD_API_KEYS \

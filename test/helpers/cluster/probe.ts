@@ -21,15 +21,21 @@ export function probe(
   return new Promise((resolvePromise, reject) => {
     const child = spawnIn(process.execPath, ['-e', SCRIPT, url, String(ms)]);
     let out = '';
+    let err = '';
     child.stdout?.on('data', (d) => {
       out += String(d);
+    });
+    child.stderr?.on('data', (d) => {
+      err += String(d);
     });
     child.on('error', reject);
     child.on('close', () => {
       try {
         resolvePromise(JSON.parse(out.trim()) as ProbeResult);
       } catch {
-        reject(new Error(`probe of ${url} printed ${JSON.stringify(out)}`));
+        reject(
+          new Error(`probe of ${url} printed ${JSON.stringify(out)} (stderr: ${err.trim().slice(0, 500)})`),
+        );
       }
     });
   });
