@@ -68,6 +68,9 @@ export class ApiForwarding {
   constructor(private readonly deps: ApiForwardingDeps) {
     this.agent = new Agent({
       connections: 64,
+      // Nodes share a LAN: a node that takes longer than this to accept is taken for gone (a
+      // create then spills to the next one).
+      connect: { timeout: 3000 },
       headersTimeout: deps.timeoutMs,
       bodyTimeout: 0,
       keepAliveTimeout: 10_000,
@@ -184,6 +187,9 @@ export class ApiForwarding {
   }
 }
 
+/** Routes about one sandbox that read only the shared store (never forwarded). */
+const STORE_SERVED = new Set(['GET /v1/sandboxes/:id', 'GET /v1/sandboxes/:id/events']);
+
 export function unavailable(node: string, cause?: unknown): PreviewdError {
   return new PreviewdError('node_unavailable', `node ${node} does not answer`, {
     headers: { 'Retry-After': '5' },
@@ -202,10 +208,19 @@ export function installApiForwarding(
 ): void {
   app.addHook('onRequest', async (request, reply) => {
     if (!request.caller) return;
+    const route = `${request.method} ${request.routeOptions.url}`;
+    // The sandbox's row and its events are in the shared store: any node answers them, whatever
+    // the state of the node that holds the sandbox.
+    if (STORE_SERVED.has(route)) return;
     const owner = await forwarding.ownerElsewhere(request);
     if (!owner) return;
     const node = await nodes.live(owner);
-    if (!node) throw unavailable(owner);
+    if (!node) {
+      // Its node is gone (fenced off): the row can still be deleted here; the node removes what is
+      // left of it (container, files) when it comes back (the reconciler's `deleted` row).
+      if (route === 'DELETE /v1/sandboxes/:id') return;
+      throw unavailable(owner);
+    }
     if (request.ws) return forwarding.relayUpgrade(request, reply, node);
     const answer = await forwarding.send(request, node);
     forwarding.apply(reply, answer);

@@ -3,6 +3,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import type { ClusterHost } from './cluster-hosts.js';
+import { releaseMounts } from './mounts.js';
 import { TEST_KEY, waitFor } from './server.js';
 
 export const CLUSTER_SECRET = 'cluster-secret-for-tests-0123456789abcdef';
@@ -80,11 +81,11 @@ export class PreviewdNode {
     const child = this.host.spawnInNetns(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], {
       env: this.env(),
       cwd: process.cwd(),
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
     let partial = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       const lines = (partial + chunk.toString()).split('\n');
       partial = lines.pop() ?? '';
       for (const line of lines) {
@@ -92,7 +93,9 @@ export class PreviewdNode {
         if (this.logLines.length > 2000) this.logLines.shift();
         if (process.env.PREVIEWD_TEST_NODE_LOGS) process.stderr.write(`[${this.id}] ${line}\n`);
       }
-    });
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     await waitFor(
       async () => {
@@ -125,7 +128,9 @@ export class PreviewdNode {
     if (!done) await this.kill();
   }
 
-  remove(): void {
+  /** Unmounts what the node left (sandbox disks and overlays), then removes its data folder. */
+  async remove(): Promise<void> {
+    await releaseMounts(this.dataDir);
     rmSync(this.dataDir, { recursive: true, force: true });
   }
 
