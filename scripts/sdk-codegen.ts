@@ -59,6 +59,7 @@ const NAMED: Array<[name: string, operation: string, part: 'body' | 'query' | 'r
   ['ApiKey', 'DELETE /v1/keys/{keyId}', 'response'],
   ['ApiKeyList', 'GET /v1/keys', 'response'],
   ['EgressPolicy', 'PUT /v1/sandboxes/{id}/network', 'body'],
+  ['NodeList', 'GET /v1/nodes', 'response'],
 ];
 
 const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;

@@ -6,6 +6,7 @@ import type {
 } from './generated/api-types.js';
 import { Http } from './http.js';
 import { Keys } from './keys.js';
+import { Nodes } from './nodes.js';
 import { type PreviewdEvent, Sandbox } from './sandbox.js';
 import { readNdjson } from './streams.js';
 
@@ -71,12 +72,15 @@ export class Previewd {
   readonly sandboxes: Sandboxes;
   /** API keys (admin keys only). */
   readonly keys: Keys;
+  /** The cluster's nodes (admin keys only). */
+  readonly nodes: Nodes;
   readonly http: Http;
 
   constructor(opts: PreviewdOptions) {
     this.http = new Http(opts);
     this.sandboxes = new Sandboxes(this.http);
     this.keys = new Keys(this.http);
+    this.nodes = new Nodes(this.http);
   }
 
   /** The server's liveness answer. */

@@ -373,6 +373,18 @@ class Keys:
         return self._http.json("DELETE", f"/v1/keys/{urllib.parse.quote(key_id, safe='')}")
 
 
+class Nodes:
+    """The cluster's nodes (an admin key only): leases, labels, budget and usage, as placement sees
+    them. A single host lists one node, ``local``, or none."""
+
+    def __init__(self, http: Http) -> None:
+        self._http = http
+
+    def list(self) -> dict:
+        """``{"self": <the node that answered>, "cluster": bool, "nodes": [...]}``."""
+        return self._http.json("GET", "/v1/nodes")
+
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(w[:1].upper() + w[1:] for w in rest)
@@ -400,6 +412,7 @@ class Previewd:
         self.http = Http(url, api_key or os.environ.get("PREVIEWD_API_KEY"), timeout, owner)
         self.sandboxes = Sandboxes(self.http)
         self.keys = Keys(self.http)
+        self.nodes = Nodes(self.http)
 
     def health(self) -> dict:
         return self.http.json("GET", "/healthz")

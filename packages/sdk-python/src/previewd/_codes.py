@@ -33,11 +33,14 @@ ERROR_CODES = {
     "key_not_found": {"status": 404, "hint": "List the keys with GET /v1/keys (or \"previewd keys ls\")."},
     "key_not_revocable": {"status": 409, "hint": "This key comes from the configuration (PREVIEWD_API_KEYS or <dataDir>/api-key): remove it there and restart."},
     "method_not_allowed": {"status": 405, "hint": "See /openapi.json for the methods of this route."},
+    "node_fenced": {"status": 503, "hint": "This node lost its lease (another node took over its sandboxes); it registers again on its next heartbeat. Retry on another node."},
+    "node_unavailable": {"status": 503, "hint": "The node that holds this sandbox does not answer; its sandboxes are marked lost once its lease ends. Retry after the Retry-After delay."},
     "not_a_preview_host": {"status": 404, "hint": "Preview hosts look like {port}-{id}.<previewDomain>; use the url from the sandbox's previews."},
     "not_a_regular_file": {"status": 409, "hint": "previewd reads and writes only regular files there; the message names the path and what it is (FIFO, socket, link, directory): replace it with a regular file."},
     "not_found": {"status": 404, "hint": "See /openapi.json for the routes this server has."},
     "origin_refused": {"status": 403, "hint": "A request signed in with the dashboard cookie must come from the dashboard page itself; scripts send \"Authorization: Bearer <api key>\" instead."},
     "payload_too_large": {"status": 413, "hint": "Send less per request, or raise maxBodyMb (PREVIEWD_MAX_BODY_MB)."},
+    "placement_unsatisfiable": {"status": 409, "hint": "No node matches placement.node / placement.labels; list the nodes with GET /v1/nodes."},
     "port_not_exposed": {"status": 404, "hint": "Expose the port with POST /v1/sandboxes/{id}/ports."},
     "preview_token_invalid": {"status": 401, "hint": "The preview token is expired, revoked, or for another sandbox or port; mint a new one."},
     "preview_token_required": {"status": 401, "hint": "This preview is private: mint a token with POST /v1/sandboxes/{id}/preview-tokens."},
@@ -175,6 +178,14 @@ class MethodNotAllowedError(PreviewdError):
     code = "method_not_allowed"
 
 
+class NodeFencedError(PreviewdError):
+    code = "node_fenced"
+
+
+class NodeUnavailableError(PreviewdError):
+    code = "node_unavailable"
+
+
 class NotAPreviewHostError(PreviewdError):
     code = "not_a_preview_host"
 
@@ -193,6 +204,10 @@ class OriginRefusedError(PreviewdError):
 
 class PayloadTooLargeError(PreviewdError):
     code = "payload_too_large"
+
+
+class PlacementUnsatisfiableError(PreviewdError):
+    code = "placement_unsatisfiable"
 
 
 class PortNotExposedError(PreviewdError):
@@ -297,11 +312,14 @@ ERROR_CLASSES = {
     "key_not_found": KeyNotFoundError,
     "key_not_revocable": KeyNotRevocableError,
     "method_not_allowed": MethodNotAllowedError,
+    "node_fenced": NodeFencedError,
+    "node_unavailable": NodeUnavailableError,
     "not_a_preview_host": NotAPreviewHostError,
     "not_a_regular_file": NotARegularFileError,
     "not_found": NotFoundError,
     "origin_refused": OriginRefusedError,
     "payload_too_large": PayloadTooLargeError,
+    "placement_unsatisfiable": PlacementUnsatisfiableError,
     "port_not_exposed": PortNotExposedError,
     "preview_token_invalid": PreviewTokenInvalidError,
     "preview_token_required": PreviewTokenRequiredError,

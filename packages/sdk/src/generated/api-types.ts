@@ -58,6 +58,8 @@ export interface ApiOperations {
     response: {
       id: string;
       state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
+      /** The node that holds it (runs its container, keeps its files); `local` on a single host */
+      node: string;
       image: string;
       /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
       isolation: 'container' | 'gvisor';
@@ -199,6 +201,40 @@ export interface ApiOperations {
       }>;
     };
   };
+  /** List the nodes of the cluster (admin) */
+  'GET /v1/nodes': {
+    params: never;
+    query: never;
+    body: never;
+    response: {
+      self: string;
+      cluster: boolean;
+      nodes: Array<{
+        id: string;
+        epoch: number;
+        /** `down`: its lease ended and another node fenced it off */
+        status: 'up' | 'down';
+        /** Up and its lease is current: it takes creates and answers for its sandboxes */
+        live: boolean;
+        /** The node that answered this call */
+        self: boolean;
+        apiUrl: string;
+        edgeUrl: string;
+        labels: Record<string, string>;
+        capacity: {
+          memoryMb: number;
+          maxRunning: number;
+        };
+        usage: {
+          memoryMb: number;
+          running: number;
+        };
+        startedAt: string;
+        heartbeatAt: string;
+        leaseUntil: string;
+      }>;
+    };
+  };
   /** List sandboxes, newest first */
   'GET /v1/sandboxes': {
     params: never;
@@ -214,6 +250,8 @@ export interface ApiOperations {
       sandboxes: Array<{
         id: string;
         state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
+        /** The node that holds it (runs its container, keeps its files); `local` on a single host */
+        node: string;
         image: string;
         /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
         isolation: 'container' | 'gvisor';
@@ -290,6 +328,8 @@ export interface ApiOperations {
     response: {
       id: string;
       state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
+      /** The node that holds it (runs its container, keeps its files); `local` on a single host */
+      node: string;
       image: string;
       /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
       isolation: 'container' | 'gvisor';
@@ -692,10 +732,19 @@ export interface ApiOperations {
       };
       metadata?: Record<string, unknown>;
       labels?: Record<string, string>;
+      /** Placement in a cluster; a create spills to the next matching node when one is full */
+      placement?: {
+        /** Only this node */
+        node?: string;
+        /** Only nodes with all these labels (Swarm node labels or cluster.labels) */
+        labels?: Record<string, string>;
+      };
     };
     response: {
       id: string;
       state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
+      /** The node that holds it (runs its container, keeps its files); `local` on a single host */
+      node: string;
       image: string;
       /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
       isolation: 'container' | 'gvisor';
@@ -798,6 +847,8 @@ export interface ApiOperations {
     response: {
       id: string;
       state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
+      /** The node that holds it (runs its container, keeps its files); `local` on a single host */
+      node: string;
       image: string;
       /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
       isolation: 'container' | 'gvisor';
@@ -967,6 +1018,8 @@ export interface ApiOperations {
     response: {
       id: string;
       state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
+      /** The node that holds it (runs its container, keeps its files); `local` on a single host */
+      node: string;
       image: string;
       /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
       isolation: 'container' | 'gvisor';
@@ -1041,6 +1094,8 @@ export interface ApiOperations {
     response: {
       id: string;
       state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
+      /** The node that holds it (runs its container, keeps its files); `local` on a single host */
+      node: string;
       image: string;
       /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
       isolation: 'container' | 'gvisor';
@@ -1117,6 +1172,8 @@ export interface ApiOperations {
     response: {
       id: string;
       state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
+      /** The node that holds it (runs its container, keeps its files); `local` on a single host */
+      node: string;
       image: string;
       /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
       isolation: 'container' | 'gvisor';
@@ -1254,6 +1311,8 @@ export interface ApiOperations {
     response: {
       id: string;
       state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
+      /** The node that holds it (runs its container, keeps its files); `local` on a single host */
+      node: string;
       image: string;
       /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
       isolation: 'container' | 'gvisor';
@@ -1328,6 +1387,8 @@ export interface ApiOperations {
     response: {
       id: string;
       state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
+      /** The node that holds it (runs its container, keeps its files); `local` on a single host */
+      node: string;
       image: string;
       /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
       isolation: 'container' | 'gvisor';
@@ -1402,6 +1463,8 @@ export interface ApiOperations {
     response: {
       id: string;
       state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
+      /** The node that holds it (runs its container, keeps its files); `local` on a single host */
+      node: string;
       image: string;
       /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
       isolation: 'container' | 'gvisor';
@@ -1534,6 +1597,8 @@ export interface ApiOperations {
     response: {
       id: string;
       state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
+      /** The node that holds it (runs its container, keeps its files); `local` on a single host */
+      node: string;
       image: string;
       /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
       isolation: 'container' | 'gvisor';
@@ -1625,3 +1690,4 @@ export type CreatedKey = NonNullable<ApiOperations['POST /v1/keys']['response']>
 export type ApiKey = NonNullable<ApiOperations['DELETE /v1/keys/{keyId}']['response']>;
 export type ApiKeyList = NonNullable<ApiOperations['GET /v1/keys']['response']>;
 export type EgressPolicy = NonNullable<ApiOperations['PUT /v1/sandboxes/{id}/network']['body']>;
+export type NodeList = NonNullable<ApiOperations['GET /v1/nodes']['response']>;

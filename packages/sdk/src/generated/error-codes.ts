@@ -96,6 +96,14 @@ export const errorCodes = {
     hint: 'This key comes from the configuration (PREVIEWD_API_KEYS or <dataDir>/api-key): remove it there and restart.',
   },
   method_not_allowed: { status: 405, hint: 'See /openapi.json for the methods of this route.' },
+  node_fenced: {
+    status: 503,
+    hint: 'This node lost its lease (another node took over its sandboxes); it registers again on its next heartbeat. Retry on another node.',
+  },
+  node_unavailable: {
+    status: 503,
+    hint: 'The node that holds this sandbox does not answer; its sandboxes are marked lost once its lease ends. Retry after the Retry-After delay.',
+  },
   not_a_preview_host: {
     status: 404,
     hint: "Preview hosts look like {port}-{id}.<previewDomain>; use the url from the sandbox's previews.",
@@ -112,6 +120,10 @@ export const errorCodes = {
   payload_too_large: {
     status: 413,
     hint: 'Send less per request, or raise maxBodyMb (PREVIEWD_MAX_BODY_MB).',
+  },
+  placement_unsatisfiable: {
+    status: 409,
+    hint: 'No node matches placement.node / placement.labels; list the nodes with GET /v1/nodes.',
   },
   port_not_exposed: { status: 404, hint: 'Expose the port with POST /v1/sandboxes/{id}/ports.' },
   preview_token_invalid: {
@@ -200,11 +212,14 @@ export class JsonTooDeepError extends PreviewdError<'json_too_deep'> {}
 export class KeyNotFoundError extends PreviewdError<'key_not_found'> {}
 export class KeyNotRevocableError extends PreviewdError<'key_not_revocable'> {}
 export class MethodNotAllowedError extends PreviewdError<'method_not_allowed'> {}
+export class NodeFencedError extends PreviewdError<'node_fenced'> {}
+export class NodeUnavailableError extends PreviewdError<'node_unavailable'> {}
 export class NotAPreviewHostError extends PreviewdError<'not_a_preview_host'> {}
 export class NotARegularFileError extends PreviewdError<'not_a_regular_file'> {}
 export class NotFoundError extends PreviewdError<'not_found'> {}
 export class OriginRefusedError extends PreviewdError<'origin_refused'> {}
 export class PayloadTooLargeError extends PreviewdError<'payload_too_large'> {}
+export class PlacementUnsatisfiableError extends PreviewdError<'placement_unsatisfiable'> {}
 export class PortNotExposedError extends PreviewdError<'port_not_exposed'> {}
 export class PreviewTokenInvalidError extends PreviewdError<'preview_token_invalid'> {}
 export class PreviewTokenRequiredError extends PreviewdError<'preview_token_required'> {}
@@ -255,11 +270,14 @@ export const errorClasses = {
   key_not_found: KeyNotFoundError,
   key_not_revocable: KeyNotRevocableError,
   method_not_allowed: MethodNotAllowedError,
+  node_fenced: NodeFencedError,
+  node_unavailable: NodeUnavailableError,
   not_a_preview_host: NotAPreviewHostError,
   not_a_regular_file: NotARegularFileError,
   not_found: NotFoundError,
   origin_refused: OriginRefusedError,
   payload_too_large: PayloadTooLargeError,
+  placement_unsatisfiable: PlacementUnsatisfiableError,
   port_not_exposed: PortNotExposedError,
   preview_token_invalid: PreviewTokenInvalidError,
   preview_token_required: PreviewTokenRequiredError,
