@@ -41,13 +41,14 @@ RUN (cd packages/sdk && ../../node_modules/.bin/tsc -p tsconfig.json) \
   && npx tsc -p tsconfig.build.json && npm prune --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE}
-# HAProxy is the edge front (edge.front auto); in Traefik mode it stays unused.
+# HAProxy is the edge front (edge.front auto); in Traefik mode it stays unused. iptables writes
+# the sandbox network's containment (network.containment; deploy/swarm runs it with NET_ADMIN).
 # previewd runs as the sandboxes' user (docker.sandboxUser, default 1000:1000): it creates their
 # workspaces and hands them to that user, which a non-root process can only do for itself.
 ARG PREVIEWD_UID=1000
 ARG PREVIEWD_GID=1000
 RUN apt-get update \
-  && apt-get install -y --no-install-recommends ca-certificates tini haproxy \
+  && apt-get install -y --no-install-recommends ca-certificates tini haproxy iptables \
   && rm -rf /var/lib/apt/lists/*
 COPY deploy/ca/ /usr/local/share/ca-certificates/previewd/
 RUN update-ca-certificates \

@@ -34,6 +34,7 @@ export default defineConfig({
             'test/integration/edge-tls.test.ts',
             'test/integration/edge-loopback.test.ts',
             'test/integration/edge-malformed.test.ts',
+            'test/integration/edge-forward.test.ts',
             'test/fuzz/api-edge.fuzz.test.ts',
           ],
           env: { PREVIEWD_TEST_EDGE_FRONT: 'off' },

@@ -172,6 +172,23 @@ describe('a cluster of two previewd nodes on a Docker Swarm', () => {
 
   it('answers any API call on either node: state, files, exec, and the exec WebSocket', async () => {
     const onTwo = [...made].find(([, node]) => node === n2.id)![0];
+    // The node-to-node door takes only the cluster's credential: a forged one is refused even
+    // beside a right key, and a caller header without it is not believed.
+    const admin = Buffer.from(JSON.stringify({ keyId: 'x', role: 'admin', via: 'key' })).toString(
+      'base64url',
+    );
+    for (const headers of [
+      { 'x-previewd-node-auth': 'forged', 'x-previewd-node-caller': admin },
+      {
+        'x-previewd-node-auth': 'forged',
+        'x-previewd-node-caller': admin,
+        authorization: `Bearer ${TEST_KEY}`,
+      },
+    ]) {
+      const forged = await request(`${n1.apiUrl}/v1/sandboxes/${onTwo}/files?path=notes`, { headers });
+      await forged.body.dump();
+      expect(forged.statusCode).toBe(401);
+    }
     const got = await n1.call('GET', `/v1/sandboxes/${onTwo}`);
     expect(got.status).toBe(200);
     expect(got.body.node).toBe(n2.id);

@@ -72,6 +72,20 @@ const headerTricks: [name: string, headers: string[]][] = [
   ['forged session cookie', ['cookie: previewd_session=s2_forged']],
   ['forwarded from loopback', ['x-forwarded-for: 127.0.0.1', 'x-real-ip: 127.0.0.1']],
   ['key as a subprotocol without an upgrade', [`sec-websocket-protocol: previewd, previewd.key.${TEST_KEY}`]],
+  [
+    'forged node-to-node call (an admin caller)',
+    [
+      'x-previewd-node-auth: forged-node-credential',
+      `x-previewd-node-caller: ${Buffer.from(JSON.stringify({ keyId: 'k', role: 'admin', via: 'key' })).toString('base64url')}`,
+      'x-previewd-forwarded-by: other-node',
+    ],
+  ],
+  [
+    'node caller header alone',
+    [
+      `x-previewd-node-caller: ${Buffer.from('{"keyId":"k","role":"admin","via":"key"}').toString('base64url')}`,
+    ],
+  ],
 ];
 
 describe('auth cannot be bypassed: every route in /openapi.json, every spelling, no key', () => {
