@@ -27,6 +27,7 @@ import { SandboxUsage } from './sandboxes/usage.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
 import { TraefikMode } from './traefik/mode.js';
+import { NodeUsage } from './usage/node-usage.js';
 import { version } from './version.js';
 import { LayerStore } from './workspaces/layers.js';
 import { canMount } from './workspaces/mounts.js';
@@ -50,6 +51,8 @@ export interface Previewd {
   admission: Admission;
   processes: ProcessRegistry;
   watchers: IoWatchers;
+  /** This node's usage sampling of its own sandboxes (docs/usage.md). */
+  usage: NodeUsage;
   api: FastifyInstance;
   edge: Edge;
   /** Base URL of the edge's plain-HTTP listener, once started. */
@@ -216,6 +219,16 @@ export async function createPreviewd(
     log: log.child({ component: 'watchers' }),
     onCrash: () => void reconciler.runOnce().catch(() => undefined),
   });
+  const nodeUsage = new NodeUsage({
+    config,
+    store,
+    bus,
+    docker,
+    storage,
+    registry: metrics.registry,
+    nodeId: () => service.nodeId,
+    log: log.child({ component: 'usage' }),
+  });
   const api = await buildApi({
     config,
     keyRing,
@@ -229,6 +242,7 @@ export async function createPreviewd(
     io: { bus, processes, activity: edge.activity },
     traefikDynamicConfig: traefik?.dynamicConfig,
     cluster,
+    usage: nodeUsage,
   });
 
   const app: Previewd = {
@@ -246,6 +260,7 @@ export async function createPreviewd(
     admission,
     processes,
     watchers,
+    usage: nodeUsage,
     api,
     edge,
     keys,
@@ -271,6 +286,7 @@ export async function createPreviewd(
       idleReaper.start();
       expiry.start();
       await watchers.start();
+      nodeUsage.start();
       // The edge first: once the API answers (/healthz), previews are served too.
       await edge.start();
       const { host, port } = splitHostPort(config.apiAddr);
@@ -297,6 +313,7 @@ export async function createPreviewd(
       await idleReaper.stop();
       await expiry.stop();
       watchers.stop();
+      await nodeUsage.stop();
       await traefik?.stop();
       await edge.stop();
       await api.close();

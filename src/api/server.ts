@@ -20,6 +20,7 @@ import type { SandboxProvider } from '../providers/provider.js';
 import type { SandboxService } from '../sandboxes/service.js';
 import type { Store } from '../store/store.js';
 import type { DynamicConfigSource } from '../traefik/dynamic-config-source.js';
+import type { NodeUsage } from '../usage/node-usage.js';
 import { ApiAuth, installAuth, WS_PROTOCOL } from './auth.js';
 import { installBodyLimits } from './body-limits.js';
 import { installDashboard } from './dashboard.js';
@@ -46,6 +47,7 @@ import { sessionRoutes } from './routes/session.js';
 import { systemRoutes } from './routes/system.js';
 import { templateRoutes } from './routes/templates.js';
 import { traefikRoutes } from './routes/traefik.js';
+import { usageRoutes } from './routes/usage.js';
 import { DashboardSessions } from './session.js';
 import { installTenancy } from './tenancy.js';
 
@@ -67,6 +69,8 @@ export interface ApiDeps {
   cluster: ClusterNode;
   /** Sandbox I/O (files, exec, processes, logs, events); the routes are left out without it. */
   io?: Pick<IoRouteDeps, 'bus' | 'processes' | 'activity'>;
+  /** This node's usage sampling: serves GET /v1/sandboxes/{id}/metrics (docs/usage.md). */
+  usage?: NodeUsage;
 }
 
 /** The control-plane HTTP API: JSON under /v1, bearer keys, OpenAPI from the same zod schemas. */
@@ -160,6 +164,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   }
   await app.register(portRoutes, { service: deps.service });
   await app.register(networkRoutes, { service: deps.service });
+  if (deps.usage) await app.register(usageRoutes, { service: deps.service, usage: deps.usage });
   await app.register(traefikRoutes, {
     config: deps.config,
     dynamicConfig: deps.traefikDynamicConfig,

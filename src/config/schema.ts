@@ -3,6 +3,8 @@ import { egressPolicySchema } from '../domain/egress.js';
 import { isolationSchema } from '../domain/isolation.js';
 import { resourcesSchema } from '../domain/schemas.js';
 import { storeConfigSchema, storeEnvVars } from './cluster-schema.js';
+import { usageConfigSchema, usageEnvVars } from './usage-schema.js';
+import { webhooksConfigSchema, webhooksEnvVars } from './webhooks-schema.js';
 
 const hostPort = z
   .string()
@@ -318,6 +320,8 @@ export const configSchema = z.strictObject({
   reconcileIntervalSec: z.number().positive().max(3600).default(5),
   orphanGraceSec: z.number().min(0).max(86_400).default(30),
   ...storeConfigSchema,
+  ...usageConfigSchema,
+  ...webhooksConfigSchema,
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -422,7 +426,7 @@ export const envVars: Record<string, { path: string[]; parse: EnvParser }> = {
   PREVIEWD_QUOTA_MAX_SANDBOXES: { path: ['quotas', 'maxSandboxesPerOwner'], parse: num },
   PREVIEWD_QUOTA_MAX_RUNNING: { path: ['quotas', 'maxRunningPerOwner'], parse: num },
   ...Object.fromEntries(
-    Object.entries(storeEnvVars).map(([name, v]) => [
+    Object.entries({ ...storeEnvVars, ...usageEnvVars, ...webhooksEnvVars }).map(([name, v]) => [
       name,
       { path: [...v.path], parse: { str, num, bool }[v.kind] },
     ]),

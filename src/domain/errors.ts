@@ -67,6 +67,10 @@ export const errorCodes = {
     hint: 'The sandbox does not exist or was deleted; list sandboxes with GET /v1/sandboxes.',
   },
   sandbox_not_running: { status: 409, hint: 'Start it first: POST /v1/sandboxes/{id}/start.' },
+  usage_sampling_off: {
+    status: 409,
+    hint: 'Usage sampling is off on the node running this sandbox: set usage.enabled: true (PREVIEWD_USAGE=true) there and restart it.',
+  },
   file_not_found: { status: 404, hint: 'List the directory with GET /v1/sandboxes/{id}/files/list.' },
   not_a_regular_file: {
     status: 409,
