@@ -37,6 +37,7 @@ import { fileRoutes } from './routes/files.js';
 import type { IoRouteDeps } from './routes/io-context.js';
 import { keyRoutes } from './routes/keys.js';
 import { logRoutes } from './routes/logs.js';
+import { mcpRoutes } from './routes/mcp.js';
 import { networkRoutes } from './routes/network.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { portRoutes } from './routes/ports.js';
@@ -164,6 +165,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   }
   await app.register(portRoutes, { service: deps.service });
   await app.register(networkRoutes, { service: deps.service });
+  // The MCP endpoint for agents: its tools call this API as the caller (docs/mcp.md).
+  await app.register(mcpRoutes, { api: app });
   if (deps.usage) await app.register(usageRoutes, { service: deps.service, usage: deps.usage });
   await app.register(traefikRoutes, {
     config: deps.config,

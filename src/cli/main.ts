@@ -8,6 +8,7 @@ import { registerExecCommands } from './commands/exec.js';
 import { registerFilesCommands } from './commands/files.js';
 import { registerImagesCommand } from './commands/images.js';
 import { registerKeysCommands } from './commands/keys.js';
+import { registerMcpCommand } from './commands/mcp.js';
 import { registerNetworkCommand } from './commands/network.js';
 import { registerNodesCommands } from './commands/nodes.js';
 import { registerPreviewCommands } from './commands/previews.js';
@@ -44,6 +45,7 @@ registerNodesCommands(program, load);
 registerImagesCommand(program, load);
 registerTemplatesCommand(program, load);
 registerDoctorCommand(program, load);
+registerMcpCommand(program, load);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError) {
