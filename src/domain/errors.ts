@@ -184,6 +184,22 @@ export const errorCodes = {
     status: 503,
     hint: 'Every uid of docker.uidRange is held by a sandbox: delete sandboxes, or widen docker.uidRange.size.',
   },
+  webhook_not_found: {
+    status: 404,
+    hint: 'List your webhooks with GET /v1/webhooks; a webhook of another owner is not yours to see.',
+  },
+  webhook_delivery_not_found: {
+    status: 404,
+    hint: 'List the deliveries with GET /v1/webhooks/{id}/deliveries.',
+  },
+  webhook_target_not_allowed: {
+    status: 400,
+    hint: 'Webhook URLs must be http(s) to a public address; to allow loopback or private targets set webhooks.allowPrivateTargets (PREVIEWD_WEBHOOKS_ALLOW_PRIVATE=true).',
+  },
+  webhook_limit_reached: {
+    status: 409,
+    hint: 'Delete a webhook (DELETE /v1/webhooks/{id}), or raise webhooks.maxPerOwner (PREVIEWD_WEBHOOKS_MAX_PER_OWNER).',
+  },
   internal: { status: 500, hint: 'This is a previewd bug; the server log has the details.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 

@@ -96,4 +96,51 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    name: 'webhooks, their deliveries, the dispatcher cursor',
+    sqlite: `
+      CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY,
+        scope TEXT NOT NULL,
+        url TEXT NOT NULL,
+        events TEXT NOT NULL,
+        description TEXT,
+        secret TEXT NOT NULL,
+        after_event_id INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE INDEX webhooks_scope ON webhooks(scope, created_at);
+      CREATE TABLE webhook_deliveries (
+        id TEXT PRIMARY KEY,
+        webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+        event_id INTEGER,
+        sandbox_id TEXT,
+        type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        next_attempt_at TEXT,
+        give_up_at TEXT NOT NULL,
+        last_attempt_at TEXT,
+        last_status_code INTEGER,
+        last_error TEXT,
+        last_duration_ms INTEGER,
+        delivered_at TEXT,
+        lease_holder TEXT,
+        lease_until TEXT,
+        UNIQUE (webhook_id, event_id)
+      );
+      CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at);
+      CREATE INDEX webhook_deliveries_queue ON webhook_deliveries(webhook_id, sandbox_id, status, event_id);
+      CREATE INDEX webhook_deliveries_list ON webhook_deliveries(webhook_id, id);
+      CREATE TABLE webhook_cursor (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        last_event_id INTEGER NOT NULL
+      );
+      -- Events written before webhooks existed have no hook to go to.
+      INSERT INTO webhook_cursor (id, last_event_id) SELECT 1, coalesce(max(id), 0) FROM events;
+    `,
+  },
 ];

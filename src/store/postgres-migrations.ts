@@ -102,4 +102,52 @@ export const pgMigrations: PgMigration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'webhooks, their deliveries, the dispatcher cursor',
+    sql: `
+      CREATE TABLE webhooks (
+        id text COLLATE "C" PRIMARY KEY,
+        scope text NOT NULL,
+        url text NOT NULL,
+        events jsonb NOT NULL,
+        description text,
+        secret text NOT NULL,
+        after_event_id bigint NOT NULL,
+        created_at timestamptz NOT NULL
+      );
+      CREATE INDEX webhooks_scope ON webhooks (scope, created_at);
+      CREATE TABLE webhook_deliveries (
+        id text COLLATE "C" PRIMARY KEY,
+        webhook_id text COLLATE "C" NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+        event_id bigint,
+        sandbox_id text COLLATE "C",
+        type text NOT NULL,
+        payload text NOT NULL,
+        status text NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+        attempts integer NOT NULL DEFAULT 0,
+        created_at timestamptz NOT NULL,
+        next_attempt_at timestamptz,
+        give_up_at timestamptz NOT NULL,
+        last_attempt_at timestamptz,
+        last_status_code integer,
+        last_error text,
+        last_duration_ms integer,
+        delivered_at timestamptz,
+        lease_holder text,
+        lease_until timestamptz,
+        UNIQUE (webhook_id, event_id)
+      );
+      CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+      CREATE INDEX webhook_deliveries_queue ON webhook_deliveries (webhook_id, sandbox_id, status, event_id);
+      CREATE INDEX webhook_deliveries_list ON webhook_deliveries (webhook_id, id);
+      -- Locked FOR UPDATE by every dispatcher step: nodes take turns, each event is turned once.
+      CREATE TABLE webhook_cursor (
+        id int PRIMARY KEY CHECK (id = 1),
+        last_event_id bigint NOT NULL
+      );
+      -- Events written before webhooks existed have no hook to go to.
+      INSERT INTO webhook_cursor (id, last_event_id) SELECT 1, last FROM event_counter WHERE id = 1;
+    `,
+  },
 ];

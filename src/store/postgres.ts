@@ -5,8 +5,16 @@ import type { NewEvent, PreviewdEvent } from '../domain/events.js';
 import { type Fence, LOCAL_NODE, type NodeRecord } from '../domain/node.js';
 import { nowIso, type SandboxPatch, type SandboxRecord } from '../domain/sandbox.js';
 import type { SandboxState } from '../domain/state-machine.js';
+import type {
+  AttemptOutcome,
+  ClaimedDelivery,
+  NewDelivery,
+  WebhookDelivery,
+  WebhookRecord,
+} from '../domain/webhook.js';
 import { pgMigrations } from './postgres-migrations.js';
 import * as nodes from './postgres-nodes.js';
+import * as webhooks from './postgres-webhooks.js';
 import {
   EVENT_COLUMNS,
   type EventRow,
@@ -362,6 +370,75 @@ export class PostgresStore implements Store {
 
   async setNodeLabels(id: string, labels: Record<string, string>): Promise<void> {
     await nodes.setNodeLabels(this.pool, id, labels);
+  }
+
+  async insertWebhook(
+    record: Omit<WebhookRecord, 'afterEventId'>,
+    maxPerScope: number,
+  ): Promise<WebhookRecord> {
+    return webhooks.insertWebhook((fn) => this.tx(fn), record, maxPerScope);
+  }
+
+  async getWebhook(id: string): Promise<WebhookRecord | undefined> {
+    return webhooks.getWebhook(this.pool, id);
+  }
+
+  async listWebhooks(scope: string): Promise<WebhookRecord[]> {
+    return webhooks.listWebhooks(this.pool, scope);
+  }
+
+  async deleteWebhook(id: string): Promise<boolean> {
+    return webhooks.deleteWebhook(this.pool, id);
+  }
+
+  async dispatchWebhookEvents(input: {
+    limit: number;
+    now: string;
+    giveUpAt: string;
+    newId: () => string;
+  }): Promise<{ events: number; deliveries: number }> {
+    return webhooks.dispatchWebhookEvents((fn) => this.tx(fn), input);
+  }
+
+  async webhookCursor(): Promise<number> {
+    return webhooks.webhookCursor(this.pool);
+  }
+
+  async insertWebhookDelivery(delivery: NewDelivery): Promise<WebhookDelivery> {
+    return webhooks.insertWebhookDelivery(this.pool, delivery);
+  }
+
+  async getWebhookDelivery(webhookId: string, id: string): Promise<WebhookDelivery | undefined> {
+    return webhooks.getWebhookDelivery(this.pool, webhookId, id);
+  }
+
+  async listWebhookDeliveries(
+    webhookId: string,
+    opts: { limit: number; cursor?: string; status?: WebhookDelivery['status'] },
+  ): Promise<WebhookDelivery[]> {
+    return webhooks.listWebhookDeliveries(this.pool, webhookId, opts);
+  }
+
+  async claimWebhookDeliveries(input: {
+    now: string;
+    leaseMs: number;
+    limit: number;
+    holder: string;
+  }): Promise<ClaimedDelivery[]> {
+    return webhooks.claimWebhookDeliveries((fn) => this.tx(fn), input);
+  }
+
+  async completeWebhookAttempt(outcome: AttemptOutcome): Promise<boolean> {
+    return webhooks.completeWebhookAttempt(this.pool, outcome);
+  }
+
+  async redeliverWebhookDelivery(
+    webhookId: string,
+    id: string,
+    now: string,
+    giveUpAt: string,
+  ): Promise<WebhookDelivery | undefined> {
+    return webhooks.redeliverWebhookDelivery(this.pool, webhookId, id, now, giveUpAt);
   }
 
   async close(): Promise<void> {

@@ -7,9 +7,17 @@ import type { EventType, NewEvent, PreviewdEvent } from '../domain/events.js';
 import { type Fence, LOCAL_NODE, type NodeRecord } from '../domain/node.js';
 import { nowIso, type SandboxPatch, type SandboxRecord } from '../domain/sandbox.js';
 import type { SandboxState } from '../domain/state-machine.js';
+import type {
+  AttemptOutcome,
+  ClaimedDelivery,
+  NewDelivery,
+  WebhookDelivery,
+  WebhookRecord,
+} from '../domain/webhook.js';
 import { migrations } from './migrations.js';
 import * as credentials from './sqlite-credentials.js';
 import * as nodes from './sqlite-nodes.js';
+import * as webhooks from './sqlite-webhooks.js';
 import type {
   AcquireNodeInput,
   EventFilter,
@@ -352,6 +360,75 @@ export class SqliteStore implements Store {
 
   async setNodeLabels(id: string, labels: Record<string, string>): Promise<void> {
     nodes.setNodeLabels(this.db, id, labels);
+  }
+
+  async insertWebhook(
+    record: Omit<WebhookRecord, 'afterEventId'>,
+    maxPerScope: number,
+  ): Promise<WebhookRecord> {
+    return webhooks.insertWebhook(this.db, record, maxPerScope);
+  }
+
+  async getWebhook(id: string): Promise<WebhookRecord | undefined> {
+    return webhooks.getWebhook(this.db, id);
+  }
+
+  async listWebhooks(scope: string): Promise<WebhookRecord[]> {
+    return webhooks.listWebhooks(this.db, scope);
+  }
+
+  async deleteWebhook(id: string): Promise<boolean> {
+    return webhooks.deleteWebhook(this.db, id);
+  }
+
+  async dispatchWebhookEvents(input: {
+    limit: number;
+    now: string;
+    giveUpAt: string;
+    newId: () => string;
+  }): Promise<{ events: number; deliveries: number }> {
+    return webhooks.dispatchWebhookEvents(this.db, input);
+  }
+
+  async webhookCursor(): Promise<number> {
+    return webhooks.webhookCursor(this.db);
+  }
+
+  async insertWebhookDelivery(delivery: NewDelivery): Promise<WebhookDelivery> {
+    return webhooks.insertWebhookDelivery(this.db, delivery);
+  }
+
+  async getWebhookDelivery(webhookId: string, id: string): Promise<WebhookDelivery | undefined> {
+    return webhooks.getWebhookDelivery(this.db, webhookId, id);
+  }
+
+  async listWebhookDeliveries(
+    webhookId: string,
+    opts: { limit: number; cursor?: string; status?: WebhookDelivery['status'] },
+  ): Promise<WebhookDelivery[]> {
+    return webhooks.listWebhookDeliveries(this.db, webhookId, opts);
+  }
+
+  async claimWebhookDeliveries(input: {
+    now: string;
+    leaseMs: number;
+    limit: number;
+    holder: string;
+  }): Promise<ClaimedDelivery[]> {
+    return webhooks.claimWebhookDeliveries(this.db, input);
+  }
+
+  async completeWebhookAttempt(outcome: AttemptOutcome): Promise<boolean> {
+    return webhooks.completeWebhookAttempt(this.db, outcome);
+  }
+
+  async redeliverWebhookDelivery(
+    webhookId: string,
+    id: string,
+    now: string,
+    giveUpAt: string,
+  ): Promise<WebhookDelivery | undefined> {
+    return webhooks.redeliverWebhookDelivery(this.db, webhookId, id, now, giveUpAt);
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,13 @@ import type { NewEvent, PreviewdEvent } from '../domain/events.js';
 import type { Fence, NodeRecord } from '../domain/node.js';
 import type { SandboxPatch, SandboxRecord } from '../domain/sandbox.js';
 import type { SandboxState } from '../domain/state-machine.js';
+import type {
+  AttemptOutcome,
+  ClaimedDelivery,
+  NewDelivery,
+  WebhookDelivery,
+  WebhookRecord,
+} from '../domain/webhook.js';
 
 export interface SandboxFilter {
   state?: SandboxState;
@@ -150,5 +157,58 @@ export interface Store {
   deleteSession(hash: string): Promise<void>;
   /** Removes sessions that ended before `now`; returns how many. */
   deleteExpiredSessions(now: string): Promise<number>;
+  // Webhooks (docs/webhooks.md): hooks, their delivery rows, the dispatcher's cursor, leases.
+  /**
+   * Inserts the hook unless its scope already holds `maxPerScope` hooks (then throws
+   * `webhook_limit_reached`), in one transaction; `afterEventId` is set to the store's head.
+   */
+  insertWebhook(record: Omit<WebhookRecord, 'afterEventId'>, maxPerScope: number): Promise<WebhookRecord>;
+  getWebhook(id: string): Promise<WebhookRecord | undefined>;
+  /** Oldest first; only this scope's hooks. */
+  listWebhooks(scope: string): Promise<WebhookRecord[]>;
+  /** Removes the hook and its deliveries; false when there was none. */
+  deleteWebhook(id: string): Promise<boolean>;
+  /**
+   * One dispatcher step, in one transaction: reads the events after the stored cursor (at most
+   * `limit`), writes one pending delivery for each hook an event matches (`newId` names it; a
+   * hook never gets one event twice), moves the cursor past them. Returns how many events were
+   * read and deliveries written. Concurrent callers (nodes) take turns, so each row is written once.
+   */
+  dispatchWebhookEvents(input: {
+    limit: number;
+    now: string;
+    giveUpAt: string;
+    newId: () => string;
+  }): Promise<{ events: number; deliveries: number }>;
+  /** The dispatcher's cursor: the last event id turned into deliveries (0 at first). */
+  webhookCursor(): Promise<number>;
+  insertWebhookDelivery(delivery: NewDelivery): Promise<WebhookDelivery>;
+  getWebhookDelivery(webhookId: string, id: string): Promise<WebhookDelivery | undefined>;
+  /** Newest first; `cursor`: ids strictly older than this one. */
+  listWebhookDeliveries(
+    webhookId: string,
+    opts: { limit: number; cursor?: string; status?: WebhookDelivery['status'] },
+  ): Promise<WebhookDelivery[]>;
+  /**
+   * Claims up to `limit` pending deliveries due at `now` whose lease (if any) ended, each the
+   * oldest pending one of its hook and sandbox (so one sandbox's deliveries go one at a time, in
+   * event order), under a lease until `now + leaseMs` held by `holder`; counts the attempt.
+   * Concurrent claimers never get the same delivery while its lease runs.
+   */
+  claimWebhookDeliveries(input: {
+    now: string;
+    leaseMs: number;
+    limit: number;
+    holder: string;
+  }): Promise<ClaimedDelivery[]>;
+  /** Records an attempt's outcome and ends the lease; false (nothing written) unless `holder` still holds it. */
+  completeWebhookAttempt(outcome: AttemptOutcome): Promise<boolean>;
+  /** Makes a delivery pending again, due at `now`, given up at `giveUpAt`; undefined when there is none. */
+  redeliverWebhookDelivery(
+    webhookId: string,
+    id: string,
+    now: string,
+    giveUpAt: string,
+  ): Promise<WebhookDelivery | undefined>;
   close(): Promise<void>;
 }
