@@ -59,14 +59,16 @@ async function createRound(
       });
       if (res.status !== 201) throw new Error(`create: ${res.status} ${JSON.stringify(res.body)}`);
       await waitRunning(via, res.body.id);
-      times.push(performance.now() - start);
+      const took = performance.now() - start;
+      times.push(took);
+      byNode.set(res.body.node, [...(byNode.get(res.body.node) ?? []), took]);
       ids.push(res.body.id);
       nodes.set(res.body.node, (nodes.get(res.body.node) ?? 0) + 1);
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   const seconds = (performance.now() - t0) / 1000;
-  return { times, perSec: CREATES / seconds, ids, nodes };
+  return { times, perSec: CREATES / seconds, ids, nodes, byNode };
 }
 
 async function removeAll(via: PreviewdNode, ids: string[]): Promise<void> {
@@ -112,6 +114,13 @@ try {
       placed: [...one.nodes].map(([n, c]) => `${n}:${c}`).join(' '),
     },
     { nodes: 2, p50_ms: s2.p50, p95_ms: s2.p95, creates_per_s: two.perSec, placed: spread },
+    ...[...two.byNode].map(([node, t]) => ({
+      nodes: `2: on ${node}`,
+      p50_ms: summary(t).p50,
+      p95_ms: summary(t).p95,
+      creates_per_s: '',
+      placed: node === n1!.id ? 'local create' : 'forwarded create',
+    })),
   ]);
 
   const target = await n1!.call('POST', '/v1/sandboxes', {

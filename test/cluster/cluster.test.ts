@@ -261,6 +261,45 @@ describe('a cluster of two previewd nodes on a Docker Swarm', () => {
     expect(starts).toHaveLength(1);
   });
 
+  it('never manages one sandbox from two nodes: a minute of both reconcilers every second', async () => {
+    const startId = await store.lastEventId();
+    const soakMs = 60_000;
+    const until = Date.now() + soakMs;
+    const containersOf = async (host: (typeof bed.hosts)[number]) =>
+      (
+        await host.docker([
+          'ps',
+          '-a',
+          '--filter',
+          'label=previewd.managed=true',
+          '--format',
+          '{{.Label "previewd.sandbox"}}',
+        ])
+      )
+        .split('\n')
+        .filter(Boolean);
+    let checks = 0;
+    while (Date.now() < until) {
+      const [on1, on2] = await Promise.all([containersOf(bed.hosts[0]!), containersOf(bed.hosts[1]!)]);
+      for (const [id, holder] of made) {
+        // A sandbox's container is on its own node's engine only.
+        expect({ id, on1: on1.includes(id), on2: on2.includes(id) }).toEqual({
+          id,
+          on1: holder === n1.id,
+          on2: holder === n2.id,
+        });
+      }
+      checks += 1;
+      await new Promise((r) => setTimeout(r, 2_000));
+    }
+    expect(checks).toBeGreaterThan(10);
+    // Nothing changed state meanwhile: no reconciler took another node's sandbox for lost or stray.
+    const during = (await store.listEvents({ afterId: startId, limit: 10_000 })).filter(
+      (e) => e.type === 'sandbox.state' || e.type === 'sandbox.lost',
+    );
+    expect(during.map((e) => [e.sandboxId, e.type, (e.data as { to?: string }).to, e.node])).toEqual([]);
+  }, 120_000);
+
   it('shows every node’s events on either node, in id order, and no node ever wrote about another’s sandbox', async () => {
     // Both feeds up to the same event (others keep being written meanwhile).
     const upTo = await store.lastEventId();
