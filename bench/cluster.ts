@@ -40,10 +40,18 @@ async function waitRunning(node: PreviewdNode, id: string): Promise<void> {
 }
 
 /** CREATES creates entering `via`, CONCURRENCY at a time; each timed from POST to running. */
-async function createRound(
-  via: PreviewdNode,
-): Promise<{ times: number[]; perSec: number; ids: string[]; nodes: Map<string, number> }> {
+interface Round {
+  times: number[];
+  perSec: number;
+  ids: string[];
+  nodes: Map<string, number>;
+  /** create → running per node the create was placed on. */
+  byNode: Map<string, number[]>;
+}
+
+async function createRound(via: PreviewdNode): Promise<Round> {
   const times: number[] = [];
+  const byNode = new Map<string, number[]>();
   const ids: string[] = [];
   const nodes = new Map<string, number>();
   let next = 0;
