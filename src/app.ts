@@ -29,6 +29,7 @@ import type { Store } from './store/store.js';
 import { TraefikMode } from './traefik/mode.js';
 import { NodeUsage } from './usage/node-usage.js';
 import { version } from './version.js';
+import { Webhooks } from './webhooks/webhooks.js';
 import { LayerStore } from './workspaces/layers.js';
 import { canMount } from './workspaces/mounts.js';
 import { SandboxStorage } from './workspaces/sandbox-storage.js';
@@ -53,6 +54,8 @@ export interface Previewd {
   watchers: IoWatchers;
   /** This node's usage sampling of its own sandboxes (docs/usage.md). */
   usage: NodeUsage;
+  /** Signed webhooks: the dispatcher and sender of this node (docs/webhooks.md). */
+  webhooks: Webhooks;
   api: FastifyInstance;
   edge: Edge;
   /** Base URL of the edge's plain-HTTP listener, once started. */
@@ -229,6 +232,13 @@ export async function createPreviewd(
     nodeId: () => service.nodeId,
     log: log.child({ component: 'usage' }),
   });
+  const webhooks = new Webhooks({
+    config,
+    store,
+    bus,
+    node: String(service.nodeId),
+    log: log.child({ component: 'webhooks' }),
+  });
   const api = await buildApi({
     config,
     keyRing,
@@ -243,6 +253,7 @@ export async function createPreviewd(
     traefikDynamicConfig: traefik?.dynamicConfig,
     cluster,
     usage: nodeUsage,
+    webhooks: webhooks.service,
   });
 
   const app: Previewd = {
@@ -261,6 +272,7 @@ export async function createPreviewd(
     processes,
     watchers,
     usage: nodeUsage,
+    webhooks,
     api,
     edge,
     keys,
@@ -287,6 +299,7 @@ export async function createPreviewd(
       expiry.start();
       await watchers.start();
       nodeUsage.start();
+      webhooks.start();
       // The edge first: once the API answers (/healthz), previews are served too.
       await edge.start();
       const { host, port } = splitHostPort(config.apiAddr);
@@ -314,6 +327,7 @@ export async function createPreviewd(
       await expiry.stop();
       watchers.stop();
       await nodeUsage.stop();
+      await webhooks.stop();
       await traefik?.stop();
       await edge.stop();
       await api.close();

@@ -21,6 +21,7 @@ import type { SandboxService } from '../sandboxes/service.js';
 import type { Store } from '../store/store.js';
 import type { DynamicConfigSource } from '../traefik/dynamic-config-source.js';
 import type { NodeUsage } from '../usage/node-usage.js';
+import type { WebhookService } from '../webhooks/webhook-service.js';
 import { ApiAuth, installAuth, WS_PROTOCOL } from './auth.js';
 import { installBodyLimits } from './body-limits.js';
 import { installDashboard } from './dashboard.js';
@@ -49,6 +50,7 @@ import { systemRoutes } from './routes/system.js';
 import { templateRoutes } from './routes/templates.js';
 import { traefikRoutes } from './routes/traefik.js';
 import { usageRoutes } from './routes/usage.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { DashboardSessions } from './session.js';
 import { installTenancy } from './tenancy.js';
 
@@ -72,6 +74,8 @@ export interface ApiDeps {
   io?: Pick<IoRouteDeps, 'bus' | 'processes' | 'activity'>;
   /** This node's usage sampling: serves GET /v1/sandboxes/{id}/metrics (docs/usage.md). */
   usage?: NodeUsage;
+  /** Signed webhooks (docs/webhooks.md); the routes are left out without it. */
+  webhooks?: WebhookService;
 }
 
 /** The control-plane HTTP API: JSON under /v1, bearer keys, OpenAPI from the same zod schemas. */
@@ -168,6 +172,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   // The MCP endpoint for agents: its tools call this API as the caller (docs/mcp.md).
   await app.register(mcpRoutes, { api: app });
   if (deps.usage) await app.register(usageRoutes, { service: deps.service, usage: deps.usage });
+  if (deps.webhooks) await app.register(webhookRoutes, { webhooks: deps.webhooks });
   await app.register(traefikRoutes, {
     config: deps.config,
     dynamicConfig: deps.traefikDynamicConfig,

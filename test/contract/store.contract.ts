@@ -3,6 +3,7 @@ import { newSandboxId } from '../../src/domain/ids.js';
 import type { Store } from '../../src/store/store.js';
 import { storeClusterContract } from './store-cluster.contract.js';
 import { type StoreHarness, sandboxRecord } from './store-fixtures.js';
+import { storeWebhooksContract } from './store-webhooks.contract.js';
 
 export { type StoreHarness, sandboxRecord } from './store-fixtures.js';
 
@@ -154,4 +155,5 @@ export function storeContract(engine: string, make: () => Promise<StoreHarness>)
     });
   });
   storeClusterContract(engine, make);
+  storeWebhooksContract(engine, make);
 }
