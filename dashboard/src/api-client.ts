@@ -1,4 +1,12 @@
-import type { AccessLogEntry, EgressPolicy, FileEntry, Sandbox, Template } from './types';
+import type {
+  AccessLogEntry,
+  Capacity,
+  EgressPolicy,
+  FileEntry,
+  Sandbox,
+  SandboxMetrics,
+  Template,
+} from './types';
 
 /** An answer of the API that is not 2xx, with the `{ error: { code, message, hint } }` body. */
 export class ApiError extends Error {
@@ -66,6 +74,8 @@ export async function request<T>(method: string, path: string, body?: unknown): 
   return (type.includes('json') ? await res.json() : await res.text()) as T;
 }
 
+type SessionInfo = { owner: string | null; role?: 'admin' | 'tenant' };
+
 const sb = (id: string) => `/v1/sandboxes/${encodeURIComponent(id)}`;
 const q = (params: Record<string, string | number | boolean | undefined>) => {
   const search = new URLSearchParams();
@@ -74,8 +84,8 @@ const q = (params: Record<string, string | number | boolean | undefined>) => {
 };
 
 export const api = {
-  session: () => request<{ owner: string | null }>('GET', '/v1/session'),
-  signIn: (apiKey: string) => request<{ owner: string | null }>('POST', '/v1/session', { apiKey }),
+  session: () => request<SessionInfo>('GET', '/v1/session'),
+  signIn: (apiKey: string) => request<SessionInfo>('POST', '/v1/session', { apiKey }),
   signOut: () => request<void>('DELETE', '/v1/session'),
 
   listSandboxes: async () => {
@@ -107,6 +117,10 @@ export const api = {
     }),
   accessLog: (id: string, limit = 100) =>
     request<{ entries: AccessLogEntry[] }>('GET', `${sb(id)}/access-log?${q({ limit })}`),
+  /** CPU, memory, disk and network samples; `since` (ISO) asks only for newer ones. */
+  metrics: (id: string, since?: string) =>
+    request<SandboxMetrics>('GET', `${sb(id)}/metrics${since ? `?${q({ since })}` : ''}`),
+  capacity: () => request<Capacity>('GET', '/v1/capacity'),
   templates: () => request<{ templates: Template[] }>('GET', '/v1/templates'),
 
   listFiles: (id: string, path = '', recursive = true) =>

@@ -9,7 +9,11 @@ import { SignIn } from './sign-in';
 type Session =
   | { status: 'checking' }
   | { status: 'signed-out' }
-  | { status: 'signed-in'; owner: string | null };
+  | { status: 'signed-in'; owner: string | null; admin: boolean };
+
+/** An admin key (older servers say no role: an admin's session is the one without an owner). */
+const isAdmin = (s: { owner: string | null; role?: 'admin' | 'tenant' }) =>
+  s.role ? s.role === 'admin' : !s.owner;
 
 /** The shell: asks the server whether the session cookie is valid, then shows sign-in or the pages. */
 export function App() {
@@ -27,7 +31,7 @@ export function App() {
     setUnauthorizedHandler(() => setSession({ status: 'signed-out' }));
     api
       .session()
-      .then((s) => setSession({ status: 'signed-in', owner: s.owner }))
+      .then((s) => setSession({ status: 'signed-in', owner: s.owner, admin: isAdmin(s) }))
       .catch(() => setSession({ status: 'signed-out' }));
   }, []);
 
@@ -44,7 +48,9 @@ export function App() {
     );
   }
   if (session.status === 'signed-out') {
-    return <SignIn onSignedIn={(owner) => setSession({ status: 'signed-in', owner })} />;
+    return (
+      <SignIn onSignedIn={(s) => setSession({ status: 'signed-in', owner: s.owner, admin: isAdmin(s) })} />
+    );
   }
   return (
     <div class="shell">
@@ -64,7 +70,7 @@ export function App() {
         </button>
       </header>
       {route.name === 'list' ? (
-        <ListView />
+        <ListView admin={session.admin} />
       ) : SandboxView ? (
         <SandboxView key={route.id} id={route.id} />
       ) : (

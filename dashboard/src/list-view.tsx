@@ -2,6 +2,7 @@ import { useMemo, useState } from 'preact/hooks';
 import { api } from './api-client';
 import { CreatePanel } from './create-panel';
 import { ErrorNote } from './error-note';
+import { HostOverview } from './host-overview';
 import { linkClick } from './router';
 import { runtimeLabel } from './runtime-label';
 import { type SandboxList, useSandboxList } from './sandbox-list-state';
@@ -28,11 +29,15 @@ function matches(s: Sandbox, text: string): boolean {
     .every((word) => hay.includes(word));
 }
 
-/** The list page: create, filter, search, bulk actions, and every sandbox's live state. */
-export function ListView() {
+/**
+ * The list page: an overview (counts by state; the memory budget for an admin), create, filter,
+ * search, bulk actions, and every sandbox's live state.
+ */
+export function ListView({ admin }: { admin: boolean }) {
   const list = useSandboxList();
   return (
     <main class="page list-page">
+      <HostOverview sandboxes={list.sandboxes} admin={admin} />
       <CreatePanel onCreated={list.upsert} />
       <SandboxTable list={list} />
     </main>

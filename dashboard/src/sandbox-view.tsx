@@ -16,9 +16,10 @@ import { TerminalPanel } from './terminal-panel';
 import { ago, useNow } from './time-format';
 import { TimelinePanel } from './timeline-panel';
 import type { PreviewdEvent, Sandbox } from './types';
+import { UsagePanel } from './usage-panel';
 
 /**
- * One sandbox: preview, files + editor, terminal, logs, events and access log. Its state follows
+ * One sandbox: preview, files + editor, terminal, logs, events and access log, usage charts. Its state follows
  * `/v1/sandboxes/:id/events` (history replayed from the first event, then live).
  */
 export function SandboxView({ id }: { id: string }) {
@@ -171,6 +172,7 @@ export function SandboxView({ id }: { id: string }) {
             { id: 'access', label: 'Access log', render: () => <AccessLogPanel id={sandbox.id} /> },
           ]}
         />
+        <UsagePanel sandbox={sandbox} />
       </div>
     </main>
   );

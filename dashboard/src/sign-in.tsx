@@ -3,7 +3,11 @@ import { ApiError, api } from './api-client';
 import { ErrorNote } from './error-note';
 
 /** The API key is sent once; the server answers with an HttpOnly cookie. Nothing is stored in the page. */
-export function SignIn({ onSignedIn }: { onSignedIn: (owner: string | null) => void }) {
+export function SignIn({
+  onSignedIn,
+}: {
+  onSignedIn: (session: { owner: string | null; role?: 'admin' | 'tenant' }) => void;
+}) {
   const [key, setKey] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -13,9 +17,9 @@ export function SignIn({ onSignedIn }: { onSignedIn: (owner: string | null) => v
     setBusy(true);
     setError(null);
     try {
-      const { owner } = await api.signIn(key.trim());
+      const session = await api.signIn(key.trim());
       setKey('');
-      onSignedIn(owner);
+      onSignedIn(session);
     } catch (err) {
       setError(err);
     } finally {

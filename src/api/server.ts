@@ -32,6 +32,7 @@ import type { Metrics } from './metrics.js';
 import { RateLimits } from './rate-limits.js';
 import { accessLogRoutes } from './routes/access-log.js';
 import { appControlRoutes } from './routes/app-control.js';
+import { capacityRoutes } from './routes/capacity.js';
 import { eventRoutes } from './routes/events.js';
 import { execRoutes } from './routes/exec.js';
 import { fileRoutes } from './routes/files.js';
@@ -151,6 +152,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     self: deps.cluster.self,
     cluster: deps.cluster.enabled,
   });
+  await app.register(capacityRoutes, { store: deps.store, node: deps.cluster });
   await app.register(appControlRoutes, { service: deps.service, provider: deps.provider });
   await app.register(templateRoutes, { service: deps.service, provider: deps.provider });
   if (deps.io) {
