@@ -31,7 +31,6 @@ for (const [net, bits] of [
 for (const [net, bits] of [
   ['::', 128], // unspecified
   ['::1', 128], // loopback
-  ['::ffff:0:0', 96], // IPv4-mapped (checked as IPv4 below as well)
   ['64:ff9b::', 96], // NAT64 (reaches IPv4 addresses)
   ['100::', 64], // discard
   ['2001:db8::', 32], // documentation
@@ -47,10 +46,20 @@ export function isNonInternetAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 4) return blocked.check(address, 'ipv4');
   if (family !== 6) return true;
-  const lower = address.toLowerCase();
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
-  if (mapped) return blocked.check(mapped[1]!, 'ipv4');
-  return blocked.check(lower, 'ipv6');
+  // IPv4-mapped (::ffff:a.b.c.d, however written): the IPv4 address decides.
+  let compressed: string;
+  try {
+    compressed = new URL(`http://[${address}]/`).hostname.slice(1, -1).toLowerCase();
+  } catch {
+    return true; // a zone id or another form no URL holds: not a target
+  }
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(compressed);
+  if (mapped) {
+    const hi = Number.parseInt(mapped[1]!, 16);
+    const lo = Number.parseInt(mapped[2]!, 16);
+    return blocked.check(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`, 'ipv4');
+  }
+  return blocked.check(compressed, 'ipv6');
 }
 
 export interface ResolvedTarget {
