@@ -34,6 +34,7 @@ export function fillPath(template: string, params: { id: string } & Record<strin
     pid: '1',
     name: 'static',
     keyId: 'key_unknown',
+    deliveryId: 'msg_01jz5r6v7w8x9y0z1a2b3c4d5e',
     ...params,
   };
   return template.replace(/\{(\w+)\}/g, (_, name: string) => {

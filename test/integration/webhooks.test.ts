@@ -1,0 +1,317 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { releaseMounts } from '../helpers/mounts.js';
+import { startTestServer, TEST_KEY, type TestServer, waitFor, waitState } from '../helpers/server.js';
+import { freePort, ServerProcess } from '../helpers/server-process.js';
+import { WebhookReceiver } from '../helpers/webhook-receiver.js';
+
+const ALICE = 'alice-key-0123456789abcdef';
+const BOB = 'bob-key-0123456789abcdefgh';
+const MISSING = 'wh_01jz5r6v7w8x9y0z1a2b3c4d5e';
+
+describe('webhooks: a real server and engine, a real receiver on loopback', () => {
+  let server: TestServer;
+  let receiver: WebhookReceiver;
+  const as = (
+    key: string,
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ) => server.call(method, path, body, { authorization: `Bearer ${key}`, ...headers });
+  /** Makes a hook to the receiver's `path` as `key` and registers its secret there. */
+  const hook = async (key: string, path: string, extra: Record<string, unknown> = {}, headers = {}) => {
+    const res = await as(key, 'POST', '/v1/webhooks', { url: receiver.url(path), ...extra }, headers);
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    receiver.secrets.set(path, res.body.secret);
+    return res.body as { id: string; secret: string; owner: string | null };
+  };
+
+  beforeAll(async () => {
+    receiver = await new WebhookReceiver().start();
+    server = await startTestServer({
+      apiKeys: [TEST_KEY, `${ALICE}:alice`, `${BOB}:bob`],
+      // Tests allow loopback explicitly; the receiver is on 127.0.0.1.
+      'webhooks.allowPrivateTargets': true,
+      'webhooks.retryBaseMs': 200,
+      'webhooks.retryMaxMs': 400,
+      'webhooks.pollMs': 50,
+      'webhooks.maxPerOwner': 3,
+    });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await receiver?.close();
+  });
+
+  it('makes a hook with a Standard Webhooks secret shown once; tenants see only their own', async () => {
+    const res = await as(ALICE, 'POST', '/v1/webhooks', {
+      url: receiver.url('/crud'),
+      events: ['sandbox.state', 'sandbox.created'],
+      description: 'ci',
+    });
+    expect(res.status).toBe(201);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.body).toMatchObject({
+      owner: 'alice',
+      events: ['sandbox.state', 'sandbox.created'],
+      description: 'ci',
+    });
+    expect(res.body.secret).toMatch(/^whsec_[A-Za-z0-9+/]+=*$/);
+    expect(Buffer.from(res.body.secret.slice(6), 'base64').length).toBeGreaterThanOrEqual(24);
+    const id = res.body.id as string;
+
+    const listed = await as(ALICE, 'GET', '/v1/webhooks');
+    expect(listed.body.webhooks.map((h: any) => h.id)).toEqual([id]);
+    expect(JSON.stringify(listed.body)).not.toContain(res.body.secret);
+    expect((await as(ALICE, 'GET', `/v1/webhooks/${id}`)).body.secret).toBeUndefined();
+    expect(
+      (await as(TEST_KEY, 'GET', `/v1/webhooks/${id}`, undefined, { 'x-previewd-owner': 'alice' })).status,
+    ).toBe(200);
+
+    // Another tenant: exactly what a hook that does not exist answers, on every route.
+    expect((await as(BOB, 'GET', '/v1/webhooks')).body.webhooks).toEqual([]);
+    for (const [method, path] of [
+      ['GET', '/v1/webhooks/{id}'],
+      ['DELETE', '/v1/webhooks/{id}'],
+      ['GET', '/v1/webhooks/{id}/deliveries'],
+      ['POST', '/v1/webhooks/{id}/test'],
+      ['POST', '/v1/webhooks/{id}/deliveries/msg_01jz5r6v7w8x9y0z1a2b3c4d5e/redeliver'],
+    ] as const) {
+      for (const [key, headers] of [
+        [BOB, {}],
+        [TEST_KEY, { 'x-previewd-owner': 'bob' }],
+        [TEST_KEY, {}],
+      ] as const) {
+        const theirs = await as(key, method, path.replace('{id}', id), undefined, headers);
+        const missing = await as(key, method, path.replace('{id}', MISSING), undefined, headers);
+        expect([theirs.status, theirs.body.error?.code], `${method} ${path}`).toEqual([
+          404,
+          'webhook_not_found',
+        ]);
+        expect(JSON.stringify(missing.body).replace(MISSING, id)).toBe(JSON.stringify(theirs.body));
+      }
+    }
+    expect((await as(ALICE, 'GET', `/v1/webhooks/${id}`)).status).toBe(200);
+    // The admin-wide scope is the admin's own: it does not list tenants' hooks.
+    expect((await as(TEST_KEY, 'GET', '/v1/webhooks')).body.webhooks).toEqual([]);
+    expect((await as(ALICE, 'DELETE', `/v1/webhooks/${id}`)).body.id).toBe(id);
+    expect((await as(ALICE, 'GET', `/v1/webhooks/${id}`)).status).toBe(404);
+  });
+
+  it('bounds the input: URL form and length, known event types, hooks per owner', async () => {
+    const create = (body: unknown) => as(BOB, 'POST', '/v1/webhooks', body);
+    expect((await create({ url: `http://127.0.0.1/${'a'.repeat(2100)}` })).body.error.code).toBe(
+      'invalid_request',
+    );
+    expect((await create({ url: receiver.url('/x'), events: ['no.such'] })).body.error.code).toBe(
+      'invalid_request',
+    );
+    expect((await create({ url: receiver.url('/x'), extra: 1 })).body.error.code).toBe('invalid_request');
+    expect((await create({ url: 'ftp://127.0.0.1/x' })).body.error.code).toBe('webhook_target_not_allowed');
+    expect((await create({ url: 'http://u:p@127.0.0.1/x' })).body.error.code).toBe(
+      'webhook_target_not_allowed',
+    );
+    const made = [];
+    for (let i = 0; i < 3; i++) made.push((await create({ url: receiver.url(`/bob-${i}`) })).body.id);
+    const over = await create({ url: receiver.url('/bob-4') });
+    expect([over.status, over.body.error.code]).toEqual([409, 'webhook_limit_reached']);
+    for (const id of made) await as(BOB, 'DELETE', `/v1/webhooks/${id}`);
+  });
+
+  it('refuses loopback, private and metadata targets unless webhooks.allowPrivateTargets', async () => {
+    const settings = server.app.config.webhooks;
+    settings.allowPrivateTargets = false;
+    try {
+      for (const url of [
+        receiver.url('/p'),
+        'http://localhost:9/',
+        'http://10.0.0.1/',
+        'http://[::1]:9/',
+        'http://169.254.169.254/latest/meta-data',
+        'http://[fd00:ec2::254]/',
+        'http://100.64.0.1/',
+      ]) {
+        const res = await as(BOB, 'POST', '/v1/webhooks', { url });
+        expect([res.status, res.body.error?.code], url).toEqual([400, 'webhook_target_not_allowed']);
+        expect(res.body.error.hint).toContain('PREVIEWD_WEBHOOKS_ALLOW_PRIVATE');
+      }
+    } finally {
+      settings.allowPrivateTargets = true;
+    }
+  });
+
+  it('delivers a sandbox’s events signed, in order, one at a time, retrying after a 500; tenant and admin-wide hooks', async () => {
+    const alice = await hook(ALICE, '/alice');
+    const bob = await hook(BOB, '/bob');
+    const wide = await hook(TEST_KEY, '/wide');
+    expect(wide.owner).toBeNull();
+    let first = true;
+    receiver.answer = async (r) => {
+      await new Promise((resolve) => setTimeout(resolve, 30)); // a slow receiver: sends must not overlap
+      if (r.path === '/alice' && first) {
+        first = false;
+        return 500;
+      }
+      return 200;
+    };
+    const created = await as(ALICE, 'POST', '/v1/sandboxes', { files: { 'index.html': '<p>hooks</p>' } });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    await waitState(server, id, 'running');
+    await as(ALICE, 'DELETE', `/v1/sandboxes/${id}`);
+    const forAlice = await receiver.until((all) => {
+      const mine = all.filter((r) => r.path === '/alice' && r.body.type === 'sandbox.deleted');
+      return mine.length > 0 ? all.filter((r) => r.path === '/alice') : undefined;
+    });
+    expect(forAlice.every((r) => r.verified)).toBe(true);
+    expect(forAlice.every((r) => r.body.data.sandboxId === id && r.body.data.owner === 'alice')).toBe(true);
+    expect(forAlice.every((r) => r.concurrentForSandbox === 1)).toBe(true);
+    // The first one twice (500, then 200); then each event once, in id order.
+    expect(forAlice[0]!.id).toBe(forAlice[1]!.id);
+    const eventIds = forAlice.slice(1).map((r) => r.body.data.id as number);
+    expect(eventIds).toEqual([...eventIds].sort((a, b) => a - b));
+    expect(new Set(eventIds).size).toBe(eventIds.length);
+    expect(forAlice.map((r) => r.body.type)).toContain('sandbox.created');
+    const storedIds = (await server.app.store.listEvents({ sandboxId: id }))
+      .map((e) => e.id)
+      .filter((n) => n <= eventIds[eventIds.length - 1]!);
+    expect(eventIds).toEqual(storedIds);
+
+    // Each outcome is recorded once the receiver's answer came back.
+    const log = await waitFor(async () => {
+      const page = await as(ALICE, 'GET', `/v1/webhooks/${alice.id}/deliveries?limit=200`);
+      return page.body.deliveries.every((d: any) => d.status === 'delivered') ? page : undefined;
+    });
+    const retried = log.body.deliveries.find((d: any) => d.id === forAlice[0]!.id);
+    expect(retried).toMatchObject({
+      status: 'delivered',
+      attempts: 2,
+      lastStatusCode: 200,
+      nextAttemptAt: null,
+    });
+    expect(log.body.deliveries.every((d: any) => d.status === 'delivered')).toBe(true);
+    expect(log.body.deliveries.every((d: any) => typeof d.lastDurationMs === 'number')).toBe(true);
+
+    // The admin-wide hook got them too; bob's got nothing of alice's.
+    await receiver.until((all) => all.some((r) => r.path === '/wide' && r.body.type === 'sandbox.deleted'));
+    expect(receiver.received.filter((r) => r.path === '/bob')).toEqual([]);
+    expect((await as(BOB, 'GET', `/v1/webhooks/${bob.id}/deliveries`)).body.deliveries).toEqual([]);
+    for (const [key, h] of [
+      [ALICE, alice],
+      [BOB, bob],
+      [TEST_KEY, wide],
+    ] as const) {
+      await as(key, 'DELETE', `/v1/webhooks/${h.id}`);
+    }
+  });
+
+  it('sends a ping on test, and redelivers with the same webhook-id', async () => {
+    receiver.answer = () => 200;
+    const h = await hook(ALICE, '/ping');
+    const sent = await as(ALICE, 'POST', `/v1/webhooks/${h.id}/test`);
+    expect(sent.status).toBe(202);
+    expect(sent.body).toMatchObject({
+      type: 'webhook.ping',
+      status: 'pending',
+      eventId: null,
+      sandboxId: null,
+    });
+    const ping = await receiver.until((all) => all.find((r) => r.path === '/ping'));
+    expect(ping).toMatchObject({ id: sent.body.id, verified: true, body: { type: 'webhook.ping' } });
+    expect(ping.body.data).toMatchObject({ webhookId: h.id });
+    await waitFor(async () => {
+      const page = await as(ALICE, 'GET', `/v1/webhooks/${h.id}/deliveries?status=delivered`);
+      return page.body.deliveries.length === 1 ? true : undefined;
+    });
+    const again = await as(ALICE, 'POST', `/v1/webhooks/${h.id}/deliveries/${sent.body.id}/redeliver`);
+    expect(again.status).toBe(202);
+    expect(again.body).toMatchObject({ id: sent.body.id, status: 'pending' });
+    await receiver.until((all) => all.filter((r) => r.path === '/ping').length === 2);
+    expect(receiver.received.filter((r) => r.path === '/ping').map((r) => [r.id, r.verified])).toEqual([
+      [sent.body.id, true],
+      [sent.body.id, true],
+    ]);
+    const unknown = await as(
+      ALICE,
+      'POST',
+      `/v1/webhooks/${h.id}/deliveries/msg_01jz5r6v7w8x9y0z1a2b3c4d5e/redeliver`,
+    );
+    expect([unknown.status, unknown.body.error.code]).toEqual([404, 'webhook_delivery_not_found']);
+    await as(ALICE, 'DELETE', `/v1/webhooks/${h.id}`);
+  });
+});
+
+describe('webhooks: at-least-once across a kill -9 of previewd', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'previewd-webhooks-kill-'));
+  let receiver: WebhookReceiver;
+  let server: ServerProcess;
+
+  beforeAll(async () => {
+    receiver = await new WebhookReceiver().start();
+  });
+  afterAll(async () => {
+    server?.kill9();
+    await receiver?.close();
+    await releaseMounts(dataDir);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('a delivery whose sender was killed mid-retry and mid-attempt arrives after the restart', async () => {
+    server = new ServerProcess(dataDir, await freePort(), undefined, {
+      PREVIEWD_WEBHOOKS_ALLOW_PRIVATE: 'true',
+      PREVIEWD_WEBHOOKS_RETRY_BASE_MS: '300',
+      PREVIEWD_WEBHOOKS_RETRY_MAX_MS: '600',
+      PREVIEWD_WEBHOOKS_POLL_MS: '50',
+      // The lease of an attempt is its timeout plus 5 s: what a killed sender leaves behind.
+      PREVIEWD_WEBHOOKS_TIMEOUT_SEC: '1',
+    });
+    await server.start();
+    let killed: () => void = () => undefined;
+    const killedNow = new Promise<void>((resolve) => {
+      killed = resolve;
+    });
+    // 1st attempt: 500 (a retry is scheduled); 2nd: previewd is killed while it waits for the answer.
+    receiver.answer = (_r, attempt) => {
+      if (attempt === 1) return 500;
+      if (attempt === 2) {
+        server.kill9();
+        killed();
+        return 'hang';
+      }
+      return 200;
+    };
+    const created = await server.call('POST', '/v1/webhooks', { url: receiver.url('/kill') });
+    receiver.secrets.set('/kill', created.secret);
+    const ping = await server.call('POST', `/v1/webhooks/${created.id}/test`);
+    await killedNow;
+    const t0 = Date.now();
+    server = server.restarted();
+    await server.start();
+    const third = await receiver.until(
+      (all) => (all.filter((r) => r.path === '/kill').length >= 3 ? all : undefined),
+      30_000,
+    );
+    // Not before the lease of the killed attempt ended (1 s timeout + 5 s margin, from its claim).
+    expect(Date.now() - t0).toBeGreaterThan(3_000);
+    const attempts = third.filter((r) => r.path === '/kill');
+    expect(attempts.map((r) => [r.id, r.verified])).toEqual([
+      [ping.id, true],
+      [ping.id, true],
+      [ping.id, true],
+    ]);
+    const log = await waitFor(async () => {
+      const page = await server.call('GET', `/v1/webhooks/${created.id}/deliveries`);
+      return page.deliveries[0]?.status === 'delivered' ? page : undefined;
+    });
+    expect(log.deliveries).toHaveLength(1);
+    expect(log.deliveries[0]).toMatchObject({
+      id: ping.id,
+      status: 'delivered',
+      attempts: 3,
+      lastStatusCode: 200,
+    });
+  });
+});
