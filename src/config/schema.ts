@@ -241,6 +241,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       maxSandboxesPerOwner: z.number().int().min(1).optional(),
       maxRunningPerOwner: z.number().int().min(1).optional(),
+      /** Snapshots an owner may keep (docs/snapshots.md). */
+      maxSnapshotsPerOwner: z.number().int().min(1).max(100_000).default(50),
     })
     .prefault({}),
   dashboard: z
@@ -425,6 +427,7 @@ export const envVars: Record<string, { path: string[]; parse: EnvParser }> = {
   PREVIEWD_MIN_ACTIVE_SEC: { path: ['admission', 'minActiveSec'], parse: num },
   PREVIEWD_QUOTA_MAX_SANDBOXES: { path: ['quotas', 'maxSandboxesPerOwner'], parse: num },
   PREVIEWD_QUOTA_MAX_RUNNING: { path: ['quotas', 'maxRunningPerOwner'], parse: num },
+  PREVIEWD_QUOTA_MAX_SNAPSHOTS: { path: ['quotas', 'maxSnapshotsPerOwner'], parse: num },
   ...Object.fromEntries(
     Object.entries({ ...storeEnvVars, ...usageEnvVars, ...webhooksEnvVars }).map(([name, v]) => [
       name,

@@ -200,6 +200,18 @@ export const errorCodes = {
     status: 409,
     hint: 'Delete a webhook (DELETE /v1/webhooks/{id}), or raise webhooks.maxPerOwner (PREVIEWD_WEBHOOKS_MAX_PER_OWNER).',
   },
+  snapshot_not_found: {
+    status: 404,
+    hint: 'List your snapshots with GET /v1/snapshots (or "previewd snapshots ls"); a snapshot of another owner is not yours to see.',
+  },
+  snapshot_quota_exceeded: {
+    status: 429,
+    hint: 'Delete snapshots you no longer need (DELETE /v1/snapshots/{id}, "previewd snapshots rm <id>"), or ask the operator to raise quotas.maxSnapshotsPerOwner (PREVIEWD_QUOTA_MAX_SNAPSHOTS).',
+  },
+  snapshot_unavailable: {
+    status: 409,
+    hint: 'The message says why (the sandbox has no files to freeze yet, or the snapshot\'s layer is not on this node); wait until the sandbox is running, stopped or paused, or take a new snapshot.',
+  },
   internal: { status: 500, hint: 'This is a previewd bug; the server log has the details.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 

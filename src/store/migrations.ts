@@ -143,4 +143,20 @@ export const migrations: Migration[] = [
       INSERT INTO webhook_cursor (id, last_event_id) SELECT 1, coalesce(max(id), 0) FROM events;
     `,
   },
+  {
+    version: 6,
+    name: 'snapshots',
+    sqlite: `
+      CREATE TABLE snapshots (
+        id TEXT PRIMARY KEY,
+        owner TEXT,
+        node TEXT NOT NULL,
+        sandbox_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        doc TEXT NOT NULL
+      );
+      CREATE INDEX snapshots_owner ON snapshots(owner, id);
+      CREATE INDEX snapshots_node ON snapshots(node);
+    `,
+  },
 ];

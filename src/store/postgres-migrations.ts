@@ -150,4 +150,20 @@ export const pgMigrations: PgMigration[] = [
       INSERT INTO webhook_cursor (id, last_event_id) SELECT 1, last FROM event_counter WHERE id = 1;
     `,
   },
+  {
+    version: 4,
+    name: 'snapshots',
+    sql: `
+      CREATE TABLE snapshots (
+        id text COLLATE "C" PRIMARY KEY,
+        owner text,
+        node text NOT NULL,
+        sandbox_id text COLLATE "C" NOT NULL,
+        created_at timestamptz NOT NULL,
+        doc jsonb NOT NULL
+      );
+      CREATE INDEX snapshots_owner ON snapshots (owner, id);
+      CREATE INDEX snapshots_node ON snapshots (node);
+    `,
+  },
 ];

@@ -4,6 +4,7 @@ import { PreviewdError } from '../domain/errors.js';
 import type { NewEvent, PreviewdEvent } from '../domain/events.js';
 import { type Fence, LOCAL_NODE, type NodeRecord } from '../domain/node.js';
 import { nowIso, type SandboxPatch, type SandboxRecord } from '../domain/sandbox.js';
+import type { SnapshotRecord } from '../domain/snapshot-schemas.js';
 import type { SandboxState } from '../domain/state-machine.js';
 import type {
   AttemptOutcome,
@@ -14,6 +15,7 @@ import type {
 } from '../domain/webhook.js';
 import { pgMigrations } from './postgres-migrations.js';
 import * as nodes from './postgres-nodes.js';
+import * as snapshots from './postgres-snapshots.js';
 import * as webhooks from './postgres-webhooks.js';
 import {
   EVENT_COLUMNS,
@@ -31,6 +33,7 @@ import type {
   EventFilter,
   RenewNodeInput,
   SandboxFilter,
+  SnapshotFilter,
   Store,
   WriteOptions,
 } from './store.js';
@@ -439,6 +442,22 @@ export class PostgresStore implements Store {
     giveUpAt: string,
   ): Promise<WebhookDelivery | undefined> {
     return webhooks.redeliverWebhookDelivery(this.pool, webhookId, id, now, giveUpAt);
+  }
+
+  async insertSnapshot(record: SnapshotRecord, maxPerOwner: number): Promise<void> {
+    return snapshots.insertSnapshot((fn) => this.tx(fn), record, maxPerOwner);
+  }
+
+  async getSnapshot(id: string): Promise<SnapshotRecord | undefined> {
+    return snapshots.getSnapshot(this.pool, id);
+  }
+
+  async listSnapshots(filter?: SnapshotFilter): Promise<SnapshotRecord[]> {
+    return snapshots.listSnapshots(this.pool, filter);
+  }
+
+  async deleteSnapshot(id: string): Promise<boolean> {
+    return snapshots.deleteSnapshot(this.pool, id);
   }
 
   async close(): Promise<void> {

@@ -6,6 +6,7 @@ import { PreviewdError } from '../domain/errors.js';
 import type { EventType, NewEvent, PreviewdEvent } from '../domain/events.js';
 import { type Fence, LOCAL_NODE, type NodeRecord } from '../domain/node.js';
 import { nowIso, type SandboxPatch, type SandboxRecord } from '../domain/sandbox.js';
+import type { SnapshotRecord } from '../domain/snapshot-schemas.js';
 import type { SandboxState } from '../domain/state-machine.js';
 import type {
   AttemptOutcome,
@@ -17,12 +18,14 @@ import type {
 import { migrations } from './migrations.js';
 import * as credentials from './sqlite-credentials.js';
 import * as nodes from './sqlite-nodes.js';
+import * as snapshots from './sqlite-snapshots.js';
 import * as webhooks from './sqlite-webhooks.js';
 import type {
   AcquireNodeInput,
   EventFilter,
   RenewNodeInput,
   SandboxFilter,
+  SnapshotFilter,
   Store,
   WriteOptions,
 } from './store.js';
@@ -429,6 +432,22 @@ export class SqliteStore implements Store {
     giveUpAt: string,
   ): Promise<WebhookDelivery | undefined> {
     return webhooks.redeliverWebhookDelivery(this.db, webhookId, id, now, giveUpAt);
+  }
+
+  async insertSnapshot(record: SnapshotRecord, maxPerOwner: number): Promise<void> {
+    return snapshots.insertSnapshot(this.db, record, maxPerOwner);
+  }
+
+  async getSnapshot(id: string): Promise<SnapshotRecord | undefined> {
+    return snapshots.getSnapshot(this.db, id);
+  }
+
+  async listSnapshots(filter?: SnapshotFilter): Promise<SnapshotRecord[]> {
+    return snapshots.listSnapshots(this.db, filter);
+  }
+
+  async deleteSnapshot(id: string): Promise<boolean> {
+    return snapshots.deleteSnapshot(this.db, id);
   }
 
   async close(): Promise<void> {

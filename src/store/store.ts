@@ -2,6 +2,7 @@ import type { ApiKeyRecord, SessionRecord } from '../domain/credentials.js';
 import type { NewEvent, PreviewdEvent } from '../domain/events.js';
 import type { Fence, NodeRecord } from '../domain/node.js';
 import type { SandboxPatch, SandboxRecord } from '../domain/sandbox.js';
+import type { SnapshotRecord } from '../domain/snapshot-schemas.js';
 import type { SandboxState } from '../domain/state-machine.js';
 import type {
   AttemptOutcome,
@@ -22,6 +23,17 @@ export interface SandboxFilter {
   node?: string;
   /** Include rows in state `deleted` (the reconciler needs them). */
   includeDeleted?: boolean;
+  limit?: number;
+  /** Return ids strictly older than this one (newest first). */
+  cursor?: string;
+}
+
+export interface SnapshotFilter {
+  /** Only this owner's snapshots (a tenant's view). */
+  owner?: string;
+  /** Only snapshots whose layers are on this node. */
+  node?: string;
+  sandboxId?: string;
   limit?: number;
   /** Return ids strictly older than this one (newest first). */
   cursor?: string;
@@ -210,5 +222,17 @@ export interface Store {
     now: string,
     giveUpAt: string,
   ): Promise<WebhookDelivery | undefined>;
+  // Snapshots (docs/snapshots.md): rows only; their layers are files on the node that holds them.
+  /**
+   * Inserts the snapshot unless its owner already holds `maxPerOwner` (then throws
+   * `snapshot_quota_exceeded`), count and insert in one transaction. A snapshot without an owner
+   * is not counted.
+   */
+  insertSnapshot(record: SnapshotRecord, maxPerOwner: number): Promise<void>;
+  getSnapshot(id: string): Promise<SnapshotRecord | undefined>;
+  /** Newest first. */
+  listSnapshots(filter?: SnapshotFilter): Promise<SnapshotRecord[]>;
+  /** Removes the row; false when there was none. */
+  deleteSnapshot(id: string): Promise<boolean>;
   close(): Promise<void>;
 }

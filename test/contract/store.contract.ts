@@ -3,6 +3,7 @@ import { newSandboxId } from '../../src/domain/ids.js';
 import type { Store } from '../../src/store/store.js';
 import { storeClusterContract } from './store-cluster.contract.js';
 import { type StoreHarness, sandboxRecord } from './store-fixtures.js';
+import { storeSnapshotsContract } from './store-snapshots.contract.js';
 import { storeWebhooksContract } from './store-webhooks.contract.js';
 
 export { type StoreHarness, sandboxRecord } from './store-fixtures.js';
@@ -156,4 +157,5 @@ export function storeContract(engine: string, make: () => Promise<StoreHarness>)
   });
   storeClusterContract(engine, make);
   storeWebhooksContract(engine, make);
+  storeSnapshotsContract(engine, make);
 }
