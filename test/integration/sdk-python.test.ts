@@ -10,7 +10,8 @@ describe('Python SDK against a real server and engine', () => {
   let server: TestServer;
 
   beforeAll(async () => {
-    server = await startTestServer();
+    // Loopback webhook targets: test_webhooks.py's receiver listens on 127.0.0.1.
+    server = await startTestServer({ 'webhooks.allowPrivateTargets': true });
   });
   afterAll(async () => {
     await server?.close();

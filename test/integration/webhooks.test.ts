@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Previewd } from '../../packages/sdk/src/index.js';
 import { releaseMounts } from '../helpers/mounts.js';
 import { startTestServer, TEST_KEY, type TestServer, waitFor, waitState } from '../helpers/server.js';
 import { freePort, ServerProcess } from '../helpers/server-process.js';
@@ -241,6 +242,29 @@ describe('webhooks: a real server and engine, a real receiver on loopback', () =
     );
     expect([unknown.status, unknown.body.error.code]).toEqual([404, 'webhook_delivery_not_found']);
     await as(ALICE, 'DELETE', `/v1/webhooks/${h.id}`);
+  });
+
+  it('the TypeScript SDK: webhooks.create/list/get/test/deliveries/redeliver/delete', async () => {
+    receiver.answer = () => 200;
+    const sdk = new Previewd({ url: server.url, apiKey: TEST_KEY, owner: 'sdk-gina' });
+    const made = await sdk.webhooks.create({ url: receiver.url('/sdk'), events: ['sandbox.deleted'] });
+    receiver.secrets.set('/sdk', made.secret);
+    expect(made).toMatchObject({ owner: 'sdk-gina', events: ['sandbox.deleted'] });
+    expect((await sdk.webhooks.list()).map((h) => h.id)).toEqual([made.id]);
+    expect(await sdk.webhooks.get(made.id)).not.toHaveProperty('secret');
+    const ping = await sdk.webhooks.test(made.id);
+    await receiver.until((all) => all.find((r) => r.path === '/sdk' && r.verified));
+    const page = await waitFor(async () => {
+      const p = await sdk.webhooks.deliveries(made.id, { status: 'delivered' });
+      return p.deliveries.length === 1 ? p : undefined;
+    });
+    expect(page.deliveries[0]).toMatchObject({ id: ping.id, attempts: 1 });
+    expect((await sdk.webhooks.redeliver(made.id, ping.id)).status).toBe('pending');
+    await receiver.until((all) => all.filter((r) => r.path === '/sdk').length === 2);
+    const other = new Previewd({ url: server.url, apiKey: TEST_KEY, owner: 'sdk-hank' });
+    await expect(other.webhooks.get(made.id)).rejects.toMatchObject({ code: 'webhook_not_found' });
+    expect((await sdk.webhooks.delete(made.id)).id).toBe(made.id);
+    expect(await sdk.webhooks.list()).toEqual([]);
   });
 });
 

@@ -6,9 +6,11 @@ import type {
 } from './generated/api-types.js';
 import { Http } from './http.js';
 import { Keys } from './keys.js';
+import { fetchSandboxMetrics, type MetricsOptions, type SandboxMetrics } from './metrics.js';
 import { Nodes } from './nodes.js';
 import { type PreviewdEvent, Sandbox } from './sandbox.js';
 import { readNdjson } from './streams.js';
+import { Webhooks } from './webhooks.js';
 
 export interface PreviewdOptions {
   /** The API's base URL, e.g. http://127.0.0.1:7070 */
@@ -48,6 +50,14 @@ export class Sandboxes {
     );
   }
 
+  /**
+   * CPU, memory, disk and network samples of a sandbox (the last usage.retentionSec, every
+   * usage.intervalSec); `since` (exclusive) returns only newer ones: pass the last sample's `at`.
+   */
+  metrics(id: string, opts: MetricsOptions = {}): Promise<SandboxMetrics> {
+    return fetchSandboxMetrics(this.http, id, opts);
+  }
+
   /** One page, newest first; pass `cursor: page.nextCursor` for the next. */
   async list(opts: ListOptions = {}): Promise<{ sandboxes: Sandbox[]; nextCursor: string | null }> {
     const { labels, ...rest } = opts;
@@ -74,6 +84,8 @@ export class Previewd {
   readonly keys: Keys;
   /** The cluster's nodes (admin keys only). */
   readonly nodes: Nodes;
+  /** Signed webhooks of the caller's owner (or admin-wide ones). */
+  readonly webhooks: Webhooks;
   readonly http: Http;
 
   constructor(opts: PreviewdOptions) {
@@ -81,6 +93,7 @@ export class Previewd {
     this.sandboxes = new Sandboxes(this.http);
     this.keys = new Keys(this.http);
     this.nodes = new Nodes(this.http);
+    this.webhooks = new Webhooks(this.http);
   }
 
   /** The server's liveness answer. */

@@ -4,6 +4,7 @@ export { type FileContent, SandboxFiles } from './files.js';
 export type * from './generated/api-types.js';
 export { Http, OWNER_HEADER, type QueryValue, type RequestOptions } from './http.js';
 export { Keys } from './keys.js';
+export type { MetricsOptions, SandboxMetrics, UsageSample } from './metrics.js';
 export { type ClusterNode, Nodes } from './nodes.js';
 export {
   type Command,
@@ -25,3 +26,12 @@ export {
   type WebSocketConstructor,
   type WebSocketLike,
 } from './terminal.js';
+export {
+  type CreatedWebhook,
+  type CreateWebhookRequest,
+  type DeliveriesOptions,
+  type Webhook,
+  type WebhookDelivery,
+  type WebhookDeliveryList,
+  Webhooks,
+} from './webhooks.js';

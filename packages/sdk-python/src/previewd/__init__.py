@@ -11,6 +11,7 @@ from ._client import ExecResult, Files, Keys, PreviewTokens, Previewd, Processes
 from ._codes import *  # noqa: F401,F403  (one exception class per server error code)
 from ._codes import ERROR_CLASSES, ERROR_CODES
 from ._errors import ConnectionFailedError, PreviewdError, UnexpectedResponseError, WaitTimeoutError
+from ._webhooks import WebhookVerificationError, Webhooks, verify_webhook
 
 __version__ = "0.1.0"
 __all__ = [
@@ -18,6 +19,9 @@ __all__ = [
     "Sandboxes",
     "Sandbox",
     "Keys",
+    "Webhooks",
+    "verify_webhook",
+    "WebhookVerificationError",
     "Files",
     "Processes",
     "PreviewTokens",

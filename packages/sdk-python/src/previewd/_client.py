@@ -1,5 +1,6 @@
 """The client: Previewd -> sandboxes -> Sandbox (files, exec, processes, logs, events, previews)."""
 
+import datetime
 import socket
 import time
 import urllib.parse
@@ -9,6 +10,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 from ._codes import ERROR_CODES
 from ._errors import PreviewdError, WaitTimeoutError
 from ._http import Http, error_from_body
+from ._webhooks import Webhooks
 
 Command = Union[str, Sequence[str]]
 
@@ -324,6 +326,19 @@ class Sandboxes:
     def get(self, sandbox_id: str) -> Sandbox:
         return Sandbox(self._http, self._http.json("GET", f"/v1/sandboxes/{urllib.parse.quote(sandbox_id)}"))
 
+    def metrics(self, sandbox_id: str, since: Optional[Union[str, int, datetime.datetime]] = None) -> dict:
+        """CPU, memory, disk and network samples of a sandbox: ``{"intervalSec", "retentionSec",
+        "samples": [{"at", "cpuPercent", "memoryMb", "diskMb", "netRxBytes", "netTxBytes"}]}``,
+        oldest first. ``since`` (exclusive; an ISO time, epoch milliseconds or a datetime) returns
+        only newer ones: pass the last sample's ``at``."""
+        if isinstance(since, datetime.datetime):
+            since = since.isoformat()
+        return self._http.json(
+            "GET",
+            f"/v1/sandboxes/{urllib.parse.quote(sandbox_id)}/metrics",
+            query=_drop_none({"since": None if since is None else str(since)}),
+        )
+
     def list(
         self,
         state: Optional[str] = None,
@@ -413,6 +428,7 @@ class Previewd:
         self.sandboxes = Sandboxes(self.http)
         self.keys = Keys(self.http)
         self.nodes = Nodes(self.http)
+        self.webhooks = Webhooks(self.http)
 
     def health(self) -> dict:
         return self.http.json("GET", "/healthz")
