@@ -6,6 +6,7 @@ import type {
 } from './generated/api-types.js';
 import { Http } from './http.js';
 import { Keys } from './keys.js';
+import { fetchSandboxMetrics, type MetricsOptions, type SandboxMetrics } from './metrics.js';
 import { Nodes } from './nodes.js';
 import { type PreviewdEvent, Sandbox } from './sandbox.js';
 import { readNdjson } from './streams.js';
@@ -47,6 +48,14 @@ export class Sandboxes {
       this.http,
       await this.http.json<SandboxInfo>('GET', `/v1/sandboxes/${encodeURIComponent(id)}`),
     );
+  }
+
+  /**
+   * CPU, memory, disk and network samples of a sandbox (the last usage.retentionSec, every
+   * usage.intervalSec); `since` (exclusive) returns only newer ones: pass the last sample's `at`.
+   */
+  metrics(id: string, opts: MetricsOptions = {}): Promise<SandboxMetrics> {
+    return fetchSandboxMetrics(this.http, id, opts);
   }
 
   /** One page, newest first; pass `cursor: page.nextCursor` for the next. */

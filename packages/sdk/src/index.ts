@@ -4,6 +4,7 @@ export { type FileContent, SandboxFiles } from './files.js';
 export type * from './generated/api-types.js';
 export { Http, OWNER_HEADER, type QueryValue, type RequestOptions } from './http.js';
 export { Keys } from './keys.js';
+export type { MetricsOptions, SandboxMetrics, UsageSample } from './metrics.js';
 export { type ClusterNode, Nodes } from './nodes.js';
 export {
   type Command,

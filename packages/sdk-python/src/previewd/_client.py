@@ -1,5 +1,6 @@
 """The client: Previewd -> sandboxes -> Sandbox (files, exec, processes, logs, events, previews)."""
 
+import datetime
 import socket
 import time
 import urllib.parse
@@ -324,6 +325,19 @@ class Sandboxes:
 
     def get(self, sandbox_id: str) -> Sandbox:
         return Sandbox(self._http, self._http.json("GET", f"/v1/sandboxes/{urllib.parse.quote(sandbox_id)}"))
+
+    def metrics(self, sandbox_id: str, since: Optional[Union[str, int, datetime.datetime]] = None) -> dict:
+        """CPU, memory, disk and network samples of a sandbox: ``{"intervalSec", "retentionSec",
+        "samples": [{"at", "cpuPercent", "memoryMb", "diskMb", "netRxBytes", "netTxBytes"}]}``,
+        oldest first. ``since`` (exclusive; an ISO time, epoch milliseconds or a datetime) returns
+        only newer ones: pass the last sample's ``at``."""
+        if isinstance(since, datetime.datetime):
+            since = since.isoformat()
+        return self._http.json(
+            "GET",
+            f"/v1/sandboxes/{urllib.parse.quote(sandbox_id)}/metrics",
+            query=_drop_none({"since": None if since is None else str(since)}),
+        )
 
     def list(
         self,
