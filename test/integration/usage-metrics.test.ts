@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Previewd } from '../../packages/sdk/src/index.js';
 import { DiskUsage } from '../../src/usage/disk-usage.js';
 import { HostUsageSource } from '../../src/usage/host-usage-source.js';
 import { edge, previewHostOf } from '../helpers/edge.js';
@@ -231,6 +234,45 @@ describe('usage per sandbox, sampled from the real engine', () => {
     expect(Math.abs(viaEngine!.memoryMb - viaHost!.memoryMb)).toBeLessThan(20);
     expect(viaEngine!.netTxBytes).toBeGreaterThan(5 * MB);
     expect(Math.abs(viaEngine!.netTxBytes - viaHost!.netTxBytes)).toBeLessThan(MB);
+  });
+
+  it('the SDKs: sandboxes.metrics(id, { since }) in TypeScript and Python', async () => {
+    const sdk = new Previewd({ url: server.url, apiKey: ALICE });
+    const all = await sdk.sandboxes.metrics(ids.alice);
+    expect(all.intervalSec).toBe(1);
+    expect(all.samples.length).toBeGreaterThan(3);
+    const pivot = all.samples.at(-2)!;
+    const newer = await sdk.sandboxes.metrics(ids.alice, { since: new Date(pivot.at) });
+    expect(newer.samples[0]!.at).toBe(all.samples.at(-1)!.at);
+    expect((await sdk.sandboxes.metrics(ids.alice, { since: Date.parse(pivot.at) })).samples[0]!.at).toBe(
+      all.samples.at(-1)!.at,
+    );
+    await expect(
+      new Previewd({ url: server.url, apiKey: BOB }).sandboxes.metrics(ids.alice),
+    ).rejects.toMatchObject({
+      code: 'sandbox_not_found',
+    });
+    const root = join(import.meta.dirname, '..', '..');
+    const script = [
+      'import json, sys',
+      'from previewd import Previewd',
+      'c = Previewd(url=sys.argv[1], api_key=sys.argv[2])',
+      'm = c.sandboxes.metrics(sys.argv[3])',
+      'n = c.sandboxes.metrics(sys.argv[3], since=m["samples"][-2]["at"])',
+      'print(json.dumps({"count": len(m["samples"]), "interval": m["intervalSec"], "newer": [s["at"] for s in n["samples"]], "last": m["samples"][-1]["at"]}))',
+    ].join('\n');
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(
+        'python3',
+        ['-c', script, server.url, ALICE, ids.alice],
+        { env: { ...process.env, PYTHONPATH: join(root, 'packages/sdk-python/src') }, timeout: 30_000 },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
+      ),
+    );
+    const py = JSON.parse(out) as { count: number; interval: number; newer: string[]; last: string };
+    expect(py.interval).toBe(1);
+    expect(py.count).toBeGreaterThan(3);
+    expect(py.newer[0]).toBe(py.last);
   });
 
   it('a deleted sandbox answers 404 and its samples are gone', async () => {
