@@ -4,6 +4,15 @@ import { eventTypes } from './events.js';
 /** The longest webhook URL accepted. */
 export const MAX_WEBHOOK_URL = 2048;
 
+/** Control characters (C0 and DEL): not in a URL, and PostgreSQL text cannot hold NUL. */
+const hasControl = (v: string): boolean => {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+};
+
 const webhookIdRe = /^wh_[0-9a-hjkmnp-tv-z]{26}$/;
 const deliveryIdRe = /^msg_[0-9a-hjkmnp-tv-z]{26}$/;
 
@@ -12,13 +21,20 @@ export const createWebhookSchema = z.strictObject({
     .string()
     .min(1)
     .max(MAX_WEBHOOK_URL)
+    .refine((v) => !hasControl(v) && !/\s/.test(v), 'a URL has no spaces or control characters')
     .describe('Where deliveries are POSTed: http(s) to a public address (see webhooks.allowPrivateTargets)'),
   events: z
     .array(z.enum(eventTypes as [string, ...string[]]))
     .max(eventTypes.length)
     .optional()
     .describe('Event types to receive (src/domain/events.ts); absent or empty: every type'),
-  description: z.string().min(1).max(256).optional().describe('A label for listings'),
+  description: z
+    .string()
+    .min(1)
+    .max(256)
+    .refine((v) => !hasControl(v), 'no control characters')
+    .optional()
+    .describe('A label for listings'),
 });
 
 export const webhookSchema = z.object({

@@ -111,6 +111,13 @@ describe('webhooks: a real server and engine, a real receiver on loopback', () =
       'invalid_request',
     );
     expect((await create({ url: receiver.url('/x'), extra: 1 })).body.error.code).toBe('invalid_request');
+    expect((await create({ url: 'http://127.0.0.1/a\u0000b' })).body.error.code).toBe('invalid_request');
+    expect((await create({ url: 'http://127.0.0.1/a b' })).body.error.code).toBe('invalid_request');
+    expect((await create({ url: receiver.url('/x'), description: 'a\u0000' })).body.error.code).toBe(
+      'invalid_request',
+    );
+    const tooMany = { url: receiver.url('/x'), events: Array.from({ length: 40 }, () => 'sandbox.state') };
+    expect((await create(tooMany)).body.error.code).toBe('invalid_request');
     expect((await create({ url: 'ftp://127.0.0.1/x' })).body.error.code).toBe('webhook_target_not_allowed');
     expect((await create({ url: 'http://u:p@127.0.0.1/x' })).body.error.code).toBe(
       'webhook_target_not_allowed',
