@@ -1,9 +1,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Previewd } from '../../packages/sdk/src/index.js';
+import { systemClock } from '../../src/domain/clock.js';
+import { PostgresStore } from '../../src/store/postgres.js';
+import { WebhookDispatcher } from '../../src/webhooks/dispatcher.js';
+import { WebhookSender } from '../../src/webhooks/sender.js';
+import { WebhookService } from '../../src/webhooks/webhook-service.js';
+import { sandboxRecord } from '../contract/store-fixtures.js';
 import { releaseMounts } from '../helpers/mounts.js';
+import { startPostgres } from '../helpers/postgres.js';
 import { startTestServer, TEST_KEY, type TestServer, waitFor, waitState } from '../helpers/server.js';
 import { freePort, ServerProcess } from '../helpers/server-process.js';
 import { WebhookReceiver } from '../helpers/webhook-receiver.js';
@@ -344,5 +352,108 @@ describe('webhooks: at-least-once across a kill -9 of previewd', () => {
       attempts: 3,
       lastStatusCode: 200,
     });
+  });
+});
+
+describe('webhooks: two nodes on one PostgreSQL', () => {
+  it('each delivery is written once and sent once, one sandbox’s in order, whichever node claims it', async () => {
+    const pgServer = await startPostgres();
+    const receiver = await new WebhookReceiver().start();
+    const url = await pgServer.createDatabase('webhooks_two_nodes');
+    const stores = [new PostgresStore({ url }), new PostgresStore({ url })];
+    const log = pino({ level: 'silent' });
+    const nodes = stores.map((store, i) => ({
+      dispatcher: new WebhookDispatcher({
+        store,
+        bus: { subscribe: () => () => undefined },
+        clock: systemClock,
+        retryWindowMs: 60_000,
+        pollMs: 1_000,
+        log,
+      }),
+      sender: new WebhookSender({
+        store,
+        clock: systemClock,
+        node: `n-${i}`,
+        timeoutMs: 5_000,
+        allowPrivateTargets: true,
+        retry: { baseMs: 50, maxMs: 100 },
+        pollMs: 20,
+        concurrency: 4,
+        log,
+      }),
+    }));
+    try {
+      await stores[0]!.migrate();
+      const service = new WebhookService({
+        store: stores[0]!,
+        clock: systemClock,
+        config: { allowPrivateTargets: true, maxPerOwner: 5, retryWindowSec: 60 },
+      });
+      const { webhook, secret } = await service.create('acme', { url: receiver.url('/two') });
+      receiver.secrets.set('/two', secret);
+      // Every tenth delivery fails once: retries interleave with first attempts on both nodes.
+      receiver.answer = async (r, attempt) => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        return attempt === 1 && r.body.data.id % 10 === 0 ? 500 : 200;
+      };
+      const sandboxes = [
+        sandboxRecord({ owner: 'acme' }),
+        sandboxRecord({ owner: 'acme' }),
+        sandboxRecord({ owner: 'acme' }),
+      ];
+      for (const sb of sandboxes) await stores[0]!.insertSandbox(sb);
+      const written: Record<string, number[]> = {};
+      for (let i = 0; i < 60; i++) {
+        const sb = sandboxes[i % 3]!;
+        const e = await stores[i % 2]!.appendEvent({
+          type: 'sandbox.ports',
+          sandboxId: sb.id,
+          data: { ports: [i] },
+        });
+        written[sb.id] = [...(written[sb.id] ?? []), e.id];
+      }
+      const drained = await Promise.all(nodes.map((n) => n.dispatcher.drain()));
+      expect(drained[0]! + drained[1]!).toBe(60);
+      for (const n of nodes) n.sender.start();
+      await waitFor(
+        async () => {
+          const page = await service.deliveries('acme', webhook.id, { limit: 200, status: 'delivered' });
+          return page.deliveries.length === 60 ? true : undefined;
+        },
+        60_000,
+        'every delivery delivered',
+      );
+      const ok = receiver.received.filter((r) => r.verified);
+      expect(ok).toHaveLength(receiver.received.length);
+      expect(receiver.received.every((r) => r.concurrentForSandbox === 1)).toBe(true);
+      // Each event's delivery carried one webhook-id; a retried one was sent again, nothing more.
+      const byEvent = new Map<number, Set<string>>();
+      for (const r of receiver.received) {
+        const ids = byEvent.get(r.body.data.id) ?? new Set<string>();
+        ids.add(r.id);
+        byEvent.set(r.body.data.id, ids);
+      }
+      expect(byEvent.size).toBe(60);
+      expect([...byEvent.values()].every((ids) => ids.size === 1)).toBe(true);
+      const log60 = (await service.deliveries('acme', webhook.id, { limit: 200 })).deliveries;
+      expect(log60.filter((d) => d.attempts === 2)).toHaveLength(6);
+      const received = receiver.received.length;
+      expect(received).toBe(log60.reduce((n, d) => n + d.attempts, 0));
+      // Per sandbox, the first arrival of each event is in event order.
+      for (const sb of sandboxes) {
+        const firsts: number[] = [];
+        for (const r of receiver.received) {
+          if (r.body.data.sandboxId === sb.id && !firsts.includes(r.body.data.id))
+            firsts.push(r.body.data.id);
+        }
+        expect(firsts).toEqual(written[sb.id]);
+      }
+    } finally {
+      for (const n of nodes) await n.sender.stop();
+      for (const s of stores) await s.close();
+      await receiver.close();
+      await pgServer.stop();
+    }
   });
 });
