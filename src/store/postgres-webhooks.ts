@@ -168,6 +168,11 @@ export async function dispatchWebhookEvents(
   input: { limit: number; now: string; giveUpAt: string; newId: () => string },
 ): Promise<{ events: number; deliveries: number }> {
   return tx(async (c) => {
+    // Nothing new (the common case): no lock on the cursor row.
+    const peek = await c.query<{ behind: boolean }>(
+      'SELECT (SELECT last FROM event_counter WHERE id = 1) > (SELECT last_event_id FROM webhook_cursor WHERE id = 1) AS behind',
+    );
+    if (!peek.rows[0]?.behind) return { events: 0, deliveries: 0 };
     const cursor = await c.query<{ last_event_id: string }>(
       'SELECT last_event_id FROM webhook_cursor WHERE id = 1 FOR UPDATE',
     );

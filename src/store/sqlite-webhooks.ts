@@ -152,6 +152,9 @@ export function dispatchWebhookEvents(
   db: Database.Database,
   input: { limit: number; now: string; giveUpAt: string; newId: () => string },
 ): { events: number; deliveries: number } {
+  // Nothing new (the common case on every event when no hook matches): no write lock taken.
+  const head = db.prepare('SELECT coalesce(max(id), 0) AS id FROM events').get() as { id: number };
+  if (head.id <= webhookCursor(db)) return { events: 0, deliveries: 0 };
   return immediate(db, () => {
     const after = webhookCursor(db);
     const events = db
@@ -244,6 +247,13 @@ export function claimWebhookDeliveries(
   input: { now: string; leaseMs: number; limit: number; holder: string },
 ): ClaimedDelivery[] {
   const until = new Date(Date.parse(input.now) + input.leaseMs).toISOString();
+  // Nothing due (the common case of every poll): no write lock taken.
+  const due = db
+    .prepare(
+      "SELECT 1 FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?) LIMIT 1",
+    )
+    .get(input.now, input.now);
+  if (!due) return [];
   return immediate(db, () => {
     const rows = db
       .prepare(
