@@ -30,6 +30,7 @@ import { TraefikMode } from './traefik/mode.js';
 import { NodeUsage } from './usage/node-usage.js';
 import { version } from './version.js';
 import { Webhooks } from './webhooks/webhooks.js';
+import { SnapshotService } from './snapshots/snapshot-service.js';
 import { LayerStore } from './workspaces/layers.js';
 import { canMount } from './workspaces/mounts.js';
 import { SandboxStorage } from './workspaces/sandbox-storage.js';
@@ -101,9 +102,10 @@ export async function createPreviewd(
       'sandbox storage: plain directories (no copy-on-write layers, no disk quotas); template dependencies are copied',
     );
   }
+  const layers = new LayerStore(config.dataDir);
   const storage = new SandboxStorage({
     dataDir: config.dataDir,
-    layers: new LayerStore(config.dataDir),
+    layers,
     mounts: mountable.ok,
   });
   const provider = new DockerProvider({ docker, config, storage });
@@ -239,6 +241,16 @@ export async function createPreviewd(
     node: String(service.nodeId),
     log: log.child({ component: 'webhooks' }),
   });
+  const snapshots = new SnapshotService({
+    config,
+    store,
+    service,
+    provider,
+    storage,
+    layers,
+    bus,
+    log: log.child({ component: 'snapshots' }),
+  });
   const api = await buildApi({
     config,
     keyRing,
@@ -254,6 +266,7 @@ export async function createPreviewd(
     cluster,
     usage: nodeUsage,
     webhooks: webhooks.service,
+    snapshots,
   });
 
   const app: Previewd = {
@@ -300,6 +313,7 @@ export async function createPreviewd(
       await watchers.start();
       nodeUsage.start();
       webhooks.start();
+      snapshots.start();
       // The edge first: once the API answers (/healthz), previews are served too.
       await edge.start();
       const { host, port } = splitHostPort(config.apiAddr);
@@ -328,6 +342,7 @@ export async function createPreviewd(
       watchers.stop();
       await nodeUsage.stop();
       await webhooks.stop();
+      await snapshots.stop();
       await traefik?.stop();
       await edge.stop();
       await api.close();

@@ -18,6 +18,7 @@ import type { Edge } from '../edge/edge-server.js';
 import { answerClientError } from '../http/client-errors.js';
 import type { SandboxProvider } from '../providers/provider.js';
 import type { SandboxService } from '../sandboxes/service.js';
+import type { SnapshotService } from '../snapshots/snapshot-service.js';
 import type { Store } from '../store/store.js';
 import type { DynamicConfigSource } from '../traefik/dynamic-config-source.js';
 import type { NodeUsage } from '../usage/node-usage.js';
@@ -47,6 +48,7 @@ import { previewTokenRoutes } from './routes/preview-tokens.js';
 import { processRoutes } from './routes/processes.js';
 import { sandboxRoutes } from './routes/sandboxes.js';
 import { sessionRoutes } from './routes/session.js';
+import { snapshotRoutes } from './routes/snapshots.js';
 import { systemRoutes } from './routes/system.js';
 import { templateRoutes } from './routes/templates.js';
 import { traefikRoutes } from './routes/traefik.js';
@@ -77,6 +79,8 @@ export interface ApiDeps {
   usage?: NodeUsage;
   /** Signed webhooks (docs/webhooks.md); the routes are left out without it. */
   webhooks?: WebhookService;
+  /** Snapshots and fork (docs/snapshots.md); the routes are left out without it. */
+  snapshots?: SnapshotService;
 }
 
 /** The control-plane HTTP API: JSON under /v1, bearer keys, OpenAPI from the same zod schemas. */
@@ -146,7 +150,17 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     metrics: deps.metrics,
     version: deps.version,
   });
-  await app.register(sandboxRoutes, { service: deps.service, limits, placement: deps.cluster.placement });
+  await app.register(sandboxRoutes, {
+    service: deps.service,
+    limits,
+    placement: deps.cluster.placement,
+    snapshotNode: deps.snapshots
+      ? (id, owner) => deps.snapshots?.nodeOf(id, owner) ?? Promise.resolve(undefined)
+      : undefined,
+  });
+  if (deps.snapshots) {
+    await app.register(snapshotRoutes, { snapshots: deps.snapshots, service: deps.service, limits });
+  }
   await app.register(nodeRoutes, {
     store: deps.store,
     self: deps.cluster.self,

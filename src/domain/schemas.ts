@@ -138,6 +138,14 @@ export const createSandboxSchema = z.strictObject({
   metadata: boundedRecord(z.string().max(256), z.unknown(), MAX_METADATA_KEYS).optional(),
   labels: boundedRecord(labelKey, z.string().max(256), MAX_LABELS).optional(),
   placement: placementSchema.optional(),
+  snapshot: z
+    .string()
+    .regex(/^[0-9a-hjkmnp-tv-zA-HJKMNP-TV-Z]{26}$/, 'must be a 26-character ULID')
+    .transform((s) => s.toLowerCase())
+    .optional()
+    .describe(
+      "Start from this snapshot's files (copy-on-write, instant) and runtime plan; runtime, image and files still apply on top (docs/snapshots.md)",
+    ),
 });
 export type CreateSandboxInput = z.infer<typeof createSandboxSchema>;
 

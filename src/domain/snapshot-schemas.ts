@@ -46,8 +46,9 @@ export const createSnapshotSchema = z
     name: z.string().min(1).max(MAX_SNAPSHOT_NAME).optional(),
     labels: boundedRecord(labelKey, z.string().max(256), MAX_SNAPSHOT_LABELS).optional(),
   })
+  .optional()
   .describe("Freezes the sandbox's files as they are now into a read-only layer");
-export type CreateSnapshotInput = z.infer<typeof createSnapshotSchema>;
+export type CreateSnapshotInput = NonNullable<z.infer<typeof createSnapshotSchema>>;
 
 export const snapshotSchema = z.object({
   id: z.string(),
@@ -94,8 +95,9 @@ export const forkSandboxSchema = createSandboxSchema
     metadata: true,
     labels: true,
   })
+  .optional()
   .describe("A new sandbox from the sandbox's files as they are now (its app started fresh)");
-export type ForkSandboxInput = z.infer<typeof forkSandboxSchema>;
+export type ForkSandboxInput = NonNullable<z.infer<typeof forkSandboxSchema>>;
 
 export function snapshotView(r: SnapshotRecord): SnapshotView {
   return {

@@ -7,6 +7,7 @@ import { devServerEnv } from '../edge/dev-server-env.js';
 import { commandFor, planFromInput, superviseFor } from '../runtimes/plan.js';
 import { warmAfterInstall } from '../runtimes/template-warm.js';
 import { nodeTemplates, type TemplateName } from '../runtimes/templates.js';
+import { checkBaseInput, planFromBase, type SandboxBase, snapshotBase } from '../snapshots/snapshot-base.js';
 import { traefikLabels } from '../traefik/labels.js';
 import { checkCreate } from './create-policy.js';
 import { allocateIdentity, identityOf } from './identity.js';
@@ -67,7 +68,7 @@ export async function createSandbox(
   w: SandboxWriter,
   service: SandboxService,
   input: CreateSandboxInput,
-  opts: { owner?: string; build?: TemplateName },
+  opts: { owner?: string; build?: TemplateName; base?: SandboxBase },
 ): Promise<SandboxRecord> {
   const resources = resourcesFor(
     w,
@@ -79,6 +80,7 @@ export async function createSandbox(
       : input.resources,
   );
   checkLifecycleLimits(w, input);
+  checkBaseInput(input);
   const isolation = await checkCreate(input, w.config, w.provider);
   const id = newSandboxId();
   await w.gate?.admit({ sandboxId: id, owner: opts.owner, kind: 'create' });
@@ -89,18 +91,29 @@ export async function createSandbox(
   const warm = template?.warm === true;
   if (opts.build) w.templates.markBuild(id, opts.build);
   let plan: RuntimePlan;
+  // A snapshot's (or a fork's) layers instead of a template's: copy-on-write, nothing copied.
+  let base = opts.base;
   try {
+    if (!base && input.snapshot) {
+      base = await snapshotBase(
+        { store: w.store, config: w.config, nodeId: w.node.id },
+        input.snapshot,
+        opts.owner,
+      );
+    }
     const files = await w.provider.prepareWorkspace(id, {
       identity,
-      layers: template?.layer ? [template.layer] : [],
+      layers: base ? base.layers : template?.layer ? [template.layer] : [],
       diskMb: resources.diskMb,
       build: opts.build !== undefined,
     });
     const withTemplate = template ? { ...input, files: { ...template.files, ...input.files } } : input;
     for (const [path, content] of Object.entries(withTemplate.files ?? {})) await files.write(path, content);
     // After the writes: a bad path is reported as invalid_path before detection reads the files.
-    plan = planFromInput(withTemplate, w.config);
+    plan = base ? planFromBase(base, withTemplate, w.config) : planFromInput(withTemplate, w.config);
+    base?.release();
   } catch (err) {
+    base?.release();
     w.templates.unmarkBuild(id);
     await w.provider.destroy(id).then(
       () => w.store.releaseUid(id),

@@ -4,6 +4,7 @@ import type { SandboxRecord } from '../domain/sandbox.js';
 import type { CreateSandboxInput, SandboxView } from '../domain/schemas.js';
 import type { TemplateCache } from '../runtimes/template-cache.js';
 import type { TemplateName } from '../runtimes/templates.js';
+import type { SandboxBase } from '../snapshots/snapshot-base.js';
 import type { SandboxFilter } from '../store/store.js';
 import * as intents from './intents.js';
 import * as runState from './run-state.js';
@@ -60,9 +61,14 @@ export class SandboxService {
    */
   create(
     input: CreateSandboxInput,
-    opts: { owner?: string; build?: TemplateName } = {},
+    opts: { owner?: string; build?: TemplateName; base?: SandboxBase } = {},
   ): Promise<SandboxRecord> {
     return createSandbox(this.w, this, input, opts);
+  }
+
+  /** Runs `work` under the sandbox's lock with its row as it is now (a snapshot freezes its files so). */
+  exclusive<T>(id: string, work: (record: SandboxRecord) => Promise<T>): Promise<T> {
+    return this.w.lock.run(id, async () => work(await this.w.get(id)));
   }
 
   // Running and asleep, and deletion (run-state.ts).

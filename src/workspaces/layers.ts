@@ -86,6 +86,50 @@ export class LayerStore {
   }
 
   /**
+   * Publishes a content-addressed layer (a snapshot's frozen writable layer): `fill` fills an
+   * empty directory, `keyOf` names the filled tree by its content; the same content already
+   * published keeps the first copy (`existed`).
+   */
+  async publish(
+    fill: (dir: string) => Promise<void>,
+    keyOf: (dir: string) => Promise<string>,
+  ): Promise<{ key: string; dir: string; existed: boolean }> {
+    await mkdir(this.root, { recursive: true, mode: 0o755 });
+    const tmp = join(this.root, `.tmp-frozen-${randomBytes(8).toString('hex')}`);
+    await mkdir(tmp, { mode: 0o755 });
+    try {
+      await fill(tmp);
+      await chmod(tmp, 0o755);
+      const key = await keyOf(tmp);
+      const final = this.path(key);
+      if (existsSync(final)) {
+        await rm(tmp, { recursive: true, force: true });
+        return { key, dir: final, existed: true };
+      }
+      await rename(tmp, final);
+      return { key, dir: final, existed: false };
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /**
+   * Takes a layer out of the store at once (renamed aside, then removed): a reader that checks
+   * `has` afterwards never sees it half removed.
+   */
+  async discard(key: string): Promise<void> {
+    const gone = join(this.root, `.tmp-gone-${key}-${randomBytes(4).toString('hex')}`);
+    try {
+      await rename(this.path(key), gone);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    await rm(gone, { recursive: true, force: true });
+  }
+
+  /**
    * Removes a layer. Only for layers no stack names (a mounted overlay keeps its lower's inodes
    * alive, but a remount after a restart would fail).
    */

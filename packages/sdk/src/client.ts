@@ -9,6 +9,7 @@ import { Keys } from './keys.js';
 import { fetchSandboxMetrics, type MetricsOptions, type SandboxMetrics } from './metrics.js';
 import { Nodes } from './nodes.js';
 import { type PreviewdEvent, Sandbox } from './sandbox.js';
+import { Snapshots } from './snapshots.js';
 import { readNdjson } from './streams.js';
 import { Webhooks } from './webhooks.js';
 
@@ -86,6 +87,8 @@ export class Previewd {
   readonly nodes: Nodes;
   /** Signed webhooks of the caller's owner (or admin-wide ones). */
   readonly webhooks: Webhooks;
+  /** The caller's snapshots (take one with `sandbox.snapshot()`). */
+  readonly snapshots: Snapshots;
   readonly http: Http;
 
   constructor(opts: PreviewdOptions) {
@@ -94,6 +97,7 @@ export class Previewd {
     this.keys = new Keys(this.http);
     this.nodes = new Nodes(this.http);
     this.webhooks = new Webhooks(this.http);
+    this.snapshots = new Snapshots(this.http);
   }
 
   /** The server's liveness answer. */

@@ -10,6 +10,7 @@ export {
   type Command,
   type ExecOptions,
   type ExecStreamItem,
+  type ForkRequest,
   type OutputChunk,
   type PreviewdEvent,
   Sandbox,
@@ -17,6 +18,14 @@ export {
   type SandboxState,
   type WaitOptions,
 } from './sandbox.js';
+export {
+  type CreateSnapshotRequest,
+  type ListSnapshotsOptions,
+  type Snapshot,
+  type SnapshotList,
+  type SnapshotRuntime,
+  Snapshots,
+} from './snapshots.js';
 export { readLines, readNdjson, readSse, type SseMessage } from './streams.js';
 export {
   Terminal,

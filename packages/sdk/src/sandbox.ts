@@ -1,6 +1,7 @@
 import { errorFromBody, isErrorCode, WaitTimeoutError } from './errors.js';
 import { SandboxFiles } from './files.js';
 import type {
+  CreateSandboxRequest,
   EgressPolicy,
   ExecRequest,
   ExecResult,
@@ -11,6 +12,7 @@ import type {
   SandboxInfo,
 } from './generated/api-types.js';
 import type { Http } from './http.js';
+import type { CreateSnapshotRequest, Snapshot } from './snapshots.js';
 import { readNdjson } from './streams.js';
 import { Terminal, type TerminalOptions } from './terminal.js';
 
@@ -105,6 +107,24 @@ export class SandboxProcesses {
   }
 }
 
+/** What a fork may set on the new sandbox; the rest comes from the forked one. */
+export type ForkRequest = Partial<
+  Pick<
+    CreateSandboxRequest,
+    | 'runtime'
+    | 'env'
+    | 'ports'
+    | 'resources'
+    | 'visibility'
+    | 'idleTimeoutSec'
+    | 'pauseAfterSec'
+    | 'ttlSec'
+    | 'idlePolicy'
+    | 'metadata'
+    | 'labels'
+  >
+>;
+
 /** A sandbox: its last known state in `info`, and everything you can do with it. */
 export class Sandbox {
   readonly files: SandboxFiles;
@@ -154,6 +174,22 @@ export class Sandbox {
       this.http.json('POST', `${this.base}/keepalive`, { body: untilSec === undefined ? {} : { untilSec } }),
     );
   }
+  /**
+   * Freezes the sandbox's files as they are now (a running sandbox is paused for the copy); start
+   * sandboxes from it with `sandboxes.create({ snapshot: snap.id })`. Process memory is not kept.
+   */
+  snapshot(opts: CreateSnapshotRequest = {}): Promise<Snapshot> {
+    return this.http.json('POST', `${this.base}/snapshots`, { body: opts });
+  }
+
+  /** A new sandbox from this one's files as they are now, its app started fresh. */
+  async fork(opts: ForkRequest = {}): Promise<Sandbox> {
+    return new Sandbox(
+      this.http,
+      await this.http.json<SandboxInfo>('POST', `${this.base}/fork`, { body: opts }),
+    );
+  }
+
   /** Deletes the sandbox, its container and its files. */
   async delete(): Promise<void> {
     await this.http.json('DELETE', this.base);

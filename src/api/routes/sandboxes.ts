@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { CreatePlacement } from '../../cluster/create-placement.js';
 import { PreviewdError } from '../../domain/errors.js';
 import {
+  type CreateSandboxInput,
   createSandboxSchema,
   errorBodySchema,
   extendSchema,
@@ -27,6 +28,25 @@ function parseLabelFilter(label: string | string[] | undefined): Record<string, 
   return out;
 }
 
+/** A create from a snapshot runs on the node holding its layers; a placement naming another cannot be met. */
+async function placementFor(
+  body: CreateSandboxInput,
+  owner: string | undefined,
+  snapshotNode: ((id: string, owner: string | undefined) => Promise<string | undefined>) | undefined,
+): Promise<CreateSandboxInput['placement']> {
+  if (body.snapshot === undefined || !snapshotNode) return body.placement;
+  const node = await snapshotNode(body.snapshot, owner);
+  if (node === undefined) return body.placement;
+  if (body.placement?.node !== undefined && body.placement.node !== node) {
+    throw new PreviewdError(
+      'placement_unsatisfiable',
+      `snapshot ${body.snapshot} is kept on node ${node}, placement.node names ${body.placement.node}`,
+      { hint: 'Leave placement.node out: a create from a snapshot is placed on the node that keeps it.' },
+    );
+  }
+  return { ...body.placement, node };
+}
+
 const errors = {
   400: errorBodySchema,
   401: errorBodySchema,
@@ -41,7 +61,9 @@ export const sandboxRoutes: FastifyPluginAsyncZod<{
   limits: RateLimits;
   /** Where a create runs (this host, or in a cluster the node placement picks). */
   placement: CreatePlacement;
-}> = async (app, { service, limits, placement }) => {
+  /** The node holding a snapshot's layers (a create from it is placed there; docs/snapshots.md). */
+  snapshotNode?: (snapshotId: string, owner: string | undefined) => Promise<string | undefined>;
+}> = async (app, { service, limits, placement, snapshotNode }) => {
   app.post(
     '/v1/sandboxes',
     {
@@ -58,7 +80,8 @@ export const sandboxRoutes: FastifyPluginAsyncZod<{
       const owner = scopeOwner(request);
       // Counted where the create entered the cluster, not again on the node it was placed on.
       if (!placement.forwardedHere(request)) await limits.checkCreate(request);
-      await placement.create(request, reply, request.body.placement, async () => {
+      const where = await placementFor(request.body, owner, snapshotNode);
+      await placement.create(request, reply, where, async () => {
         const record = await service.create(request.body, { owner });
         await reply.status(201).send(service.view(record));
       });
