@@ -290,3 +290,34 @@ describe('usage per sandbox, sampled from the real engine', () => {
     );
   });
 });
+
+describe('usage sampling turned off on a node', () => {
+  let server: TestServer;
+  let id = '';
+
+  beforeAll(async () => {
+    server = await startTestServer({ 'usage.enabled': false, 'usage.intervalSec': 1 });
+    const res = await server.call('POST', '/v1/sandboxes', {
+      files: { 'server.js': app },
+      runtime: { start: 'node server.js', port: 3000 },
+      resources: { cpus: 1, memoryMb: 256, pids: 128, diskMb: 64 },
+    });
+    expect(res.status).toBe(201);
+    id = res.body.id;
+    await waitState(server, id, 'running', 60_000);
+  }, 90_000);
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('answers 409 usage_sampling_off with its hint, and samples nothing', async () => {
+    const res = await server.call('GET', `/v1/sandboxes/${id}/metrics`);
+    expect(res.status).toBe(409);
+    expect(res.body.error.code).toBe('usage_sampling_off');
+    expect(res.body.error.hint).toContain('usage.enabled');
+    expect(server.app.usage.sampler.running).toBe(false);
+    expect(server.app.usage.sampler.trackedCount).toBe(0);
+    // An unknown sandbox is still a 404 first.
+    expect((await server.call('GET', '/v1/sandboxes/01jzzzzzzzzzzzzzzzzzzzzzzz/metrics')).status).toBe(404);
+  });
+});
