@@ -3,6 +3,7 @@ import { egressPolicySchema } from '../domain/egress.js';
 import { isolationSchema } from '../domain/isolation.js';
 import { resourcesSchema } from '../domain/schemas.js';
 import { storeConfigSchema, storeEnvVars } from './cluster-schema.js';
+import { sourcesConfigSchema, sourcesEnvVars } from './sources-schema.js';
 import { usageConfigSchema, usageEnvVars } from './usage-schema.js';
 import { webhooksConfigSchema, webhooksEnvVars } from './webhooks-schema.js';
 
@@ -324,6 +325,7 @@ export const configSchema = z.strictObject({
   ...storeConfigSchema,
   ...usageConfigSchema,
   ...webhooksConfigSchema,
+  ...sourcesConfigSchema,
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -429,10 +431,9 @@ export const envVars: Record<string, { path: string[]; parse: EnvParser }> = {
   PREVIEWD_QUOTA_MAX_RUNNING: { path: ['quotas', 'maxRunningPerOwner'], parse: num },
   PREVIEWD_QUOTA_MAX_SNAPSHOTS: { path: ['quotas', 'maxSnapshotsPerOwner'], parse: num },
   ...Object.fromEntries(
-    Object.entries({ ...storeEnvVars, ...usageEnvVars, ...webhooksEnvVars }).map(([name, v]) => [
-      name,
-      { path: [...v.path], parse: { str, num, bool }[v.kind] },
-    ]),
+    Object.entries({ ...storeEnvVars, ...usageEnvVars, ...webhooksEnvVars, ...sourcesEnvVars }).map(
+      ([name, v]) => [name, { path: [...v.path], parse: { str, num, bool }[v.kind] }],
+    ),
   ),
 };
 

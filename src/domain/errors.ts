@@ -41,6 +41,18 @@ export const errorCodes = {
     status: 400,
     hint: 'Send a complete tar stream (optionally gzip-compressed), e.g. made by "tar -czf - -C dir .".',
   },
+  invalid_base64: {
+    status: 400,
+    hint: 'A files entry { "base64": "…" } holds standard base64 (A-Z a-z 0-9 + /, "=" padding, no spaces); the message names the path.',
+  },
+  git_source_refused: {
+    status: 400,
+    hint: 'source.git.url must be an https://, http:// or git:// URL without credentials (pass a token in source.git.token) whose host is on the internet (sources.allowPrivateGit allows private hosts).',
+  },
+  git_clone_failed: {
+    status: 422,
+    hint: "previewd could not clone the repository: check the URL, the ref (a branch, tag or commit) and the token; the message has git's own words.",
+  },
   headers_too_large: {
     status: 431,
     hint: 'The request line and headers together must stay under 16 KiB; send long values in the body.',

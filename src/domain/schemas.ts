@@ -37,6 +37,51 @@ export function boundedRecord<K extends z.core.$ZodRecordKey, V extends z.core.S
 /** Workspace-relative path → UTF-8 content. */
 export const filesMapSchema = boundedRecord(z.string().min(1).max(4096), z.string(), MAX_FILES);
 
+/** One file of a create: UTF-8 text, or any bytes as `{ base64 }` (docs/sources.md). */
+export const createFileContentSchema = z.union([
+  z.string(),
+  z
+    .strictObject({ base64: z.string().describe('The bytes, standard base64 with padding') })
+    .describe('A binary file'),
+]);
+export type CreateFileContent = z.infer<typeof createFileContentSchema>;
+
+/** The files of a create: path → UTF-8 text or `{ base64 }`. */
+export const createFilesSchema = boundedRecord(
+  z.string().min(1).max(4096),
+  createFileContentSchema,
+  MAX_FILES,
+);
+
+/** A repository previewd clones on the host into the new workspace (docs/sources.md). */
+export const gitSourceSchema = z
+  .strictObject({
+    url: z
+      .string()
+      .min(1)
+      .max(2048)
+      .describe('https://, http:// or git:// URL, without credentials (use token)'),
+    ref: z
+      .string()
+      .min(1)
+      .max(256)
+      .regex(/^[A-Za-z0-9._/@+-]+$/, 'a ref is a branch, tag or commit (letters, digits, . _ / @ + -)')
+      .refine((r) => !r.startsWith('-') && !r.includes('..'), 'a ref may not start with - or hold ..')
+      .optional()
+      .describe('Branch, tag or full commit id; default: the remote HEAD'),
+    depth: z.number().int().min(1).max(10_000).optional().describe('History depth fetched (default 1)'),
+    token: z
+      .string()
+      .min(1)
+      .max(4096)
+      .regex(/^[\x21-\x7e]+$/, 'a token is printable ASCII without spaces')
+      .optional()
+      .describe('Sent as HTTP basic auth (user x-access-token) to this clone only; never stored'),
+    submodules: z.boolean().optional().describe('Also clone submodules (default false)'),
+  })
+  .describe('Clone a git repository into the workspace (without .git)');
+export type GitSourceInput = z.infer<typeof gitSourceSchema>;
+
 export const runtimeOverridesSchema = z.strictObject({
   image: z.string().min(1).max(256).optional(),
   install: z.string().max(8192).optional(),
@@ -120,7 +165,15 @@ export const createSandboxSchema = z.strictObject({
     .optional()
     .describe("Egress policy; default: the owner's (network.egressByOwner), else network.egressDefault"),
   template: templateNameSchema.optional(),
-  files: filesMapSchema.optional().describe('Workspace path → UTF-8 content, written before start'),
+  files: createFilesSchema
+    .optional()
+    .describe(
+      'Workspace path → UTF-8 content or { base64 }, written before start (over source and archive files)',
+    ),
+  source: z
+    .strictObject({ git: gitSourceSchema })
+    .optional()
+    .describe('Where the project comes from besides files: a git repository'),
   runtime: runtimeOverridesSchema.optional(),
   ports: z.array(portSchema).max(32).optional(),
   env: boundedRecord(

@@ -57,6 +57,11 @@ export interface ExtractLimits {
   maxEntries?: number;
   /** Most bytes the archive may unpack to once gunzipped, tar headers included (default 1 GiB). */
   maxUnpackedBytes?: number;
+  /**
+   * Called for every entry in the checking pass, before anything is written, with the entry's
+   * workspace path: throwing refuses the whole archive (a create refuses links that point out).
+   */
+  check?: (header: Header, target: string) => void;
 }
 
 const GZIP_MAGIC = [0x1f, 0x8b];
@@ -82,37 +87,48 @@ export async function extractIntoWorkspace(
   try {
     const spool = join(dir, 'upload');
     await pipeline(source, createWriteStream(spool, { mode: 0o600 }));
-    const gzipped = await startsWith(spool, GZIP_MAGIC);
-    const targetOf = (name: string) => {
-      // Each name must stay inside `into` on its own (no "../" entries, no absolute names).
-      const rel = files.segments(name.startsWith('/') ? `.${name}` : name).join('/');
-      return into ? `${into}/${rel}` : rel;
-    };
-    // Pass 1: the whole archive parses and every name is acceptable; nothing is written.
-    await readArchive(spool, gzipped, limits, true, async (header, entry) => {
-      targetOf(entryName(header));
-      for await (const _ of entry) {
-        // drained: the data is read so that a cut inside it is seen
-      }
-    });
-    // Pass 2: the same bytes again, written.
-    const report: ExtractReport = { written: [], skipped: [] };
-    await readArchive(spool, gzipped, limits, false, async (header, entry) => {
-      const name = entryName(header);
-      const target = targetOf(name);
-      if (header.type === 'file' || header.type === 'contiguous-file') {
-        const mode = header.mode !== undefined ? header.mode & 0o777 : undefined;
-        report.written.push(await files.write(target, entry, mode ? { mode } : {}));
-      } else if (header.type === 'directory') {
-        if (files.relative(target) !== '') await files.mkdir(target);
-      } else {
-        report.skipped.push({ path: name, reason: `${header.type} entries are not extracted` });
-      }
-    });
-    return report;
+    return await extractSpooledTar(files, into, spool, limits);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** extractIntoWorkspace over an archive already kept in a file outside the workspace (`spool`). */
+export async function extractSpooledTar(
+  files: WorkspaceFiles,
+  into: string,
+  spool: string,
+  limits: ExtractLimits = {},
+): Promise<ExtractReport> {
+  const gzipped = await startsWith(spool, GZIP_MAGIC);
+  const targetOf = (name: string) => {
+    // Each name must stay inside `into` on its own (no "../" entries, no absolute names).
+    const rel = files.segments(name.startsWith('/') ? `.${name}` : name).join('/');
+    return into ? `${into}/${rel}` : rel;
+  };
+  // Pass 1: the whole archive parses and every name is acceptable; nothing is written.
+  await readArchive(spool, gzipped, limits, true, async (header, entry) => {
+    const target = targetOf(entryName(header));
+    limits.check?.(header, target);
+    for await (const _ of entry) {
+      // drained: the data is read so that a cut inside it is seen
+    }
+  });
+  // Pass 2: the same bytes again, written.
+  const report: ExtractReport = { written: [], skipped: [] };
+  await readArchive(spool, gzipped, limits, false, async (header, entry) => {
+    const name = entryName(header);
+    const target = targetOf(name);
+    if (header.type === 'file' || header.type === 'contiguous-file') {
+      const mode = header.mode !== undefined ? header.mode & 0o777 : undefined;
+      report.written.push(await files.write(target, entry, mode ? { mode } : {}));
+    } else if (header.type === 'directory') {
+      if (files.relative(target) !== '') await files.mkdir(target);
+    } else {
+      report.skipped.push({ path: name, reason: `${header.type} entries are not extracted` });
+    }
+  });
+  return report;
 }
 
 function entryName(header: Header): string {

@@ -48,9 +48,13 @@ export function applyOverrides(
 /**
  * The effective runtime plan of a new sandbox: detection over the request's files, then the
  * user's overrides. With `runtime.start` given, detection only fills missing fields and never
- * fails; without files the plan is the overrides (no start: the container idles).
+ * fails; without files the plan is the overrides (no start: the container idles). `files` is the
+ * text of what the workspace holds (src/sources/write-sources.ts: binary and archive files too).
  */
-export function planFromInput(input: CreateSandboxInput, config: Pick<Config, 'images'>): RuntimePlan {
+export function planFromInput(
+  input: Omit<CreateSandboxInput, 'files'> & { files?: Readonly<Record<string, string>> },
+  config: Pick<Config, 'images'>,
+): RuntimePlan {
   const overrides = input.runtime ?? {};
   let detected: RuntimePlan | undefined;
   if (input.files && Object.keys(input.files).length > 0) {

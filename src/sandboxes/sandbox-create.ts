@@ -8,6 +8,12 @@ import { commandFor, planFromInput, superviseFor } from '../runtimes/plan.js';
 import { warmAfterInstall } from '../runtimes/template-warm.js';
 import { nodeTemplates, type TemplateName } from '../runtimes/templates.js';
 import { checkBaseInput, planFromBase, type SandboxBase, snapshotBase } from '../snapshots/snapshot-base.js';
+import {
+  type CreateSources,
+  type PreparedSources,
+  prepareSources,
+  writeSources,
+} from '../sources/write-sources.js';
 import { traefikLabels } from '../traefik/labels.js';
 import { checkCreate } from './create-policy.js';
 import { allocateIdentity, identityOf } from './identity.js';
@@ -63,12 +69,14 @@ function checkLifecycleLimits(w: SandboxWriter, input: CreateSandboxInput): void
  * `build`: previewd's own throwaway sandbox building a template's dependency layer
  * (template-warm.ts): the bare template, the host's download caches writable, a 4 GB disk.
  * Never reachable from the API. `service` is the one a cold template's build runs through.
+ * `sources`: the request's archive body (src/sources); `source.git` is cloned before the workspace
+ * is made; every source is in the workspace before the row (and so the app) exists.
  */
 export async function createSandbox(
   w: SandboxWriter,
   service: SandboxService,
   input: CreateSandboxInput,
-  opts: { owner?: string; build?: TemplateName; base?: SandboxBase },
+  opts: { owner?: string; build?: TemplateName; base?: SandboxBase; sources?: CreateSources },
 ): Promise<SandboxRecord> {
   const resources = resourcesFor(
     w,
@@ -93,7 +101,10 @@ export async function createSandbox(
   let plan: RuntimePlan;
   // A snapshot's (or a fork's) layers instead of a template's: copy-on-write, nothing copied.
   let base = opts.base;
+  let prepared: PreparedSources | undefined;
   try {
+    // Decoded, fetched and checked before the workspace exists (a refusal writes nothing).
+    prepared = await prepareSources(input, opts.sources ?? {}, w.config);
     if (!base && input.snapshot) {
       base = await snapshotBase(
         { store: w.store, config: w.config, nodeId: w.node.id },
@@ -107,13 +118,15 @@ export async function createSandbox(
       diskMb: resources.diskMb,
       build: opts.build !== undefined,
     });
-    const withTemplate = template ? { ...input, files: { ...template.files, ...input.files } } : input;
-    for (const [path, content] of Object.entries(withTemplate.files ?? {})) await files.write(path, content);
+    const written = await writeSources(files, prepared, template?.files, w.config);
+    await prepared.release();
+    const withTemplate = { ...input, files: written };
     // After the writes: a bad path is reported as invalid_path before detection reads the files.
     plan = base ? planFromBase(base, withTemplate, w.config) : planFromInput(withTemplate, w.config);
     base?.release();
   } catch (err) {
     base?.release();
+    await prepared?.release();
     w.templates.unmarkBuild(id);
     await w.provider.destroy(id).then(
       () => w.store.releaseUid(id),

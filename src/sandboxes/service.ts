@@ -1,3 +1,4 @@
+import type { Config } from '../config/schema.js';
 import type { EgressPolicy } from '../domain/egress.js';
 import type { StateChangeReason } from '../domain/events.js';
 import type { SandboxRecord } from '../domain/sandbox.js';
@@ -5,6 +6,7 @@ import type { CreateSandboxInput, SandboxView } from '../domain/schemas.js';
 import type { TemplateCache } from '../runtimes/template-cache.js';
 import type { TemplateName } from '../runtimes/templates.js';
 import type { SandboxBase } from '../snapshots/snapshot-base.js';
+import type { CreateSources } from '../sources/write-sources.js';
 import type { SandboxFilter } from '../store/store.js';
 import * as intents from './intents.js';
 import * as runState from './run-state.js';
@@ -35,6 +37,11 @@ export class SandboxService {
     this.templates = this.w.templates;
   }
 
+  /** What a create route bounds its archive bodies by (maxBodyMb, sources). */
+  get createLimits(): Pick<Config, 'maxBodyMb' | 'sources'> {
+    return this.w.config;
+  }
+
   view(record: SandboxRecord): SandboxView {
     return sandboxView(this.w.config, record);
   }
@@ -61,7 +68,7 @@ export class SandboxService {
    */
   create(
     input: CreateSandboxInput,
-    opts: { owner?: string; build?: TemplateName; base?: SandboxBase } = {},
+    opts: { owner?: string; build?: TemplateName; base?: SandboxBase; sources?: CreateSources } = {},
   ): Promise<SandboxRecord> {
     return createSandbox(this.w, this, input, opts);
   }

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { CreatePlacement } from '../../cluster/create-placement.js';
@@ -14,6 +15,14 @@ import {
   sandboxSchema,
 } from '../../domain/schemas.js';
 import type { SandboxService } from '../../sandboxes/service.js';
+import {
+  ARCHIVE_CONTENT_TYPES,
+  archiveKindOf,
+  CREATE_HEADER,
+  parseCreateHeader,
+  type SpooledArchive,
+  spoolArchive,
+} from '../../sources/archive-body.js';
 import type { RateLimits } from '../rate-limits.js';
 import { scopeOwner } from '../tenancy.js';
 
@@ -64,15 +73,58 @@ export const sandboxRoutes: FastifyPluginAsyncZod<{
   /** The node holding a snapshot's layers (a create from it is placed there; docs/snapshots.md). */
   snapshotNode?: (snapshotId: string, owner: string | undefined) => Promise<string | undefined>;
 }> = async (app, { service, limits, placement, snapshotNode }) => {
+  // A create's body may be the project as an archive (docs/sources.md): it reaches the route as a
+  // stream, spooled to a file before validation; any other type is refused here with the list.
+  const stream = (_req: unknown, payload: Readable, done: (err: Error | null, body?: unknown) => void) =>
+    done(null, payload);
+  app.addContentTypeParser(ARCHIVE_CONTENT_TYPES, stream);
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('*', (_req, _payload, done) =>
+    done(
+      new PreviewdError('unsupported_media_type', 'this route takes JSON or an archive body', {
+        hint: `Send application/json, or a project archive as ${ARCHIVE_CONTENT_TYPES.join(', ')} with the options in ${CREATE_HEADER}.`,
+      }),
+    ),
+  );
+  const archives = new WeakMap<object, SpooledArchive>();
+  app.addHook('onResponse', async (request) => {
+    await archives.get(request)?.remove();
+  });
+
   app.post(
     '/v1/sandboxes',
     {
       schema: {
         tags: ['sandboxes'],
         summary: 'Create a sandbox',
-        description: 'Writes the files and answers at once with state `creating`; follow events or poll.',
+        description:
+          'Writes the files and answers at once with state `creating`; follow events or poll. ' +
+          'The body is this JSON, or the project as an archive (`application/x-tar`, `application/gzip` ' +
+          'for tar.gz, `application/zip`) with the same options as JSON (or base64url of it) in the ' +
+          '`X-Previewd-Create` header; `source.git` clones a repository (docs/sources.md).',
         body: createSandboxSchema,
-        response: { 201: sandboxSchema, ...errors },
+        response: { 201: sandboxSchema, 413: errorBodySchema, 415: errorBodySchema, ...errors },
+      },
+      preValidation: async (request) => {
+        const kind = archiveKindOf(request.headers['content-type']);
+        if (!kind) return;
+        const options = createSandboxSchema.safeParse(parseCreateHeader(request.headers[CREATE_HEADER]));
+        if (!options.success) {
+          throw new PreviewdError(
+            'invalid_request',
+            `${CREATE_HEADER}: ${options.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+          );
+        }
+        const { maxBodyMb } = service.createLimits;
+        const length = Number(request.headers['content-length']);
+        const archive = await spoolArchive(
+          request.body as Readable,
+          kind,
+          Math.round(maxBodyMb * 1024 * 1024),
+          Number.isFinite(length) ? length : undefined,
+        );
+        archives.set(request, archive);
+        request.body = options.data;
       },
     },
     async (request, reply) => {
@@ -82,7 +134,8 @@ export const sandboxRoutes: FastifyPluginAsyncZod<{
       if (!placement.forwardedHere(request)) await limits.checkCreate(request);
       const where = await placementFor(request.body, owner, snapshotNode);
       await placement.create(request, reply, where, async () => {
-        const record = await service.create(request.body, { owner });
+        const archive = archives.get(request);
+        const record = await service.create(request.body, { owner, sources: archive ? { archive } : {} });
         await reply.status(201).send(service.view(record));
       });
       return reply;
