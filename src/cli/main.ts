@@ -14,6 +14,7 @@ import { registerNodesCommands } from './commands/nodes.js';
 import { registerPreviewCommands } from './commands/previews.js';
 import { registerSandboxCommands } from './commands/sandboxes.js';
 import { registerServeCommand } from './commands/serve.js';
+import { registerSnapshotCommands } from './commands/snapshots.js';
 import { registerTemplatesCommand } from './commands/templates.js';
 import { registerUpCommand } from './commands/up.js';
 import { exitCodes, reportError } from './output.js';
@@ -46,6 +47,7 @@ registerImagesCommand(program, load);
 registerTemplatesCommand(program, load);
 registerDoctorCommand(program, load);
 registerMcpCommand(program, load);
+registerSnapshotCommands(program, load);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError) {

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { releaseMounts } from '../helpers/mounts.js';
 import { startTestServer, TEST_KEY, type TestServer, waitFor, waitState } from '../helpers/server.js';
 import { freePort, ServerProcess } from '../helpers/server-process.js';
 
-const as = (owner: string) => ({ 'x-previewd-owner': owner });
+const as = (owner: string): Record<string, string> => (owner ? { 'x-previewd-owner': owner } : {});
 
 describe('snapshots and fork (real engine, real overlay stacks)', () => {
   let server: TestServer;
@@ -202,6 +203,72 @@ describe('snapshots and fork (real engine, real overlay stacks)', () => {
     }
     await call('carol', 'DELETE', `/v1/sandboxes/${id}`);
   }, 120_000);
+
+  it('previewd snapshot, snapshots ls|rm and fork (the CLI)', async () => {
+    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PREVIEWD_')));
+    const cli = (...args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          ['--import', 'tsx', 'src/cli/main.ts', ...args],
+          { env: { ...clean, NO_COLOR: '1', PREVIEWD_URL: server.url, PREVIEWD_API_KEY: TEST_KEY } },
+          (err, stdout, stderr) =>
+            resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+        );
+      });
+    const json = async (...args: string[]) => {
+      const res = await cli(...args, '--json');
+      expect(res.code, res.stderr).toBe(0);
+      return JSON.parse(res.stdout);
+    };
+    const sb = await server.call('POST', '/v1/sandboxes', {
+      files: { 'c.txt': 'cli' },
+      runtime: { start: 'sleep infinity' },
+    });
+    await waitState(server, sb.body.id, 'running');
+    const snap = await json('snapshot', sb.body.id, '--name', 'from-cli', '--label', 'via=cli');
+    expect(snap).toMatchObject({ sandboxId: sb.body.id, name: 'from-cli', labels: { via: 'cli' } });
+    const listed = await json('snapshots', 'ls', '--sandbox', sb.body.id);
+    expect(listed.map((s: any) => s.id)).toEqual([snap.id]);
+    const plain = await cli('snapshots', 'ls');
+    expect(plain.stdout).toContain('from-cli');
+    const fork = await json('fork', sb.body.id);
+    await waitState(server, fork.id, 'running');
+    expect(await read('', fork.id, 'c.txt')).toBe('cli');
+    expect(await json('snapshots', 'rm', snap.id)).toEqual({ deleted: [snap.id] });
+    const gone = await cli('snapshots', 'rm', snap.id);
+    expect(gone.code).not.toBe(0);
+    expect(gone.stderr).toContain('snapshot_not_found');
+    for (const id of [sb.body.id, fork.id]) await server.call('DELETE', `/v1/sandboxes/${id}`);
+  }, 120_000);
+
+  it('the Python SDK: snapshot, create from it, fork, list, delete', async () => {
+    const root = join(import.meta.dirname, '..', '..');
+    const { code, output } = await new Promise<{ code: number; output: string }>((resolve) => {
+      execFile(
+        'python3',
+        ['-m', 'unittest', '-v', 'test_snapshots'],
+        {
+          cwd: join(root, 'packages/sdk-python/tests'),
+          env: {
+            ...process.env,
+            PYTHONPATH: join(root, 'packages/sdk-python/src'),
+            PYTHONDONTWRITEBYTECODE: '1',
+            PREVIEWD_URL: server.url,
+            PREVIEWD_API_KEY: TEST_KEY,
+          },
+          timeout: 120_000,
+        },
+        (err, stdout, stderr) =>
+          resolve({
+            code: err ? (typeof err.code === 'number' ? err.code : 1) : 0,
+            output: `${stdout}${stderr}`,
+          }),
+      );
+    });
+    expect(code, output).toBe(0);
+    expect(output).toMatch(/test_snapshot_create_from_it_fork_and_delete .*\.\.\. ok/);
+  }, 150_000);
 
   it('forks a running app: the fork serves its preview from the files as they were, its app started fresh', async () => {
     const app = await create('erin', {

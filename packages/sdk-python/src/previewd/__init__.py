@@ -11,6 +11,7 @@ from ._client import ExecResult, Files, Keys, PreviewTokens, Previewd, Processes
 from ._codes import *  # noqa: F401,F403  (one exception class per server error code)
 from ._codes import ERROR_CLASSES, ERROR_CODES
 from ._errors import ConnectionFailedError, PreviewdError, UnexpectedResponseError, WaitTimeoutError
+from ._snapshots import Snapshots
 from ._webhooks import WebhookVerificationError, Webhooks, verify_webhook
 
 __version__ = "0.1.0"
@@ -20,6 +21,7 @@ __all__ = [
     "Sandbox",
     "Keys",
     "Webhooks",
+    "Snapshots",
     "verify_webhook",
     "WebhookVerificationError",
     "Files",

@@ -10,6 +10,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 from ._codes import ERROR_CODES
 from ._errors import PreviewdError, WaitTimeoutError
 from ._http import Http, error_from_body
+from ._snapshots import Snapshots
 from ._webhooks import Webhooks
 
 Command = Union[str, Sequence[str]]
@@ -202,6 +203,22 @@ class Sandbox:
     def delete(self) -> None:
         self._http.json("DELETE", self._base)
         self.info = {**self.info, "state": "deleted"}
+
+    def snapshot(self, name: Optional[str] = None, labels: Optional[Mapping[str, str]] = None) -> dict:
+        """Freezes the sandbox's files as they are now (a running one is paused for the copy; process
+        memory is not kept). Start sandboxes from it with ``sandboxes.create(snapshot=snap["id"])``."""
+        body: Dict[str, Any] = {}
+        if name is not None:
+            body["name"] = name
+        if labels is not None:
+            body["labels"] = dict(labels)
+        return self._http.json("POST", f"{self._base}/snapshots", json_body=body)
+
+    def fork(self, **opts: Any) -> "Sandbox":
+        """A new sandbox from this one's files as they are now, its app started fresh; keyword
+        arguments (labels, env, runtime, resources, ...) override what it takes from this one."""
+        body = {_camel(k): v for k, v in opts.items() if v is not None}
+        return Sandbox(self._http, self._http.json("POST", f"{self._base}/fork", json_body=body))
 
     def expose_port(self, port: int) -> "Sandbox":
         return self._update(self._http.json("POST", f"{self._base}/ports", json_body={"port": port}))
@@ -429,6 +446,7 @@ class Previewd:
         self.keys = Keys(self.http)
         self.nodes = Nodes(self.http)
         self.webhooks = Webhooks(self.http)
+        self.snapshots = Snapshots(self.http)
 
     def health(self) -> dict:
         return self.http.json("GET", "/healthz")
