@@ -2,9 +2,11 @@
  * Takes the dashboard screenshots of the docs: `npx tsx scripts/dashboard-screenshots.ts`.
  * Starts a real previewd (test server: real engine, random loopback ports), creates three
  * sandboxes (vite-react running, static running private, static stopped), and writes
- * docs/screenshots/dashboard-list.png and dashboard-sandbox.png at 1280×800 in the light scheme.
+ * docs/screenshots/dashboard-list.png and dashboard-sandbox.png at 1280×800 in the light scheme, and
+ * dashboard-usage.png (the sandbox page's usage charts, after a few preview requests).
  */
 import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
 import { ensureDashboardBuilt, launchChromium } from '../test/helpers/dashboard.js';
 import { startTestServer, TEST_KEY, waitFor, waitState } from '../test/helpers/server.js';
 
@@ -67,8 +69,33 @@ try {
   );
   await page.evaluate('window.scrollTo(0, 0)');
   await page.screenshot({ path: out('dashboard-sandbox.png') });
+  step('sandbox taken');
+
+  // The usage card: a few preview requests, and CPU and memory samples.
+  const info = await server.call('GET', `/v1/sandboxes/${app}`);
+  const host = new URL(info.body.previews[0].url).host;
+  for (const path of ['/', '/', '/src/App.jsx', '/src/main.jsx', '/', '/@vite/client', '/']) {
+    const res = await request(`${server.edgeUrl}${path}`, { headers: { host } });
+    await res.body.dump();
+  }
+  // A few samples (one every intervalSec), so the lines have some length.
+  await page.waitForFunction(
+    () => Number(document.querySelector('.usage [data-chart="cpu"]')?.getAttribute('data-samples')) >= 5,
+    undefined,
+    { timeout: 120_000 },
+  );
+  // The access log is read again every intervalSec: wait for the requests just made.
+  await page.waitForFunction(
+    () => Number(document.querySelector('.usage [data-chart="requests"]')?.getAttribute('data-total')) >= 7,
+    undefined,
+    { timeout: 30_000 },
+  );
+
+  const usage = await page.$('.usage');
+  await usage?.scrollIntoViewIfNeeded();
+  await usage?.screenshot({ path: out('dashboard-usage.png') });
   await context.close();
-  console.log('wrote docs/screenshots/dashboard-list.png and docs/screenshots/dashboard-sandbox.png');
+  console.log('wrote docs/screenshots/dashboard-list.png, dashboard-sandbox.png and dashboard-usage.png');
 } catch (err) {
   console.error(err);
   exitCode = 1;

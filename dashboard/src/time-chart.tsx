@@ -100,6 +100,10 @@ export function TimeChart(props: {
               <path class="chart-line" d={l.line} />
             </g>
           ))}
+          {last ? (
+            // The latest sample as a dot (a round cap on a zero-length line keeps its shape when stretched).
+            <line class="chart-dot" x1={x(last.at)} x2={x(last.at)} y1={y(last.value)} y2={y(last.value)} />
+          ) : null}
         </svg>
       </div>
       <div class="chart-axis">

@@ -140,8 +140,8 @@ function MetricsCharts({
           : state.status === 'off'
             ? 'CPU and memory are not sampled: usage sampling is off on this node (usage.enabled).'
             : sandbox.state === 'running'
-            ? 'No CPU and memory samples yet: the first comes within a sampling interval.'
-            : 'No CPU and memory samples in the last hour: samples are taken while the sandbox runs.'}
+              ? 'No CPU and memory samples yet: the first comes within a sampling interval.'
+              : 'No CPU and memory samples in the last hour: samples are taken while the sandbox runs.'}
       </p>
     );
   }
