@@ -64,6 +64,11 @@ export class CreatePlacement {
     this.recent.set(node, list.slice(-1000));
   }
 
+  /** This node's id (a create whose body is an archive runs where it was received: docs/sources.md). */
+  get self(): string {
+    return this.deps.self;
+  }
+
   /** A create another node placed here (its rate limit was counted there). */
   forwardedHere(request: FastifyRequest): boolean {
     return this.deps.forwarding?.placedHere(request.headers) ?? false;

@@ -1,5 +1,6 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -177,9 +178,9 @@ describe('any source at create (real engine)', () => {
       'an absolute symlink',
       [
         { name: 'ok.txt', content: 'x' },
-        { name: 'passwd', type: 'symlink', linkname: '/etc/passwd' },
+        { name: 'abs-link', type: 'symlink', linkname: '/etc/passwd' },
       ],
-      'passwd',
+      'abs-link',
     ],
   ];
   for (const [what, entries, name] of refused) {
@@ -222,6 +223,45 @@ describe('any source at create (real engine)', () => {
     expect(body.error.code).toBe('unsupported_media_type');
     expect(body.error.hint).toContain('application/zip');
   });
+
+  it('previewd create <dir> sends one tar.gz: the binary is there when the app starts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'previewd-cli-project-'));
+    try {
+      writeFileSync(join(dir, 'server.js'), APP);
+      writeFileSync(join(dir, 'logo.png'), png);
+      const clean = Object.fromEntries(
+        Object.entries(process.env).filter(([k]) => !k.startsWith('PREVIEWD_')),
+      );
+      const out = await new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
+        execFile(
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            'src/cli/main.ts',
+            'create',
+            dir,
+            '--start',
+            'node server.js',
+            '--install',
+            '',
+            '--port',
+            '3000',
+            '--json',
+          ],
+          { env: { ...clean, NO_COLOR: '1', PREVIEWD_URL: server.url, PREVIEWD_API_KEY: TEST_KEY } },
+          (err, stdout, stderr) => done({ code: err ? 1 : 0, stdout, stderr }),
+        );
+      });
+      expect(out.code, out.stderr).toBe(0);
+      const id = JSON.parse(out.stdout).id as string;
+      await servesDigest(id);
+      const onDisk = await server.app.provider.files(id).read('logo.png');
+      expect(onDisk.equals(png)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   describe('source.git', () => {
     const repo = makeRepository({ 'README.md': 'main only\n' }, { 'server.js': APP, 'logo.png': png });
@@ -281,10 +321,12 @@ describe('any source at create (real engine)', () => {
         await servesDigest(res.body.id);
         const root = server.app.provider.files(res.body.id).root;
         for (const secret of [token, basic]) {
-          const grep = spawnSync('grep', ['-rl', '--', secret, root, server.dataDir], { encoding: 'utf8' });
+          const grep = spawnSync('grep', ['-rl', '--', secret, root], { encoding: 'utf8' });
           expect(grep.status).toBe(1); // 1: no match (2 would be an error)
           expect(grep.stdout).toBe('');
         }
+        // The clone's own folder is gone once the files are in the workspace.
+        expect(readdirSync(tmpdir()).filter((n) => n.startsWith('previewd-git-'))).toEqual([]);
         const inside = await server.call('POST', `/v1/sandboxes/${res.body.id}/exec`, {
           cmd: ['sh', '-c', `env; grep -rl -- '${token}' /workspace /tmp /home 2>/dev/null; true`],
         });

@@ -44,6 +44,27 @@ export class Sandboxes {
     return new Sandbox(this.http, await this.http.json<SandboxInfo>('POST', '/v1/sandboxes', { body: opts }));
   }
 
+  /**
+   * Creates a sandbox from a project archive sent as the body (tar.gz by default, tar or zip): every
+   * file, binary ones too, is in the workspace before the app starts. `opts` are the same options
+   * as create's, sent in the X-Previewd-Create header (base64url JSON; at most 8192 characters).
+   */
+  async createFromArchive(
+    archive: Uint8Array,
+    opts: CreateSandboxRequest = {},
+    format: 'tar.gz' | 'tar' | 'zip' = 'tar.gz',
+  ): Promise<Sandbox> {
+    const type = { 'tar.gz': 'application/gzip', tar: 'application/x-tar', zip: 'application/zip' }[format];
+    let binary = '';
+    for (const byte of new TextEncoder().encode(JSON.stringify(opts))) binary += String.fromCharCode(byte);
+    const header = btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    const info = await this.http.json<SandboxInfo>('POST', '/v1/sandboxes', {
+      body: archive,
+      headers: { 'content-type': type, 'x-previewd-create': header },
+    });
+    return new Sandbox(this.http, info);
+  }
+
   async get(id: string): Promise<Sandbox> {
     return new Sandbox(
       this.http,

@@ -132,7 +132,20 @@ export const sandboxRoutes: FastifyPluginAsyncZod<{
       const owner = scopeOwner(request);
       // Counted where the create entered the cluster, not again on the node it was placed on.
       if (!placement.forwardedHere(request)) await limits.checkCreate(request);
-      const where = await placementFor(request.body, owner, snapshotNode);
+      let where = await placementFor(request.body, owner, snapshotNode);
+      // An archive body was spooled here and is not forwarded: it is created on this node or not at all.
+      if (archives.has(request)) {
+        if (where?.node !== undefined && where.node !== placement.self) {
+          throw new PreviewdError(
+            'placement_unsatisfiable',
+            'an archive create runs on the node that receives it',
+            {
+              hint: `Send the archive to node ${where.node} itself, or send JSON (files or source.git), which is forwarded.`,
+            },
+          );
+        }
+        where = { ...where, node: placement.self };
+      }
       await placement.create(request, reply, where, async () => {
         const archive = archives.get(request);
         const record = await service.create(request.body, { owner, sources: archive ? { archive } : {} });

@@ -4,18 +4,8 @@ import type { CreateSandboxRequest, Previewd, Sandbox, SandboxInfo } from '@prev
 import { type Command, InvalidArgumentError } from 'commander';
 import type { LoadedConfig } from '../../config/load.js';
 import { connect } from '../connection.js';
-import {
-  ago,
-  colour,
-  progressBar,
-  run,
-  stateColour,
-  table,
-  withSpinner,
-  writeJson,
-  writeLine,
-} from '../output.js';
-import { readProjectFiles } from '../project-files.js';
+import { ago, colour, run, stateColour, table, withSpinner, writeJson, writeLine } from '../output.js';
+import { type ProjectArchive, packProject } from '../project-files.js';
 import { findSandbox } from '../sandbox-ref.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -56,7 +46,7 @@ export interface CreateFlags {
 }
 
 /**
- * Creates a sandbox from a local folder (and flags), uploads binary files, and with `wait`
+ * Creates a sandbox from a local folder (sent as one tar.gz) and flags, and with `wait`
  * follows it until it runs and its port answers. Shared with `previewd up` (runtimes issue).
  */
 export async function createFromDirectory(
@@ -65,15 +55,13 @@ export async function createFromDirectory(
   flags: CreateFlags,
 ): Promise<Sandbox> {
   const request: CreateSandboxRequest = {};
-  let binary: Record<string, Buffer> = {};
+  let project: ProjectArchive | undefined;
   if (dir) {
     const root = resolve(dir);
     if (!existsSync(root) || !statSync(root).isDirectory()) {
       throw new InvalidArgumentError(`${dir} is not a directory`);
     }
-    const files = readProjectFiles(root);
-    request.files = files.text;
-    binary = files.binary;
+    project = await packProject(root);
   }
   const runtime: NonNullable<CreateSandboxRequest['runtime']> = {};
   if (flags.start) runtime.start = flags.start;
@@ -92,12 +80,12 @@ export async function createFromDirectory(
 
   const json = Boolean(flags.json);
   const sandbox = await withSpinner('Creating sandbox', json, async (s) => {
-    const created = await client.sandboxes.create(request);
-    const uploads = Object.entries(binary);
-    for (const [i, [path, content]] of uploads.entries()) {
-      s.update(`Uploading ${progressBar(i, uploads.length)} ${path}`);
-      await created.files.write(path, content);
-    }
+    // One archive: every file (binary ones too) is in place before the app starts.
+    if (project)
+      s.update(`Uploading ${project.files} files (${Math.ceil(project.archive.length / 1024)} KiB)`);
+    const created = project
+      ? await client.sandboxes.createFromArchive(project.archive, request)
+      : await client.sandboxes.create(request);
     s.succeed(`Created ${created.id} (${created.info.runtime.framework ?? created.info.runtime.source})`);
     return created;
   });

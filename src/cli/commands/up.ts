@@ -5,8 +5,8 @@ import { type Command, InvalidArgumentError } from 'commander';
 import type { LoadedConfig } from '../../config/load.js';
 import { connect } from '../connection.js';
 import { isIgnored, parseGitignore } from '../gitignore.js';
-import { colour, progressBar, run, withSpinner, writeLine } from '../output.js';
-import { readProjectFiles } from '../project-files.js';
+import { colour, run, withSpinner, writeLine } from '../output.js';
+import { packProject } from '../project-files.js';
 
 /** Never synced, whatever .gitignore says (readProjectFiles skips the same on the first upload). */
 const SKIPPED = /(^|\/)(node_modules|\.git|\.venv|venv|__pycache__|\.next|\.cache)(\/|$)/;
@@ -36,21 +36,16 @@ export function registerUpCommand(program: Command, load: () => LoadedConfig): v
         const gitignore = join(root, '.gitignore');
         const rules = existsSync(gitignore) ? parseGitignore(readFileSync(gitignore, 'utf8')) : [];
         const keep = (path: string) => !SKIPPED.test(path) && !isIgnored(rules, path);
-        const project = readProjectFiles(root);
-        const text = Object.fromEntries(Object.entries(project.text).filter(([p]) => keep(p)));
-        const binary = Object.entries(project.binary).filter(([p]) => keep(p));
+        const project = await packProject(root, keep);
         const client = connect(load);
 
         const sandbox: Sandbox = await withSpinner('Creating sandbox', false, async (s) => {
-          const total = Object.keys(text).length + binary.length;
-          s.update(`Uploading ${progressBar(0, total)} ${total} files`);
-          const created = await client.sandboxes.create({ files: text, labels: { 'previewd.up': 'true' } });
-          let done = Object.keys(text).length;
-          for (const [path, content] of binary) {
-            s.update(`Uploading ${progressBar(done, total)} ${path}`);
-            await created.files.write(path, content);
-            done++;
-          }
+          const total = project.files;
+          s.update(`Uploading ${total} files (${Math.ceil(project.archive.length / 1024)} KiB)`);
+          // One tar.gz: every file, binary ones too, is in the workspace before the app starts.
+          const created = await client.sandboxes.createFromArchive(project.archive, {
+            labels: { 'previewd.up': 'true' },
+          });
           s.succeed(
             `Created ${created.id} (${created.info.runtime.framework ?? created.info.runtime.source}), ${total} files`,
           );
