@@ -55,7 +55,8 @@ describe('dashboard charts: usage on the sandbox page, host overview on the list
       create({ template: 'static' }, TENANT),
     ]);
     await Promise.all([running, paused, stopped, carols].map((id) => waitState(server, id, 'running', SLOW)));
-    expect((await server.call('POST', `/v1/sandboxes/${paused}/pause`)).status).toBe(200);
+    const pause = await server.call('POST', `/v1/sandboxes/${paused}/pause`);
+    expect(pause.status, JSON.stringify(pause.body)).toBe(200);
     expect((await server.call('POST', `/v1/sandboxes/${stopped}/stop`)).status).toBe(200);
     await waitState(server, paused, 'paused', 30_000);
     await waitState(server, stopped, 'stopped', 30_000);
