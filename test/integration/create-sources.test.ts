@@ -215,8 +215,8 @@ describe('any source at create (real engine)', () => {
   it('answers 415 unsupported_media_type for another content type', async () => {
     const res = await fetch(`${server.url}/v1/sandboxes`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'text/plain' },
-      body: 'hello',
+      headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/x-7z-compressed' },
+      body: '7z',
     });
     expect(res.status).toBe(415);
     const body = (await res.json()) as any;

@@ -74,11 +74,11 @@ export const sandboxRoutes: FastifyPluginAsyncZod<{
   snapshotNode?: (snapshotId: string, owner: string | undefined) => Promise<string | undefined>;
 }> = async (app, { service, limits, placement, snapshotNode }) => {
   // A create's body may be the project as an archive (docs/sources.md): it reaches the route as a
-  // stream, spooled to a file before validation; any other type is refused here with the list.
+  // stream, spooled to a file before validation; a type no parser reads is refused here with the
+  // list (text/plain keeps Fastify's parser: text where JSON is due is a 400 like on every route).
   const stream = (_req: unknown, payload: Readable, done: (err: Error | null, body?: unknown) => void) =>
     done(null, payload);
   app.addContentTypeParser(ARCHIVE_CONTENT_TYPES, stream);
-  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('*', (_req, _payload, done) =>
     done(
       new PreviewdError('unsupported_media_type', 'this route takes JSON or an archive body', {
