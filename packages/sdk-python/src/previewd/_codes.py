@@ -16,12 +16,15 @@ ERROR_CODES = {
     "file_not_found": {"status": 404, "hint": "List the directory with GET /v1/sandboxes/{id}/files/list."},
     "file_too_large": {"status": 409, "hint": "previewd reads this file only up to a size limit (the message gives it); make the file smaller."},
     "forbidden": {"status": 403, "hint": "This needs an admin key (a plain entry of PREVIEWD_API_KEYS, or one made with \"previewd keys create --admin\")."},
+    "git_clone_failed": {"status": 422, "hint": "previewd could not clone the repository: check the URL, the ref (a branch, tag or commit) and the token; the message has git's own words."},
+    "git_source_refused": {"status": 400, "hint": "source.git.url must be an https://, http:// or git:// URL without credentials (pass a token in source.git.token) whose host is on the internet (sources.allowPrivateGit allows private hosts)."},
     "headers_too_large": {"status": 431, "hint": "The request line and headers together must stay under 16 KiB; send long values in the body."},
     "host_not_allowed": {"status": 421, "hint": "Call the API by a name it answers to: a loopback name, its listen address, or one listed in api.hosts (PREVIEWD_API_HOSTS)."},
     "image_not_allowed": {"status": 400, "hint": "Name one of the runtime images (images.node, images.python), or ask the operator to add the image (or a pattern such as \"ghcr.io/acme/*\") to images.allowed in previewd.yaml (PREVIEWD_IMAGES_ALLOWED)."},
     "image_not_found": {"status": 422, "hint": "Build the runtime images with \"previewd images build\", or pass an image the engine has."},
     "internal": {"status": 500, "hint": "This is a previewd bug; the server log has the details."},
     "invalid_archive": {"status": 400, "hint": "Send a complete tar stream (optionally gzip-compressed), e.g. made by \"tar -czf - -C dir .\"."},
+    "invalid_base64": {"status": 400, "hint": "A files entry { \"base64\": \"…\" } holds standard base64 (A-Z a-z 0-9 + /, \"=\" padding, no spaces); the message names the path."},
     "invalid_id": {"status": 400, "hint": "Sandbox ids are 26-character lowercase ULIDs, as returned by POST /v1/sandboxes."},
     "invalid_json": {"status": 400, "hint": "The body must be valid JSON with Content-Type: application/json."},
     "invalid_path": {"status": 400, "hint": "Paths are relative to /workspace and must stay inside it."},
@@ -53,12 +56,20 @@ ERROR_CODES = {
     "sandbox_error": {"status": 503, "hint": "The sandbox is in state error; start it again with POST /v1/sandboxes/{id}/start."},
     "sandbox_not_found": {"status": 404, "hint": "The sandbox does not exist or was deleted; list sandboxes with GET /v1/sandboxes."},
     "sandbox_not_running": {"status": 409, "hint": "Start it first: POST /v1/sandboxes/{id}/start."},
+    "snapshot_not_found": {"status": 404, "hint": "List your snapshots with GET /v1/snapshots (or \"previewd snapshots ls\"); a snapshot of another owner is not yours to see."},
+    "snapshot_quota_exceeded": {"status": 429, "hint": "Delete snapshots you no longer need (DELETE /v1/snapshots/{id}, \"previewd snapshots rm <id>\"), or ask the operator to raise quotas.maxSnapshotsPerOwner (PREVIEWD_QUOTA_MAX_SNAPSHOTS)."},
+    "snapshot_unavailable": {"status": 409, "hint": "The message says why (the sandbox has no files to freeze yet, or the snapshot's layer is not on this node); wait until the sandbox is running, stopped or paused, or take a new snapshot."},
     "traefik_mode_off": {"status": 404, "hint": "Traefik endpoints answer only with edgeMode: traefik (PREVIEWD_EDGE_MODE=traefik)."},
     "uid_range_exhausted": {"status": 503, "hint": "Every uid of docker.uidRange is held by a sandbox: delete sandboxes, or widen docker.uidRange.size."},
     "unauthorized": {"status": 401, "hint": "Send \"Authorization: Bearer <api key>\"; keys are in PREVIEWD_API_KEYS or <dataDir>/api-key."},
     "unsupported_media_type": {"status": 415, "hint": "Send JSON with Content-Type: application/json (file uploads take the raw body)."},
     "upstream_error": {"status": 502, "hint": "The app closed the connection or answered badly; see its logs."},
+    "usage_sampling_off": {"status": 409, "hint": "Usage sampling is off on the node running this sandbox: set usage.enabled: true (PREVIEWD_USAGE=true) there and restart it."},
     "wake_failed": {"status": 503, "hint": "The sandbox could not be started; retry after the Retry-After delay."},
+    "webhook_delivery_not_found": {"status": 404, "hint": "List the deliveries with GET /v1/webhooks/{id}/deliveries."},
+    "webhook_limit_reached": {"status": 409, "hint": "Delete a webhook (DELETE /v1/webhooks/{id}), or raise webhooks.maxPerOwner (PREVIEWD_WEBHOOKS_MAX_PER_OWNER)."},
+    "webhook_not_found": {"status": 404, "hint": "List your webhooks with GET /v1/webhooks; a webhook of another owner is not yours to see."},
+    "webhook_target_not_allowed": {"status": 400, "hint": "Webhook URLs must be http(s) to a public address; to allow loopback or private targets set webhooks.allowPrivateTargets (PREVIEWD_WEBHOOKS_ALLOW_PRIVATE=true)."},
 }
 
 
@@ -110,6 +121,14 @@ class ForbiddenError(PreviewdError):
     code = "forbidden"
 
 
+class GitCloneFailedError(PreviewdError):
+    code = "git_clone_failed"
+
+
+class GitSourceRefusedError(PreviewdError):
+    code = "git_source_refused"
+
+
 class HeadersTooLargeError(PreviewdError):
     code = "headers_too_large"
 
@@ -132,6 +151,10 @@ class InternalError(PreviewdError):
 
 class InvalidArchiveError(PreviewdError):
     code = "invalid_archive"
+
+
+class InvalidBase64Error(PreviewdError):
+    code = "invalid_base64"
 
 
 class InvalidIdError(PreviewdError):
@@ -258,6 +281,18 @@ class SandboxNotRunningError(PreviewdError):
     code = "sandbox_not_running"
 
 
+class SnapshotNotFoundError(PreviewdError):
+    code = "snapshot_not_found"
+
+
+class SnapshotQuotaExceededError(PreviewdError):
+    code = "snapshot_quota_exceeded"
+
+
+class SnapshotUnavailableError(PreviewdError):
+    code = "snapshot_unavailable"
+
+
 class TraefikModeOffError(PreviewdError):
     code = "traefik_mode_off"
 
@@ -278,8 +313,28 @@ class UpstreamError(PreviewdError):
     code = "upstream_error"
 
 
+class UsageSamplingOffError(PreviewdError):
+    code = "usage_sampling_off"
+
+
 class WakeFailedError(PreviewdError):
     code = "wake_failed"
+
+
+class WebhookDeliveryNotFoundError(PreviewdError):
+    code = "webhook_delivery_not_found"
+
+
+class WebhookLimitReachedError(PreviewdError):
+    code = "webhook_limit_reached"
+
+
+class WebhookNotFoundError(PreviewdError):
+    code = "webhook_not_found"
+
+
+class WebhookTargetNotAllowedError(PreviewdError):
+    code = "webhook_target_not_allowed"
 
 
 ERROR_CLASSES = {
@@ -295,12 +350,15 @@ ERROR_CLASSES = {
     "file_not_found": FileNotFoundError,
     "file_too_large": FileTooLargeError,
     "forbidden": ForbiddenError,
+    "git_clone_failed": GitCloneFailedError,
+    "git_source_refused": GitSourceRefusedError,
     "headers_too_large": HeadersTooLargeError,
     "host_not_allowed": HostNotAllowedError,
     "image_not_allowed": ImageNotAllowedError,
     "image_not_found": ImageNotFoundError,
     "internal": InternalError,
     "invalid_archive": InvalidArchiveError,
+    "invalid_base64": InvalidBase64Error,
     "invalid_id": InvalidIdError,
     "invalid_json": InvalidJsonError,
     "invalid_path": InvalidPathError,
@@ -332,12 +390,20 @@ ERROR_CLASSES = {
     "sandbox_error": SandboxError,
     "sandbox_not_found": SandboxNotFoundError,
     "sandbox_not_running": SandboxNotRunningError,
+    "snapshot_not_found": SnapshotNotFoundError,
+    "snapshot_quota_exceeded": SnapshotQuotaExceededError,
+    "snapshot_unavailable": SnapshotUnavailableError,
     "traefik_mode_off": TraefikModeOffError,
     "uid_range_exhausted": UidRangeExhaustedError,
     "unauthorized": UnauthorizedError,
     "unsupported_media_type": UnsupportedMediaTypeError,
     "upstream_error": UpstreamError,
+    "usage_sampling_off": UsageSamplingOffError,
     "wake_failed": WakeFailedError,
+    "webhook_delivery_not_found": WebhookDeliveryNotFoundError,
+    "webhook_limit_reached": WebhookLimitReachedError,
+    "webhook_not_found": WebhookNotFoundError,
+    "webhook_target_not_allowed": WebhookTargetNotAllowedError,
 }
 
 __all__ = ["ERROR_CODES", "ERROR_CLASSES"] + [c.__name__ for c in ERROR_CLASSES.values()]

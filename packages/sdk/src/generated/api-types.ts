@@ -2,6 +2,13 @@
 
 /** Every route of the API: path params, query, JSON body and the JSON success response. */
 export interface ApiOperations {
+  /** Not offered: the MCP endpoint is stateless (no session to end) */
+  'DELETE /mcp': {
+    params: never;
+    query: never;
+    body: never;
+    response: unknown;
+  };
   /** Revoke an API key (admin); its dashboard sessions end with it */
   'DELETE /v1/keys/{keyId}': {
     params: {
@@ -140,6 +147,59 @@ export interface ApiOperations {
     body: never;
     response: undefined;
   };
+  /** Delete a snapshot (its layer is freed once no sandbox made from it remains) */
+  'DELETE /v1/snapshots/{id}': {
+    params: {
+      /** Snapshot id (lowercase ULID) */
+      id: string;
+    };
+    query: never;
+    body: never;
+    response: {
+      id: string;
+      /** The sandbox it was taken of */
+      sandboxId: string;
+      name?: string;
+      labels: Record<string, string>;
+      owner?: string;
+      /** The node that holds its layers; sandboxes made from it are placed there */
+      node: string;
+      /** The sandbox's runtime plan when it was taken */
+      runtime: {
+        image: string;
+        install?: string;
+        start?: string;
+        port?: number;
+        env: Record<string, string>;
+        source: 'overrides' | 'detected' | 'template' | 'none';
+        /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
+        framework?: string;
+        packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+      };
+      image: string;
+      /** Size of the frozen writable layer, MB rounded up */
+      sizeMb: number;
+      createdAt: string;
+    };
+  };
+  /** Delete a webhook and its delivery log */
+  'DELETE /v1/webhooks/{id}': {
+    params: {
+      id: string;
+    };
+    query: never;
+    body: never;
+    response: {
+      id: string;
+      url: string;
+      /** Event types it receives; empty: every type */
+      events: string[];
+      /** The owner whose events it receives; null: admin-wide (every owner's) */
+      owner: string | null;
+      description: string | null;
+      createdAt: string;
+    };
+  };
   /** Liveness */
   'GET /healthz': {
     params: never;
@@ -149,6 +209,13 @@ export interface ApiOperations {
       ok: true;
       version: string;
     };
+  };
+  /** Not offered: the MCP endpoint is stateless (no server-initiated stream); POST messages */
+  'GET /mcp': {
+    params: never;
+    query: never;
+    body: never;
+    response: unknown;
   };
   /** Readiness: store and engine answer */
   'GET /readyz': {
@@ -164,6 +231,29 @@ export interface ApiOperations {
       engine: {
         ok: boolean;
         error?: string;
+      };
+    };
+  };
+  /** Memory budget used and live sandboxes, over the host or the cluster (admin) */
+  'GET /v1/capacity': {
+    params: never;
+    query: never;
+    body: never;
+    response: {
+      cluster: boolean;
+      /** Nodes counted: 1 on a single host, the live nodes in a cluster */
+      nodes: number;
+      memoryMb: {
+        /** Memory the live sandboxes use now (measured; a start not yet measured counts its start figure) */
+        used: number;
+        /** admission.memoryBudgetMb (default: 80 % of the host memory), summed over the nodes */
+        budget: number;
+      };
+      running: {
+        /** Live sandboxes (creating, starting, running, paused) */
+        count: number;
+        /** admission.maxRunning, summed over the nodes; 0: no limit */
+        max: number;
       };
     };
   };
@@ -568,6 +658,39 @@ export interface ApiOperations {
     body: never;
     response: unknown;
   };
+  /** CPU, memory, disk and network of the sandbox, sampled every usage.intervalSec (the last usage.retentionSec) */
+  'GET /v1/sandboxes/{id}/metrics': {
+    params: {
+      /** Sandbox id (lowercase ULID) */
+      id: string;
+    };
+    query: {
+      /** Only samples taken after this time (exclusive): an ISO time or epoch milliseconds. Pass the last sample's "at" to get only newer ones. */
+      since?: string;
+    };
+    body: never;
+    response: {
+      /** Seconds between two samples (usage.intervalSec) */
+      intervalSec: number;
+      /** Seconds of samples kept (usage.retentionSec) */
+      retentionSec: number;
+      /** Oldest first. A sandbox is sampled while it runs or is paused; its first sample comes one interval after it started */
+      samples: Array<{
+        /** When the sample was taken (ISO time, the end of its interval) */
+        at: string;
+        /** CPU used over the interval, in percent of one core (200 = two cores busy) */
+        cpuPercent: number;
+        /** Memory in use without the page cache (shared memory counted), in MB, as admission measures it */
+        memoryMb: number;
+        /** Space used on the sandbox's disk (its writable layer, home and caches), in MB */
+        diskMb: number;
+        /** Bytes the sandbox received, cumulative since its container last started (a stop and start counts from 0 again) */
+        netRxBytes: number;
+        /** Bytes the sandbox sent (preview answers included), cumulative since its container last started (a stop and start counts from 0 again) */
+        netTxBytes: number;
+      }>;
+    };
+  };
   /** List background processes */
   'GET /v1/sandboxes/{id}/processes': {
     params: {
@@ -634,6 +757,82 @@ export interface ApiOperations {
       expiresAt?: string;
     };
   };
+  /** List the caller's snapshots, newest first */
+  'GET /v1/snapshots': {
+    params: never;
+    query: {
+      /** Only snapshots of this sandbox */
+      sandboxId?: string;
+      limit?: number;
+      /** nextCursor of the previous page */
+      cursor?: string;
+    };
+    body: never;
+    response: {
+      snapshots: Array<{
+        id: string;
+        /** The sandbox it was taken of */
+        sandboxId: string;
+        name?: string;
+        labels: Record<string, string>;
+        owner?: string;
+        /** The node that holds its layers; sandboxes made from it are placed there */
+        node: string;
+        /** The sandbox's runtime plan when it was taken */
+        runtime: {
+          image: string;
+          install?: string;
+          start?: string;
+          port?: number;
+          env: Record<string, string>;
+          source: 'overrides' | 'detected' | 'template' | 'none';
+          /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
+          framework?: string;
+          packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+        };
+        image: string;
+        /** Size of the frozen writable layer, MB rounded up */
+        sizeMb: number;
+        createdAt: string;
+      }>;
+      nextCursor: string | null;
+    };
+  };
+  /** Get a snapshot */
+  'GET /v1/snapshots/{id}': {
+    params: {
+      /** Snapshot id (lowercase ULID) */
+      id: string;
+    };
+    query: never;
+    body: never;
+    response: {
+      id: string;
+      /** The sandbox it was taken of */
+      sandboxId: string;
+      name?: string;
+      labels: Record<string, string>;
+      owner?: string;
+      /** The node that holds its layers; sandboxes made from it are placed there */
+      node: string;
+      /** The sandbox's runtime plan when it was taken */
+      runtime: {
+        image: string;
+        install?: string;
+        start?: string;
+        port?: number;
+        env: Record<string, string>;
+        source: 'overrides' | 'detected' | 'template' | 'none';
+        /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
+        framework?: string;
+        packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+      };
+      image: string;
+      /** Size of the frozen writable layer, MB rounded up */
+      sizeMb: number;
+      createdAt: string;
+    };
+  };
   /** List the templates */
   'GET /v1/templates': {
     params: never;
@@ -655,6 +854,111 @@ export interface ApiOperations {
     params: never;
     query: never;
     body: never;
+    response: unknown;
+  };
+  /** List the caller's webhooks */
+  'GET /v1/webhooks': {
+    params: never;
+    query: never;
+    body: never;
+    response: {
+      webhooks: Array<{
+        id: string;
+        url: string;
+        /** Event types it receives; empty: every type */
+        events: string[];
+        /** The owner whose events it receives; null: admin-wide (every owner's) */
+        owner: string | null;
+        description: string | null;
+        createdAt: string;
+      }>;
+    };
+  };
+  /** Get a webhook */
+  'GET /v1/webhooks/{id}': {
+    params: {
+      id: string;
+    };
+    query: never;
+    body: never;
+    response: {
+      id: string;
+      url: string;
+      /** Event types it receives; empty: every type */
+      events: string[];
+      /** The owner whose events it receives; null: admin-wide (every owner's) */
+      owner: string | null;
+      description: string | null;
+      createdAt: string;
+    };
+  };
+  /** A webhook's deliveries, newest first (status, attempts, last answer, next attempt) */
+  'GET /v1/webhooks/{id}/deliveries': {
+    params: {
+      id: string;
+    };
+    query: {
+      status?: 'pending' | 'delivered' | 'failed';
+      limit?: number;
+      /** The previous page's nextCursor */
+      cursor?: string;
+    };
+    body: never;
+    response: {
+      deliveries: Array<{
+        /** Also the webhook-id header of every attempt */
+        id: string;
+        webhookId: string;
+        /** The previewd event it carries; null for a ping */
+        eventId: number | null;
+        sandboxId: string | null;
+        type: string;
+        /** pending: not delivered yet (retried until giveUpAt); delivered: a 2xx answer; failed: given up */
+        status: 'pending' | 'delivered' | 'failed';
+        attempts: number;
+        createdAt: string;
+        nextAttemptAt: string | null;
+        giveUpAt: string;
+        lastAttemptAt: string | null;
+        lastStatusCode: number | null;
+        lastError: string | null;
+        lastDurationMs: number | null;
+        deliveredAt: string | null;
+        /** The body sent: { type, timestamp, data } */
+        payload: unknown;
+      }>;
+      nextCursor: string | null;
+    };
+  };
+  /** Model Context Protocol endpoint (Streamable HTTP, stateless): previewd as tools for agents */
+  'POST /mcp': {
+    params: never;
+    query: never;
+    body:
+      | {
+          jsonrpc: '2.0';
+          id?: (string | number) | null;
+          method?: string;
+          params?: Record<string, unknown>;
+          result?: Record<string, unknown>;
+          error?: {
+            code: number;
+            message: string;
+            data?: unknown;
+          };
+        }
+      | Array<{
+          jsonrpc: '2.0';
+          id?: (string | number) | null;
+          method?: string;
+          params?: Record<string, unknown>;
+          result?: Record<string, unknown>;
+          error?: {
+            code: number;
+            message: string;
+            data?: unknown;
+          };
+        }>;
     response: unknown;
   };
   /** Make an API key (admin) */
@@ -700,8 +1004,31 @@ export interface ApiOperations {
       };
       /** Start from a template app: its files, then `files` on top, then runtime detection */
       template?: 'vite-react' | 'vite-vue' | 'next' | 'express' | 'fastapi' | 'flask' | 'static';
-      /** Workspace path → UTF-8 content, written before start */
-      files?: Record<string, string>;
+      /** Workspace path → UTF-8 content or { base64 }, written before start (over source and archive files) */
+      files?: Record<
+        string,
+        | string
+        | {
+            /** The bytes, standard base64 with padding */
+            base64: string;
+          }
+      >;
+      /** Where the project comes from besides files: a git repository */
+      source?: {
+        /** Clone a git repository into the workspace (without .git) */
+        git: {
+          /** https://, http:// or git:// URL, without credentials (use token) */
+          url: string;
+          /** Branch, tag or full commit id; default: the remote HEAD */
+          ref?: string;
+          /** History depth fetched (default 1) */
+          depth?: number;
+          /** Sent as HTTP basic auth (user x-access-token) to this clone only; never stored */
+          token?: string;
+          /** Also clone submodules (default false) */
+          submodules?: boolean;
+        };
+      };
       runtime?: {
         image?: string;
         install?: string;
@@ -739,6 +1066,8 @@ export interface ApiOperations {
         /** Only nodes with all these labels (Swarm node labels or cluster.labels) */
         labels?: Record<string, string>;
       };
+      /** Start from this snapshot's files (copy-on-write, instant) and runtime plan; runtime, image and files still apply on top (docs/snapshots.md) */
+      snapshot?: string;
     };
     response: {
       id: string;
@@ -1003,6 +1332,107 @@ export interface ApiOperations {
       mode: string;
       mtime: string;
       target?: string;
+    };
+  };
+  /** Fork a sandbox: a new one from its files as they are now, its app started fresh */
+  'POST /v1/sandboxes/{id}/fork': {
+    params: {
+      /** Sandbox id (lowercase ULID) */
+      id: string;
+    };
+    query: never;
+    body: {
+      runtime?: {
+        image?: string;
+        install?: string;
+        start?: string;
+        port?: number;
+        env?: Record<string, string>;
+      };
+      env?: Record<string, string>;
+      ports?: number[];
+      resources?: {
+        cpus?: number;
+        memoryMb?: number;
+        pids?: number;
+        /** Disk of the sandbox in MB: its workspace changes, home and caches; writing past it fails with ENOSPC inside */
+        diskMb?: number;
+      };
+      visibility?: 'public' | 'private';
+      idleTimeoutSec?: number;
+      pauseAfterSec?: number;
+      ttlSec?: number;
+      /** "auto": paused after pauseAfterSec and stopped after idleTimeoutSec without activity; "always_on": never */
+      idlePolicy?: 'auto' | 'always_on';
+      metadata?: Record<string, unknown>;
+      labels?: Record<string, string>;
+    };
+    response: {
+      id: string;
+      state: 'creating' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error' | 'deleted';
+      /** The node that holds it (runs its container, keeps its files); `local` on a single host */
+      node: string;
+      image: string;
+      /** "container": runc with previewd's defaults; "gvisor": gVisor's runsc, a user-space kernel between the sandbox and the host (when the engine has it) */
+      isolation: 'container' | 'gvisor';
+      /** The egress policy in force: its own, its owner's or the default */
+      network: {
+        /** "allow": the internet (minus deny); "deny": nothing but DNS; "list": only allow, minus deny */
+        egress: 'allow' | 'deny' | 'list';
+        allow: string[];
+        deny: string[];
+      };
+      template?: string;
+      runtime: {
+        image: string;
+        install?: string;
+        start?: string;
+        port?: number;
+        env: Record<string, string>;
+        source: 'overrides' | 'detected' | 'template' | 'none';
+        /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
+        framework?: string;
+        packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+      };
+      ports: number[];
+      previews: Array<{
+        port: number;
+        url: string;
+      }>;
+      resources: {
+        cpus: number;
+        memoryMb: number;
+        pids: number;
+        /** Disk of the sandbox in MB: its workspace changes, home and caches; writing past it fails with ENOSPC inside */
+        diskMb?: number;
+      };
+      visibility: 'public' | 'private';
+      idleTimeoutSec: number;
+      pauseAfterSec: number;
+      ttlSec?: number;
+      /** "auto": paused after pauseAfterSec and stopped after idleTimeoutSec without activity; "always_on": never */
+      idlePolicy?: 'auto' | 'always_on';
+      /** Runs in the sandbox (time-bounded) before every stop; its failure does not prevent the stop */
+      preStop?: {
+        cmd: string | string[];
+        /** Default and maximum: lifecycle.preStopTimeoutSec */
+        timeoutSec?: number;
+      };
+      /** From the API key (key:owner) or the X-Previewd-Owner header at create */
+      owner?: string;
+      createdAt: string;
+      updatedAt: string;
+      startedAt?: string;
+      stoppedAt?: string;
+      lastActivityAt: string;
+      keepAliveUntil?: string;
+      expiresAt?: string;
+      error?: {
+        code: string;
+        message: string;
+      };
+      metadata: Record<string, unknown>;
+      labels: Record<string, string>;
     };
   };
   /** Record activity; with untilSec, hold the sandbox awake until then */
@@ -1376,6 +1806,44 @@ export interface ApiOperations {
       labels: Record<string, string>;
     };
   };
+  /** Snapshot a sandbox's files (its writable layer frozen as a read-only layer) */
+  'POST /v1/sandboxes/{id}/snapshots': {
+    params: {
+      /** Sandbox id (lowercase ULID) */
+      id: string;
+    };
+    query: never;
+    body: {
+      name?: string;
+      labels?: Record<string, string>;
+    };
+    response: {
+      id: string;
+      /** The sandbox it was taken of */
+      sandboxId: string;
+      name?: string;
+      labels: Record<string, string>;
+      owner?: string;
+      /** The node that holds its layers; sandboxes made from it are placed there */
+      node: string;
+      /** The sandbox's runtime plan when it was taken */
+      runtime: {
+        image: string;
+        install?: string;
+        start?: string;
+        port?: number;
+        env: Record<string, string>;
+        source: 'overrides' | 'detected' | 'template' | 'none';
+        /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
+        framework?: string;
+        packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+      };
+      image: string;
+      /** Size of the frozen writable layer, MB rounded up */
+      sizeMb: number;
+      createdAt: string;
+    };
+  };
   /** Start (or resume) a sandbox */
   'POST /v1/sandboxes/{id}/start': {
     params: {
@@ -1557,6 +2025,106 @@ export interface ApiOperations {
       template: 'vite-react' | 'vite-vue' | 'next' | 'express' | 'fastapi' | 'flask' | 'static';
       result: 'cached' | 'warmed' | 'failed';
       ms: number;
+    };
+  };
+  /** Make a webhook; its signing secret is in this answer only */
+  'POST /v1/webhooks': {
+    params: never;
+    query: never;
+    body: {
+      /** Where deliveries are POSTed: http(s) to a public address (see webhooks.allowPrivateTargets) */
+      url: string;
+      /** Event types to receive (src/domain/events.ts); absent or empty: every type */
+      events?: Array<
+        | 'sandbox.created'
+        | 'sandbox.state'
+        | 'sandbox.deleted'
+        | 'sandbox.expired'
+        | 'sandbox.lost'
+        | 'port.open'
+        | 'port.closed'
+        | 'process.exit'
+        | 'app.crashed'
+        | 'files.changed'
+        | 'sandbox.ports'
+        | 'sandbox.preview_tokens_revoked'
+        | 'egress.denied'
+      >;
+      /** A label for listings */
+      description?: string;
+    };
+    response: {
+      id: string;
+      url: string;
+      /** Event types it receives; empty: every type */
+      events: string[];
+      /** The owner whose events it receives; null: admin-wide (every owner's) */
+      owner: string | null;
+      description: string | null;
+      createdAt: string;
+      /** The Standard Webhooks signing secret (whsec_…): shown this once; verify deliveries with it */
+      secret: string;
+    };
+  };
+  /** Send a delivery again (pending, due now, retried for another window) */
+  'POST /v1/webhooks/{id}/deliveries/{deliveryId}/redeliver': {
+    params: {
+      id: string;
+      deliveryId: string;
+    };
+    query: never;
+    body: never;
+    response: {
+      /** Also the webhook-id header of every attempt */
+      id: string;
+      webhookId: string;
+      /** The previewd event it carries; null for a ping */
+      eventId: number | null;
+      sandboxId: string | null;
+      type: string;
+      /** pending: not delivered yet (retried until giveUpAt); delivered: a 2xx answer; failed: given up */
+      status: 'pending' | 'delivered' | 'failed';
+      attempts: number;
+      createdAt: string;
+      nextAttemptAt: string | null;
+      giveUpAt: string;
+      lastAttemptAt: string | null;
+      lastStatusCode: number | null;
+      lastError: string | null;
+      lastDurationMs: number | null;
+      deliveredAt: string | null;
+      /** The body sent: { type, timestamp, data } */
+      payload: unknown;
+    };
+  };
+  /** Send a webhook.ping delivery (signed and logged like an event) */
+  'POST /v1/webhooks/{id}/test': {
+    params: {
+      id: string;
+    };
+    query: never;
+    body: never;
+    response: {
+      /** Also the webhook-id header of every attempt */
+      id: string;
+      webhookId: string;
+      /** The previewd event it carries; null for a ping */
+      eventId: number | null;
+      sandboxId: string | null;
+      type: string;
+      /** pending: not delivered yet (retried until giveUpAt); delivered: a 2xx answer; failed: given up */
+      status: 'pending' | 'delivered' | 'failed';
+      attempts: number;
+      createdAt: string;
+      nextAttemptAt: string | null;
+      giveUpAt: string;
+      lastAttemptAt: string | null;
+      lastStatusCode: number | null;
+      lastError: string | null;
+      lastDurationMs: number | null;
+      deliveredAt: string | null;
+      /** The body sent: { type, timestamp, data } */
+      payload: unknown;
     };
   };
   /** Write a file (raw body; parents are created) */

@@ -43,6 +43,14 @@ export const errorCodes = {
     status: 403,
     hint: 'This needs an admin key (a plain entry of PREVIEWD_API_KEYS, or one made with "previewd keys create --admin").',
   },
+  git_clone_failed: {
+    status: 422,
+    hint: "previewd could not clone the repository: check the URL, the ref (a branch, tag or commit) and the token; the message has git's own words.",
+  },
+  git_source_refused: {
+    status: 400,
+    hint: 'source.git.url must be an https://, http:// or git:// URL without credentials (pass a token in source.git.token) whose host is on the internet (sources.allowPrivateGit allows private hosts).',
+  },
   headers_too_large: {
     status: 431,
     hint: 'The request line and headers together must stay under 16 KiB; send long values in the body.',
@@ -63,6 +71,10 @@ export const errorCodes = {
   invalid_archive: {
     status: 400,
     hint: 'Send a complete tar stream (optionally gzip-compressed), e.g. made by "tar -czf - -C dir .".',
+  },
+  invalid_base64: {
+    status: 400,
+    hint: 'A files entry { "base64": "…" } holds standard base64 (A-Z a-z 0-9 + /, "=" padding, no spaces); the message names the path.',
   },
   invalid_id: {
     status: 400,
@@ -161,6 +173,18 @@ export const errorCodes = {
     hint: 'The sandbox does not exist or was deleted; list sandboxes with GET /v1/sandboxes.',
   },
   sandbox_not_running: { status: 409, hint: 'Start it first: POST /v1/sandboxes/{id}/start.' },
+  snapshot_not_found: {
+    status: 404,
+    hint: 'List your snapshots with GET /v1/snapshots (or "previewd snapshots ls"); a snapshot of another owner is not yours to see.',
+  },
+  snapshot_quota_exceeded: {
+    status: 429,
+    hint: 'Delete snapshots you no longer need (DELETE /v1/snapshots/{id}, "previewd snapshots rm <id>"), or ask the operator to raise quotas.maxSnapshotsPerOwner (PREVIEWD_QUOTA_MAX_SNAPSHOTS).',
+  },
+  snapshot_unavailable: {
+    status: 409,
+    hint: "The message says why (the sandbox has no files to freeze yet, or the snapshot's layer is not on this node); wait until the sandbox is running, stopped or paused, or take a new snapshot.",
+  },
   traefik_mode_off: {
     status: 404,
     hint: 'Traefik endpoints answer only with edgeMode: traefik (PREVIEWD_EDGE_MODE=traefik).',
@@ -178,7 +202,27 @@ export const errorCodes = {
     hint: 'Send JSON with Content-Type: application/json (file uploads take the raw body).',
   },
   upstream_error: { status: 502, hint: 'The app closed the connection or answered badly; see its logs.' },
+  usage_sampling_off: {
+    status: 409,
+    hint: 'Usage sampling is off on the node running this sandbox: set usage.enabled: true (PREVIEWD_USAGE=true) there and restart it.',
+  },
   wake_failed: { status: 503, hint: 'The sandbox could not be started; retry after the Retry-After delay.' },
+  webhook_delivery_not_found: {
+    status: 404,
+    hint: 'List the deliveries with GET /v1/webhooks/{id}/deliveries.',
+  },
+  webhook_limit_reached: {
+    status: 409,
+    hint: 'Delete a webhook (DELETE /v1/webhooks/{id}), or raise webhooks.maxPerOwner (PREVIEWD_WEBHOOKS_MAX_PER_OWNER).',
+  },
+  webhook_not_found: {
+    status: 404,
+    hint: 'List your webhooks with GET /v1/webhooks; a webhook of another owner is not yours to see.',
+  },
+  webhook_target_not_allowed: {
+    status: 400,
+    hint: 'Webhook URLs must be http(s) to a public address; to allow loopback or private targets set webhooks.allowPrivateTargets (PREVIEWD_WEBHOOKS_ALLOW_PRIVATE=true).',
+  },
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;
@@ -195,12 +239,15 @@ export class FileChangedError extends PreviewdError<'file_changed'> {}
 export class FileNotFoundError extends PreviewdError<'file_not_found'> {}
 export class FileTooLargeError extends PreviewdError<'file_too_large'> {}
 export class ForbiddenError extends PreviewdError<'forbidden'> {}
+export class GitCloneFailedError extends PreviewdError<'git_clone_failed'> {}
+export class GitSourceRefusedError extends PreviewdError<'git_source_refused'> {}
 export class HeadersTooLargeError extends PreviewdError<'headers_too_large'> {}
 export class HostNotAllowedError extends PreviewdError<'host_not_allowed'> {}
 export class ImageNotAllowedError extends PreviewdError<'image_not_allowed'> {}
 export class ImageNotFoundError extends PreviewdError<'image_not_found'> {}
 export class InternalError extends PreviewdError<'internal'> {}
 export class InvalidArchiveError extends PreviewdError<'invalid_archive'> {}
+export class InvalidBase64Error extends PreviewdError<'invalid_base64'> {}
 export class InvalidIdError extends PreviewdError<'invalid_id'> {}
 export class InvalidJsonError extends PreviewdError<'invalid_json'> {}
 export class InvalidPathError extends PreviewdError<'invalid_path'> {}
@@ -232,12 +279,20 @@ export class RuntimeUnknownError extends PreviewdError<'runtime_unknown'> {}
 export class SandboxError extends PreviewdError<'sandbox_error'> {}
 export class SandboxNotFoundError extends PreviewdError<'sandbox_not_found'> {}
 export class SandboxNotRunningError extends PreviewdError<'sandbox_not_running'> {}
+export class SnapshotNotFoundError extends PreviewdError<'snapshot_not_found'> {}
+export class SnapshotQuotaExceededError extends PreviewdError<'snapshot_quota_exceeded'> {}
+export class SnapshotUnavailableError extends PreviewdError<'snapshot_unavailable'> {}
 export class TraefikModeOffError extends PreviewdError<'traefik_mode_off'> {}
 export class UidRangeExhaustedError extends PreviewdError<'uid_range_exhausted'> {}
 export class UnauthorizedError extends PreviewdError<'unauthorized'> {}
 export class UnsupportedMediaTypeError extends PreviewdError<'unsupported_media_type'> {}
 export class UpstreamError extends PreviewdError<'upstream_error'> {}
+export class UsageSamplingOffError extends PreviewdError<'usage_sampling_off'> {}
 export class WakeFailedError extends PreviewdError<'wake_failed'> {}
+export class WebhookDeliveryNotFoundError extends PreviewdError<'webhook_delivery_not_found'> {}
+export class WebhookLimitReachedError extends PreviewdError<'webhook_limit_reached'> {}
+export class WebhookNotFoundError extends PreviewdError<'webhook_not_found'> {}
+export class WebhookTargetNotAllowedError extends PreviewdError<'webhook_target_not_allowed'> {}
 
 /** The class thrown for each code. */
 export const errorClasses = {
@@ -253,12 +308,15 @@ export const errorClasses = {
   file_not_found: FileNotFoundError,
   file_too_large: FileTooLargeError,
   forbidden: ForbiddenError,
+  git_clone_failed: GitCloneFailedError,
+  git_source_refused: GitSourceRefusedError,
   headers_too_large: HeadersTooLargeError,
   host_not_allowed: HostNotAllowedError,
   image_not_allowed: ImageNotAllowedError,
   image_not_found: ImageNotFoundError,
   internal: InternalError,
   invalid_archive: InvalidArchiveError,
+  invalid_base64: InvalidBase64Error,
   invalid_id: InvalidIdError,
   invalid_json: InvalidJsonError,
   invalid_path: InvalidPathError,
@@ -290,10 +348,18 @@ export const errorClasses = {
   sandbox_error: SandboxError,
   sandbox_not_found: SandboxNotFoundError,
   sandbox_not_running: SandboxNotRunningError,
+  snapshot_not_found: SnapshotNotFoundError,
+  snapshot_quota_exceeded: SnapshotQuotaExceededError,
+  snapshot_unavailable: SnapshotUnavailableError,
   traefik_mode_off: TraefikModeOffError,
   uid_range_exhausted: UidRangeExhaustedError,
   unauthorized: UnauthorizedError,
   unsupported_media_type: UnsupportedMediaTypeError,
   upstream_error: UpstreamError,
+  usage_sampling_off: UsageSamplingOffError,
   wake_failed: WakeFailedError,
+  webhook_delivery_not_found: WebhookDeliveryNotFoundError,
+  webhook_limit_reached: WebhookLimitReachedError,
+  webhook_not_found: WebhookNotFoundError,
+  webhook_target_not_allowed: WebhookTargetNotAllowedError,
 } as const;
