@@ -1,12 +1,9 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { statfs } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { PreviewdError } from '../domain/errors.js';
 import type { LayerStore } from '../workspaces/layers.js';
 import type { SandboxStorage } from '../workspaces/sandbox-storage.js';
-
-const run = promisify(execFile);
 
 /**
  * At most this many snapshot layers under a workspace: a snapshot of a sandbox made from a
@@ -34,9 +31,26 @@ const TAR_OPTS = ['--numeric-owner', '--xattrs', '--xattrs-include=*'];
  * everything lands root's. Returns the stream's hash and size.
  */
 async function copyHashed(src: string, dst: string): Promise<{ hash: string; bytes: number }> {
-  const create = spawn('tar', ['--create', '--file=-', '--sort=name', ...TAR_OPTS, '-C', src, '.'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // Modes opened to every sandbox uid (a+rwX, set-id bits off) and owner root in the stream itself:
+  // no second walk over the tree after the copy.
+  const create = spawn(
+    'tar',
+    [
+      '--create',
+      '--file=-',
+      '--sort=name',
+      '--mode=a+rwX,ug-s',
+      '--owner=0',
+      '--group=0',
+      ...TAR_OPTS,
+      '-C',
+      src,
+      '.',
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const extract = spawn('tar', ['--extract', '--file=-', ...TAR_OPTS, '--no-same-owner', '-C', dst], {
     stdio: ['pipe', 'ignore', 'pipe'],
   });
@@ -133,8 +147,6 @@ export async function freezeWorkspace(
     async (dir) => {
       const copied = await copyHashed(source, dir);
       bytes = copied.bytes;
-      // Open the tree to every sandbox uid; keyOf names it by the stream's hash.
-      await run('chmod', ['-R', 'a+rwX,ug-s', dir]);
       hashes.set(dir, copied.hash);
     },
     async (dir) => {

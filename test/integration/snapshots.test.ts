@@ -145,6 +145,19 @@ describe('snapshots and fork (real engine, real overlay stacks)', () => {
     // Still there for its owner, and for an admin acting for no owner.
     expect((await call('alice', 'GET', `/v1/snapshots/${first.id}`)).status).toBe(200);
     expect((await server.call('GET', `/v1/snapshots/${first.id}`)).status).toBe(200);
+    // A create from a snapshot goes to the node keeping it: naming another node cannot be met,
+    // and a snapshot kept on another node is placed there (no such node here).
+    const elsewhere = await call('alice', 'POST', '/v1/sandboxes', {
+      snapshot: first.id,
+      placement: { node: 'n-other' },
+    });
+    expect([elsewhere.status, elsewhere.body.error.code]).toEqual([409, 'placement_unsatisfiable']);
+    const row = (await server.app.store.getSnapshot(first.id))!;
+    const remote = { ...row, id: '01jzzzzzzzzzzzzzzzzzzzzzz0', node: 'n-2' };
+    await server.app.store.insertSnapshot(remote, 100);
+    const placed = await call('alice', 'POST', '/v1/sandboxes', { snapshot: remote.id });
+    expect([placed.status, placed.body.error.code]).toEqual([409, 'placement_unsatisfiable']);
+    await server.app.store.deleteSnapshot(remote.id);
     // Template and snapshot together are refused before anything is made.
     const both = await call('alice', 'POST', '/v1/sandboxes', { snapshot: first.id, template: 'static' });
     expect([both.status, both.body.error.code]).toEqual([400, 'invalid_request']);
@@ -322,6 +335,36 @@ describe('snapshots and fork (real engine, real overlay stacks)', () => {
     await call('erin', 'DELETE', `/v1/sandboxes/${fork}`);
     await waitFor(async () => (!existsSync(layerDir(key)) ? true : undefined), 20_000, 'fork layer freed');
     await call('erin', 'DELETE', `/v1/sandboxes/${app}`);
+  }, 180_000);
+
+  it('forks an app whose workspace holds a node_modules-sized tree (12 000 files, 48 MB) and measures it', async () => {
+    const app = await create('erin', {
+      files: { 'server.js': upstreamApp },
+      runtime: { start: 'node server.js', port: 3000 },
+    });
+    // What an installed Vite project's node_modules looks like to the copy: many small files.
+    const made = await sh(
+      'erin',
+      app,
+      `node -e 'const fs=require("fs");const b=Buffer.alloc(4096,97);for(let d=0;d<400;d++){const p="node_modules/pkg"+d+"/lib";fs.mkdirSync(p,{recursive:true});for(let f=0;f<30;f++)fs.writeFileSync(p+"/f"+f+".js",b)}' && du -sm node_modules | cut -f1`,
+    );
+    expect(made.exitCode, made.stderr).toBe(0);
+    const t0 = performance.now();
+    const res = await call('erin', 'POST', `/v1/sandboxes/${app}/fork`, {});
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    const t201 = performance.now();
+    const fork = res.body.id as string;
+    await waitFor(
+      async () => ((await edge(server, previewHostOf(fork), '/echo')).statusCode === 200 ? true : undefined),
+      30_000,
+      `preview of ${fork}`,
+    );
+    const t1 = performance.now();
+    console.log(
+      `fork of a ${made.stdout.trim()} MB / 12 000-file workspace: → 201 in ${Math.round(t201 - t0)} ms; → preview answers in ${Math.round(t1 - t0)} ms`,
+    );
+    expect(await read('erin', fork, 'node_modules/pkg399/lib/f29.js')).toHaveLength(4096);
+    for (const id of [fork, app]) await call('erin', 'DELETE', `/v1/sandboxes/${id}`);
   }, 180_000);
 });
 
