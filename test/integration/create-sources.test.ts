@@ -28,8 +28,23 @@ require('node:http').createServer((req, res) => res.end(digest)).listen(3000, '0
 `;
 const RUNTIME = { install: '', start: 'node server.js', port: 3000 };
 
+/** Runs the real CLI (TypeScript entry) against the test server. */
+const cli = (server: () => TestServer) => (args: string[]) => {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PREVIEWD_')));
+  return new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', ...args],
+      { env: { ...clean, NO_COLOR: '1', PREVIEWD_URL: server().url, PREVIEWD_API_KEY: TEST_KEY } },
+      (err, stdout, stderr) => done({ code: err ? 1 : 0, stdout, stderr }),
+    );
+  });
+};
+const CLI_RUNTIME = ['--start', 'node server.js', '--install', '', '--port', '3000', '--json'];
+
 describe('any source at create (real engine)', () => {
   let server: TestServer;
+  const run = cli(() => server);
   const png = makePng();
   const digest = sha256(png);
 
@@ -229,30 +244,7 @@ describe('any source at create (real engine)', () => {
     try {
       writeFileSync(join(dir, 'server.js'), APP);
       writeFileSync(join(dir, 'logo.png'), png);
-      const clean = Object.fromEntries(
-        Object.entries(process.env).filter(([k]) => !k.startsWith('PREVIEWD_')),
-      );
-      const out = await new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-        execFile(
-          process.execPath,
-          [
-            '--import',
-            'tsx',
-            'src/cli/main.ts',
-            'create',
-            dir,
-            '--start',
-            'node server.js',
-            '--install',
-            '',
-            '--port',
-            '3000',
-            '--json',
-          ],
-          { env: { ...clean, NO_COLOR: '1', PREVIEWD_URL: server.url, PREVIEWD_API_KEY: TEST_KEY } },
-          (err, stdout, stderr) => done({ code: err ? 1 : 0, stdout, stderr }),
-        );
-      });
+      const out = await run(['create', dir, ...CLI_RUNTIME]);
       expect(out.code, out.stderr).toBe(0);
       const id = JSON.parse(out.stdout).id as string;
       await servesDigest(id);
@@ -288,6 +280,12 @@ describe('any source at create (real engine)', () => {
       expect(readdirSync(root).sort()).toEqual(
         expect.arrayContaining(['README.md', 'logo.png', 'server.js']),
       );
+    }, 120_000);
+
+    it('previewd create --git --ref clones the branch', async () => {
+      const out = await run(['create', '--git', daemon.url, '--ref', 'feature', ...CLI_RUNTIME]);
+      expect(out.code, out.stderr).toBe(0);
+      await servesDigest(JSON.parse(out.stdout).id);
     }, 120_000);
 
     it('a missing ref is git_clone_failed and makes no sandbox', async () => {

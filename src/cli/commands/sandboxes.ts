@@ -41,6 +41,9 @@ export interface CreateFlags {
   private?: boolean;
   idleTimeout?: number;
   ttl?: number;
+  git?: string;
+  ref?: string;
+  gitTokenEnv?: string;
   wait: boolean;
   json?: boolean;
 }
@@ -62,6 +65,14 @@ export async function createFromDirectory(
       throw new InvalidArgumentError(`${dir} is not a directory`);
     }
     project = await packProject(root);
+  }
+  if (flags.git) {
+    if (project) throw new InvalidArgumentError('give a folder or --git, not both');
+    const token = flags.gitTokenEnv ? process.env[flags.gitTokenEnv] : undefined;
+    if (flags.gitTokenEnv && !token) throw new InvalidArgumentError(`$${flags.gitTokenEnv} is empty`);
+    request.source = {
+      git: { url: flags.git, ...(flags.ref ? { ref: flags.ref } : {}), ...(token ? { token } : {}) },
+    };
   }
   const runtime: NonNullable<CreateSandboxRequest['runtime']> = {};
   if (flags.start) runtime.start = flags.start;
@@ -140,6 +151,9 @@ export function registerSandboxCommands(program: Command, load: () => LoadedConf
     .option('--private', 'previews need a token (previewd token)')
     .option('--idle-timeout <sec>', 'stop after this long without activity', positiveInt)
     .option('--ttl <sec>', 'delete after this long', positiveInt)
+    .option('--git <url>', 'clone this repository (https, http or git URL) instead of uploading a folder')
+    .option('--ref <ref>', 'with --git: the branch, tag or commit (default: the remote HEAD)')
+    .option('--git-token-env <NAME>', 'with --git: read the access token from this environment variable')
     .option('--no-wait', 'answer at once instead of waiting until the app port is open')
     .option('--json', 'print the sandbox as JSON')
     .action(
