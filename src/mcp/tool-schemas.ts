@@ -13,6 +13,7 @@ import {
   logsQuerySchema,
 } from '../domain/io-schemas.js';
 import { createSandboxSchema, idParamsSchema, listSandboxesQuerySchema } from '../domain/schemas.js';
+import { createSnapshotSchema, forkSandboxSchema } from '../domain/snapshot-schemas.js';
 
 /** How long a tool may wait for a sandbox to be running (the MCP client's own timeout is often 60 s). */
 export const MAX_WAIT_SEC = 600;
@@ -43,7 +44,12 @@ export const execInput = idParamsSchema.extend(execSchema.shape);
 export const previewUrlInput = idParamsSchema.extend(previewTokenRequestSchema.unwrap().shape);
 export const appLogsInput = idParamsSchema.extend(logsQuerySchema.pick({ tail: true, since: true }).shape);
 
+export const snapshotInput = idParamsSchema.extend(createSnapshotSchema.unwrap().shape);
+export const forkInput = idParamsSchema.extend(forkSandboxSchema.unwrap().shape).extend(waitShape);
+
 export type CreateSandboxArgs = z.output<typeof createSandboxInput>;
+export type SnapshotArgs = z.output<typeof snapshotInput>;
+export type ForkArgs = z.output<typeof forkInput>;
 export type ListSandboxesArgs = z.output<typeof listSandboxesInput>;
 export type StartSandboxArgs = z.output<typeof startSandboxInput>;
 export type WriteFilesArgs = z.output<typeof writeFilesInput>;

@@ -17,6 +17,8 @@ import {
   DEFAULT_WAIT_SEC,
   type ExecArgs,
   execInput,
+  type ForkArgs,
+  forkInput,
   type ListFilesArgs,
   type ListSandboxesArgs,
   listFilesInput,
@@ -25,8 +27,10 @@ import {
   previewUrlInput,
   type ReadFileArgs,
   readFileInput,
+  type SnapshotArgs,
   type StartSandboxArgs,
   sandboxIdInput,
+  snapshotInput,
   startSandboxInput,
   type WriteFilesArgs,
   writeFilesInput,
@@ -132,6 +136,35 @@ export function registerPreviewdTools(server: McpServer, client: Previewd): void
       toolCall(async () => {
         await http.json('DELETE', base(id));
         return jsonResult({ id, deleted: true }, `sandbox ${id} deleted`);
+      }),
+  );
+
+  server.registerTool(
+    'snapshot_sandbox',
+    {
+      title: 'Snapshot a sandbox',
+      description:
+        "Freezes the sandbox's files as they are now (not its processes' memory) into a snapshot; create_sandbox with `snapshot: <id>` starts new sandboxes from it at once.",
+      inputSchema: snapshotInput,
+    },
+    ({ id, ...opts }: SnapshotArgs) =>
+      toolCall(async () => jsonResult({ ...(await (await client.sandboxes.get(id)).snapshot(opts)) })),
+  );
+
+  server.registerTool(
+    'fork_sandbox',
+    {
+      title: 'Fork a sandbox',
+      description:
+        "A new sandbox from this one's files as they are now, its app started fresh (A/B work, trying a change safely); with `wait`, answers once it is running.",
+      inputSchema: forkInput,
+    },
+    ({ id, wait, waitTimeoutSec, ...opts }: ForkArgs) =>
+      toolCall(async () => {
+        const forked = await (await client.sandboxes.get(id)).fork(opts);
+        if (wait)
+          await forked.waitUntil('running', { timeoutMs: (waitTimeoutSec ?? DEFAULT_WAIT_SEC) * 1000 });
+        return jsonResult(forked.info);
       }),
   );
 

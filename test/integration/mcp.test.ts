@@ -92,11 +92,13 @@ describe('MCP server over streamable HTTP and stdio, against a real server and e
         'create_sandbox',
         'delete_sandbox',
         'exec',
+        'fork_sandbox',
         'get_preview_url',
         'get_sandbox',
         'list_files',
         'list_sandboxes',
         'read_file',
+        'snapshot_sandbox',
         'start_sandbox',
         'stop_sandbox',
         'write_files',
@@ -173,6 +175,16 @@ describe('MCP server over streamable HTTP and stdio, against a real server and e
     });
     expect(logs.truncated).toBe(false);
 
+    // A snapshot of the edited files, and a fork that serves them with its app started fresh.
+    const snap = ok(await call(agent, 'snapshot_sandbox', { id, name: 'edited' }));
+    expect(snap).toMatchObject({ sandboxId: id, name: 'edited', owner: 'alice' });
+    const forked = ok(await call(agent, 'fork_sandbox', { id, wait: true }));
+    expect(forked.state).toBe('running');
+    expect(forked.id).not.toBe(id);
+    const forkLink = ok(await call(agent, 'get_preview_url', { id: forked.id }));
+    expect(await preview(forkLink.url)).toEqual({ status: 200, body: '<h1>edited by the agent</h1>' });
+    ok(await call(agent, 'delete_sandbox', { id: forked.id }));
+
     const listed = ok(await call(agent, 'list_sandboxes', { label: 'made=by-agent' }));
     expect(listed.sandboxes.map((s: { id: string }) => s.id)).toEqual([id]);
 
@@ -218,6 +230,8 @@ describe('MCP server over streamable HTTP and stdio, against a real server and e
         ['app_logs', {}],
         ['stop_sandbox', {}],
         ['start_sandbox', {}],
+        ['snapshot_sandbox', {}],
+        ['fork_sandbox', {}],
         ['delete_sandbox', {}],
       ] as const) {
         const answer = await call(bob, tool, { id: aliceSandbox, ...args });
@@ -318,7 +332,7 @@ describe('MCP server over streamable HTTP and stdio, against a real server and e
     await client.connect(transport);
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name)).toContain('create_sandbox');
-    expect(tools).toHaveLength(12);
+    expect(tools).toHaveLength(14);
     const listed = (await client.callTool({ name: 'list_sandboxes', arguments: {} })) as ToolAnswer;
     expect(listed.isError).toBeFalsy();
     expect(listed.structuredContent.sandboxes.map((s: { id: string }) => s.id)).toContain(aliceSandbox);
