@@ -1,7 +1,8 @@
-import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { PreviewdError } from '../domain/errors.js';
-import { isNonInternetAddress } from '../webhooks/target-policy.js';
+import { type Resolve, resolveInternetHost } from '../net/internet-address.js';
+
+export type { Resolve };
 
 /** A git URL previewd will fetch, with the address git is made to connect to (no re-resolving). */
 export interface GitTarget {
@@ -13,9 +14,6 @@ export interface GitTarget {
 }
 
 const DEFAULT_PORTS: Record<string, number> = { 'https:': 443, 'http:': 80, 'git:': 9418 };
-
-export type Resolve = (hostname: string) => Promise<{ address: string; family: number }[]>;
-const systemResolve: Resolve = (hostname) => lookup(hostname, { all: true, verbatim: true });
 
 const refuse = (message: string) => new PreviewdError('git_source_refused', message);
 
@@ -49,27 +47,13 @@ export async function checkGitUrl(
   }
   const hostname = url.hostname.replace(/^\[|\]$/g, '');
   if (!hostname) throw refuse('the git URL names no host');
-  let addresses: { address: string; family: number }[];
-  if (isIP(hostname)) {
-    addresses = [{ address: hostname, family: isIP(hostname) }];
-  } else {
-    try {
-      addresses = await (opts.resolve ?? systemResolve)(hostname);
-    } catch (err) {
-      throw refuse(
-        `the git host ${hostname} does not resolve (${(err as { code?: string }).code ?? 'error'})`,
-      );
-    }
-  }
-  if (addresses.length === 0) throw refuse(`the git host ${hostname} resolves to no address`);
-  if (!opts.allowPrivate) {
-    const bad = addresses.find((a) => isNonInternetAddress(a.address));
-    if (bad) {
-      throw refuse(
-        `the git host ${hostname} resolves to ${bad.address}, which is not an internet address (sources.allowPrivateGit)`,
-      );
-    }
-  }
+  const addresses = await resolveInternetHost(hostname, {
+    allowPrivate: opts.allowPrivate,
+    resolve: opts.resolve,
+    what: 'the git host',
+    setting: 'sources.allowPrivateGit',
+    refuse,
+  });
   const first = addresses[0]!;
   return {
     url,
