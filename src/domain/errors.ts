@@ -222,7 +222,7 @@ export const errorCodes = {
   },
   snapshot_unavailable: {
     status: 409,
-    hint: 'The message says why (the sandbox has no files to freeze yet, or the snapshot\'s layer is not on this node); wait until the sandbox is running, stopped or paused, or take a new snapshot.',
+    hint: "The message says why (the sandbox has no files to freeze yet, or the snapshot's layer is not on this node); wait until the sandbox is running, stopped or paused, or take a new snapshot.",
   },
   internal: { status: 500, hint: 'This is a previewd bug; the server log has the details.' },
 } as const satisfies Record<string, { status: number; hint: string }>;

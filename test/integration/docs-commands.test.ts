@@ -41,7 +41,7 @@ function invocations(text: string, where: string): Mention[] {
 
 /** The first cell of a row of a table whose first header is "command": its code spans, `previewd` implied. */
 function tableCommands(line: string, where: string): Mention[] {
-  const first = line.split(/(?<!\\)\|/)[1] ?? "";
+  const first = line.split(/(?<!\\)\|/)[1] ?? '';
   return [...first.matchAll(/`([^`]+)`/g)].map((m) => {
     const words = (m[1] ?? '').replace(/^previewd\s+/, '').split(/\s+/);
     const [command, sub] = words;
@@ -54,7 +54,7 @@ function tableCommands(line: string, where: string): Mention[] {
 }
 
 /** Every `previewd …` in code blocks, inline code and command tables of a Markdown file. */
-export function documentedCommands(markdown: string, file: string): Mention[] {
+function documentedCommands(markdown: string, file: string): Mention[] {
   const found: Mention[] = [];
   let fence: string | null = null;
   let commandTable = false;
