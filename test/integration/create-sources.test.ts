@@ -354,10 +354,12 @@ describe('any source at create (real engine)', () => {
 
     it('refuses loopback and private hosts unless sources.allowPrivateGit', async () => {
       for (const url of [
+        // Loopback and documentation ranges only: the same rule as private and metadata addresses
+        // (one check, src/net/internet-address.ts, whose table is in webhook-target-policy.test.ts).
         'git://127.0.0.1/x',
-        'https://10.1.2.3/x.git',
+        'https://198.51.100.9/x.git',
         'http://[::1]/x',
-        'http://169.254.169.254/x',
+        'http://[2001:db8::1]/x',
       ]) {
         await expect(checkGitUrl(url, { allowPrivate: false })).rejects.toMatchObject({
           code: 'git_source_refused',
