@@ -60,6 +60,14 @@ const NAMED: Array<[name: string, operation: string, part: 'body' | 'query' | 'r
   ['ApiKeyList', 'GET /v1/keys', 'response'],
   ['EgressPolicy', 'PUT /v1/sandboxes/{id}/network', 'body'],
   ['NodeList', 'GET /v1/nodes', 'response'],
+  ['SandboxMetrics', 'GET /v1/sandboxes/{id}/metrics', 'response'],
+  ['Webhook', 'GET /v1/webhooks/{id}', 'response'],
+  ['CreatedWebhook', 'POST /v1/webhooks', 'response'],
+  ['CreateWebhookRequest', 'POST /v1/webhooks', 'body'],
+  ['WebhookDeliveryList', 'GET /v1/webhooks/{id}/deliveries', 'response'],
+  ['Snapshot', 'GET /v1/snapshots/{id}', 'response'],
+  ['SnapshotList', 'GET /v1/snapshots', 'response'],
+  ['CreateSnapshotRequest', 'POST /v1/sandboxes/{id}/snapshots', 'body'],
 ];
 
 const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;

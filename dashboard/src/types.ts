@@ -28,28 +28,9 @@ export interface Template {
   warm: boolean;
 }
 
-/**
- * `GET /v1/sandboxes/{id}/metrics`: one sample every `intervalSec`, kept for `retentionSec`.
- * Written by hand from the route's agreed shape until the SDK's generated types carry it.
- */
-export interface MetricsSample {
-  at: string;
-  cpuPercent: number;
-  memoryMb: number;
-  diskMb: number;
-  netRxBytes: number;
-  netTxBytes: number;
-}
-export interface SandboxMetrics {
-  intervalSec: number;
-  retentionSec: number;
-  samples: MetricsSample[];
-}
+/** `GET /v1/sandboxes/{id}/metrics`: one sample every `intervalSec`, kept for `retentionSec`. */
+export type SandboxMetrics = NonNullable<ApiOperations['GET /v1/sandboxes/{id}/metrics']['response']>;
+export type MetricsSample = SandboxMetrics['samples'][number];
 
 /** `GET /v1/capacity` (admin): the memory budget over the host, or the live nodes of a cluster. */
-export interface Capacity {
-  cluster: boolean;
-  nodes: number;
-  memoryMb: { used: number; budget: number };
-  running: { count: number; max: number };
-}
+export type Capacity = NonNullable<ApiOperations['GET /v1/capacity']['response']>;

@@ -1,28 +1,10 @@
+import type { SandboxMetrics } from './generated/api-types.js';
 import type { Http } from './http.js';
 
-/** One usage sample of a sandbox (GET /v1/sandboxes/{id}/metrics; docs/usage.md). */
-export interface UsageSample {
-  /** When the sample was taken (ISO time, the end of its interval). */
-  at: string;
-  /** CPU over the interval, percent of one core (200 = two cores busy). */
-  cpuPercent: number;
-  /** Memory in use without the page cache, MB. */
-  memoryMb: number;
-  /** Space used on the sandbox's disk, MB. */
-  diskMb: number;
-  /** Bytes received since the container last started (cumulative). */
-  netRxBytes: number;
-  /** Bytes sent since the container last started (cumulative). */
-  netTxBytes: number;
-}
+export type { SandboxMetrics };
 
-/** The answer of `sandboxes.metrics()`. */
-export interface SandboxMetrics {
-  intervalSec: number;
-  retentionSec: number;
-  /** Oldest first. */
-  samples: UsageSample[];
-}
+/** One usage sample of a sandbox (GET /v1/sandboxes/{id}/metrics; docs/usage.md); generated from the server. */
+export type UsageSample = SandboxMetrics['samples'][number];
 
 export interface MetricsOptions {
   /** Only samples taken after this time (exclusive): a Date, epoch milliseconds or an ISO time. */

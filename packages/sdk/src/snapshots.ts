@@ -1,43 +1,10 @@
+import type { CreateSnapshotRequest, Snapshot, SnapshotList } from './generated/api-types.js';
 import type { Http } from './http.js';
 
-/** A runtime plan as the API shows it (what a sandbox made from the snapshot runs). */
-export interface SnapshotRuntime {
-  image: string;
-  install?: string;
-  start?: string;
-  port?: number;
-  env: Record<string, string>;
-  source: 'overrides' | 'detected' | 'template' | 'none';
-  framework?: string;
-  packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
-}
+export type { CreateSnapshotRequest, Snapshot, SnapshotList };
 
-/** A snapshot: a sandbox's files frozen as a read-only layer, with its runtime plan (not its memory). */
-export interface Snapshot {
-  id: string;
-  /** The sandbox it was taken of (which may be gone since). */
-  sandboxId: string;
-  name?: string;
-  labels: Record<string, string>;
-  owner?: string;
-  /** The node that keeps its layers; sandboxes made from it are placed there. */
-  node: string;
-  runtime: SnapshotRuntime;
-  image: string;
-  /** Size of the frozen writable layer, MB rounded up. */
-  sizeMb: number;
-  createdAt: string;
-}
-
-export interface SnapshotList {
-  snapshots: Snapshot[];
-  nextCursor: string | null;
-}
-
-export interface CreateSnapshotRequest {
-  name?: string;
-  labels?: Record<string, string>;
-}
+/** A snapshot's runtime plan (what a sandbox made from it runs); types generated from the server. */
+export type SnapshotRuntime = Snapshot['runtime'];
 
 export interface ListSnapshotsOptions {
   /** Only snapshots of this sandbox. */

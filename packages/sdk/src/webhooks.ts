@@ -1,55 +1,15 @@
+import type {
+  CreatedWebhook,
+  CreateWebhookRequest,
+  Webhook,
+  WebhookDeliveryList,
+} from './generated/api-types.js';
 import type { Http } from './http.js';
 
-/** A webhook as the API shows it (its secret only in `create`'s answer). */
-export interface Webhook {
-  id: string;
-  url: string;
-  /** Event types it receives; empty: every type. */
-  events: string[];
-  /** The owner whose events it receives; null: admin-wide (every owner's). */
-  owner: string | null;
-  description: string | null;
-  createdAt: string;
-}
+export type { CreatedWebhook, CreateWebhookRequest, Webhook, WebhookDeliveryList };
 
-/** `create`'s answer: the hook and its Standard Webhooks signing secret (`whsec_…`), shown this once. */
-export interface CreatedWebhook extends Webhook {
-  secret: string;
-}
-
-export interface CreateWebhookRequest {
-  url: string;
-  /** Event types (see the event table); absent or empty: every type. */
-  events?: string[];
-  description?: string;
-}
-
-/** One delivery of an event (or a ping) to a hook, with its attempts so far. */
-export interface WebhookDelivery {
-  /** Also the `webhook-id` header of every attempt. */
-  id: string;
-  webhookId: string;
-  eventId: number | null;
-  sandboxId: string | null;
-  type: string;
-  status: 'pending' | 'delivered' | 'failed';
-  attempts: number;
-  createdAt: string;
-  nextAttemptAt: string | null;
-  giveUpAt: string;
-  lastAttemptAt: string | null;
-  lastStatusCode: number | null;
-  lastError: string | null;
-  lastDurationMs: number | null;
-  deliveredAt: string | null;
-  /** The body sent: `{ type, timestamp, data }`. */
-  payload: unknown;
-}
-
-export interface WebhookDeliveryList {
-  deliveries: WebhookDelivery[];
-  nextCursor: string | null;
-}
+/** One delivery of an event (or a ping) to a hook, with its attempts so far (types generated from the server). */
+export type WebhookDelivery = WebhookDeliveryList['deliveries'][number];
 
 export interface DeliveriesOptions {
   status?: WebhookDelivery['status'];
