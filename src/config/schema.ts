@@ -6,6 +6,7 @@ import { storeConfigSchema, storeEnvVars } from './cluster-schema.js';
 import { sourcesConfigSchema, sourcesEnvVars } from './sources-schema.js';
 import { usageConfigSchema, usageEnvVars } from './usage-schema.js';
 import { webhooksConfigSchema, webhooksEnvVars } from './webhooks-schema.js';
+import { workspacesConfigSchema, workspacesEnvVars } from './workspaces-schema.js';
 
 const hostPort = z
   .string()
@@ -326,6 +327,7 @@ export const configSchema = z.strictObject({
   ...usageConfigSchema,
   ...webhooksConfigSchema,
   ...sourcesConfigSchema,
+  ...workspacesConfigSchema,
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -431,9 +433,13 @@ export const envVars: Record<string, { path: string[]; parse: EnvParser }> = {
   PREVIEWD_QUOTA_MAX_RUNNING: { path: ['quotas', 'maxRunningPerOwner'], parse: num },
   PREVIEWD_QUOTA_MAX_SNAPSHOTS: { path: ['quotas', 'maxSnapshotsPerOwner'], parse: num },
   ...Object.fromEntries(
-    Object.entries({ ...storeEnvVars, ...usageEnvVars, ...webhooksEnvVars, ...sourcesEnvVars }).map(
-      ([name, v]) => [name, { path: [...v.path], parse: { str, num, bool }[v.kind] }],
-    ),
+    Object.entries({
+      ...storeEnvVars,
+      ...usageEnvVars,
+      ...webhooksEnvVars,
+      ...sourcesEnvVars,
+      ...workspacesEnvVars,
+    }).map(([name, v]) => [name, { path: [...v.path], parse: { str, num, bool }[v.kind] }]),
   ),
 };
 

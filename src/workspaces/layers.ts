@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
 /** A layer key: lowercase hex, what `layerKey` makes (a path segment that cannot climb out). */
@@ -42,6 +42,27 @@ export class LayerStore {
 
   has(key: string): boolean {
     return existsSync(this.path(key));
+  }
+
+  /**
+   * Records that a new stack is about to name `key` (the layer store's budget evicts the least
+   * recently used layers first): `<root>/.used/<key>`, whose mtime is the last use.
+   */
+  async touch(key: string): Promise<void> {
+    this.path(key);
+    const dir = join(this.root, '.used');
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const marker = join(dir, key);
+    const now = new Date();
+    await utimes(marker, now, now).catch(async () => writeFile(marker, '', { mode: 0o600 }));
+  }
+
+  /** When `key` was last named by a new stack (`touch`), if ever. */
+  async lastUsed(key: string): Promise<Date | undefined> {
+    const st = await stat(join(this.root, '.used', this.path(key).slice(this.root.length + 1))).catch(
+      () => undefined,
+    );
+    return st?.mtime;
   }
 
   /** The empty layer: the lower of a stack that starts from nothing (overlayfs needs one). */

@@ -159,6 +159,7 @@ export class SandboxStorage {
     };
     for (const key of stack.layers) {
       if (!this.deps.layers.has(key)) throw new Error(`layer ${key} is not in the layer store`);
+      await this.deps.layers.touch(key);
     }
     if (stack.caches === 'overlay') {
       stack.cacheLayers = {};
