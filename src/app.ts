@@ -31,6 +31,7 @@ import { TraefikMode } from './traefik/mode.js';
 import { NodeUsage } from './usage/node-usage.js';
 import { version } from './version.js';
 import { Webhooks } from './webhooks/webhooks.js';
+import { LayerBudget, snapshotLayersOf } from './workspaces/layer-budget.js';
 import { LayerStore } from './workspaces/layers.js';
 import { canMount } from './workspaces/mounts.js';
 import { SandboxStorage } from './workspaces/sandbox-storage.js';
@@ -57,6 +58,8 @@ export interface Previewd {
   usage: NodeUsage;
   /** Signed webhooks: the dispatcher and sender of this node (docs/webhooks.md). */
   webhooks: Webhooks;
+  /** The layer store's disk budget and LRU eviction (docs/layers.md). */
+  layerBudget: LayerBudget;
   api: FastifyInstance;
   edge: Edge;
   /** Base URL of the edge's plain-HTTP listener, once started. */
@@ -251,6 +254,14 @@ export async function createPreviewd(
     bus,
     log: log.child({ component: 'snapshots' }),
   });
+  const layerBudget = new LayerBudget({
+    dataDir: config.dataDir,
+    layers,
+    sources: { storage, snapshotLayers: snapshotLayersOf(store, () => service.nodeId) },
+    budgetMb: () => config.layers.budgetMb,
+    registry: metrics.registry,
+    log: log.child({ component: 'layers' }),
+  });
   const api = await buildApi({
     config,
     keyRing,
@@ -286,6 +297,7 @@ export async function createPreviewd(
     watchers,
     usage: nodeUsage,
     webhooks,
+    layerBudget,
     api,
     edge,
     keys,
@@ -314,6 +326,8 @@ export async function createPreviewd(
       nodeUsage.start();
       webhooks.start();
       snapshots.start();
+      layerBudget.start();
+      void layerBudget.runOnce().catch((err) => log.warn({ err }, 'layer budget pass failed'));
       // The edge first: once the API answers (/healthz), previews are served too.
       await edge.start();
       const { host, port } = splitHostPort(config.apiAddr);
@@ -343,6 +357,7 @@ export async function createPreviewd(
       await nodeUsage.stop();
       await webhooks.stop();
       await snapshots.stop();
+      await layerBudget.stop();
       await traefik?.stop();
       await edge.stop();
       await api.close();

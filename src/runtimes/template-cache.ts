@@ -74,6 +74,8 @@ export class TemplateCache {
     if (!nodeTemplates.includes(template)) return { files, warm: false };
     const layer = await this.currentLayer(template, files);
     if (!layer) return { files, warm: false };
+    // Named for a new stack from now on: the layer budget leaves it (docs/layers.md).
+    if (!(await this.layers.claim(layer))) return { files, warm: false };
     const lock = await readFile(join(this.dir(template), LOCKFILE), 'utf8').catch(() => undefined);
     if (lock === undefined) return { files, warm: false };
     return { files: { ...files, [LOCKFILE]: lock }, warm: true, layer };
@@ -175,23 +177,27 @@ export class TemplateCache {
       createHash('sha256').update(lock).digest('hex'),
       next.install,
     );
-    await this.layers.put(key, async (layer) => {
-      // cp -a copies a link given on its command line as a link: swapped meanwhile, it is caught below.
-      await run('cp', ['-a', modules, join(layer, 'node_modules')]);
-      if (!(await lstat(join(layer, 'node_modules'))).isDirectory()) {
-        throw new Error(`${name}: node_modules of the build is not a directory`);
-      }
-      // Vite's pre-bundled deps belong to one dev server run.
-      await rm(join(layer, 'node_modules', '.vite'), { recursive: true, force: true });
-      // The copied stamp may be a link: removed, then created anew (never followed).
-      const stamp = join(layer, 'node_modules', STAMP);
-      await rm(stamp, { force: true });
-      await writeFile(stamp, `${installStamp(next.install!, withLock)}\n`, { flag: 'wx' });
-      // Every sandbox has its own uid: the layer is readable and writable by all of them. It is only
-      // ever an overlay's lower layer, which overlayfs never writes (a write copies the file up into
-      // that sandbox's own layer), so its mode decides who may change their own copy, nothing more.
-      await run('chmod', ['-R', 'a+rwX,ug-s', join(layer, 'node_modules')]);
-    });
+    await this.layers.put(
+      key,
+      async (layer) => {
+        // cp -a copies a link given on its command line as a link: swapped meanwhile, it is caught below.
+        await run('cp', ['-a', modules, join(layer, 'node_modules')]);
+        if (!(await lstat(join(layer, 'node_modules'))).isDirectory()) {
+          throw new Error(`${name}: node_modules of the build is not a directory`);
+        }
+        // Vite's pre-bundled deps belong to one dev server run.
+        await rm(join(layer, 'node_modules', '.vite'), { recursive: true, force: true });
+        // The copied stamp may be a link: removed, then created anew (never followed).
+        const stamp = join(layer, 'node_modules', STAMP);
+        await rm(stamp, { force: true });
+        await writeFile(stamp, `${installStamp(next.install!, withLock)}\n`, { flag: 'wx' });
+        // Every sandbox has its own uid: the layer is readable and writable by all of them. It is only
+        // ever an overlay's lower layer, which overlayfs never writes (a write copies the file up into
+        // that sandbox's own layer), so its mode decides who may change their own copy, nothing more.
+        await run('chmod', ['-R', 'a+rwX,ug-s', join(layer, 'node_modules')]);
+      },
+      { kind: 'template' },
+    );
     // What the build downloaded becomes the next download-cache layer (never written in place:
     // running sandboxes have the current one as their lower layer).
     const disk = join(dirname(workspaceRoot), 'disk');

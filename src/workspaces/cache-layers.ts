@@ -22,7 +22,9 @@ export async function currentCacheLayer(
   name: CacheName,
 ): Promise<string | undefined> {
   const key = (await readFile(pointer(dataDir, name), 'utf8').catch(() => '')).trim();
-  return key && layers.has(key) ? key : undefined;
+  if (!key || !layers.has(key)) return undefined;
+  // Named for a new stack (or a new cache layer's base): the layer budget leaves it meanwhile.
+  return (await layers.claim(key)) ? key : undefined;
 }
 
 /**
@@ -44,16 +46,20 @@ export async function publishCacheLayer(
   if (!existsSync(upper) || (await readdir(upper)).length === 0) return undefined;
   const previous = await currentCacheLayer(dataDir, layers, name);
   const key = layerKey('cache', name, previous ?? '', randomBytes(8).toString('hex'));
-  await layers.put(key, async (dir) => {
-    if (previous) await run('cp', ['-al', `${layers.path(previous)}/.`, dir]);
-    await run('cp', ['-a', '--remove-destination', `${resolve(upper)}/.`, dir]);
-    // Whiteouts (character devices 0:0) and opaque markers belong to the build's overlay only.
-    await run('find', [dir, '-type', 'c', '-delete']);
-    // Every sandbox has its own uid and npm writes into its cache's directories: readable and
-    // writable by all, which opens nothing — sandboxes only ever see it as an overlay's lower
-    // layer, so a write lands in their own upper layer.
-    await run('chmod', ['-R', 'a+rwX,ug-s', dir]);
-  });
+  await layers.put(
+    key,
+    async (dir) => {
+      if (previous) await run('cp', ['-al', `${layers.path(previous)}/.`, dir]);
+      await run('cp', ['-a', '--remove-destination', `${resolve(upper)}/.`, dir]);
+      // Whiteouts (character devices 0:0) and opaque markers belong to the build's overlay only.
+      await run('find', [dir, '-type', 'c', '-delete']);
+      // Every sandbox has its own uid and npm writes into its cache's directories: readable and
+      // writable by all, which opens nothing — sandboxes only ever see it as an overlay's lower
+      // layer, so a write lands in their own upper layer.
+      await run('chmod', ['-R', 'a+rwX,ug-s', dir]);
+    },
+    { kind: 'cache' },
+  );
   await mkdir(dirname(pointer(dataDir, name)), { recursive: true });
   const tmp = `${pointer(dataDir, name)}.tmp-${randomBytes(4).toString('hex')}`;
   await writeFile(tmp, `${key}\n`);
