@@ -1,10 +1,15 @@
 import type {
   AccessLogEntry,
   Capacity,
+  CreateSandboxRequest,
+  CreateSnapshotRequest,
   EgressPolicy,
   FileEntry,
+  ForkRequest,
   Sandbox,
   SandboxMetrics,
+  Snapshot,
+  SnapshotList,
   Template,
 } from './types';
 
@@ -102,7 +107,7 @@ export const api = {
     return all;
   },
   getSandbox: (id: string) => request<Sandbox>('GET', sb(id)),
-  createSandbox: (body: Record<string, unknown>) => request<Sandbox>('POST', '/v1/sandboxes', body),
+  createSandbox: (body: CreateSandboxRequest) => request<Sandbox>('POST', '/v1/sandboxes', body),
   start: (id: string) => request<Sandbox>('POST', `${sb(id)}/start`, {}),
   stop: (id: string) => request<Sandbox>('POST', `${sb(id)}/stop`, {}),
   restartApp: (id: string) => request<unknown>('POST', `${sb(id)}/restart-app`, {}),
@@ -120,6 +125,24 @@ export const api = {
   /** CPU, memory, disk and network samples; `since` (ISO) asks only for newer ones. */
   metrics: (id: string, since?: string) =>
     request<SandboxMetrics>('GET', `${sb(id)}/metrics${since ? `?${q({ since })}` : ''}`),
+  snapshot: (id: string, body: CreateSnapshotRequest) =>
+    request<Snapshot>('POST', `${sb(id)}/snapshots`, body),
+  fork: (id: string, body: ForkRequest = {}) => request<Sandbox>('POST', `${sb(id)}/fork`, body),
+  /** Every snapshot of the caller, newest first (all pages). */
+  listSnapshots: async () => {
+    const all: Snapshot[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: SnapshotList = await request(
+        'GET',
+        `/v1/snapshots?${q({ limit: 100, cursor: cursor ?? undefined })}`,
+      );
+      all.push(...page.snapshots);
+      cursor = page.nextCursor;
+    } while (cursor);
+    return all;
+  },
+  deleteSnapshot: (id: string) => request<Snapshot>('DELETE', `/v1/snapshots/${encodeURIComponent(id)}`),
   capacity: () => request<Capacity>('GET', '/v1/capacity'),
   templates: () => request<{ templates: Template[] }>('GET', '/v1/templates'),
 

@@ -5,6 +5,7 @@ import { ListView } from './list-view';
 import { linkClick, useRoute } from './router';
 import type { SandboxView as SandboxViewType } from './sandbox-view';
 import { SignIn } from './sign-in';
+import { SnapshotsView } from './snapshots-view';
 
 type Session =
   | { status: 'checking' }
@@ -62,6 +63,13 @@ export function App() {
           <a href="/" onClick={linkClick('/')} aria-current={route.name === 'list' ? 'page' : undefined}>
             Sandboxes
           </a>
+          <a
+            href="/snapshots"
+            onClick={linkClick('/snapshots')}
+            aria-current={route.name === 'snapshots' ? 'page' : undefined}
+          >
+            Snapshots
+          </a>
         </nav>
         <span class="spacer" />
         {session.owner ? <span class="muted">Signed in as {session.owner}</span> : null}
@@ -71,6 +79,8 @@ export function App() {
       </header>
       {route.name === 'list' ? (
         <ListView admin={session.admin} />
+      ) : route.name === 'snapshots' ? (
+        <SnapshotsView />
       ) : SandboxView ? (
         <SandboxView key={route.id} id={route.id} />
       ) : (

@@ -1,14 +1,14 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api } from './api-client';
 import { ErrorNote } from './error-note';
-import type { Sandbox, Template } from './types';
-import { UploadFailureNote } from './upload-failure-note';
+import { GitCreateForm } from './git-create-form';
+import type { CreateSandboxRequest, Sandbox, Template } from './types';
 import { type CollectedFiles, filesFromDrop, filesFromList, filesFromZip } from './upload-files';
-import { createFromFiles, UploadIncomplete, type UploadProgress } from './upload-send';
+import { createFromFiles, type UploadProgress } from './upload-send';
 
 /**
- * Create a sandbox from a template, or from a dropped / chosen folder or zip (text files in the
- * create request, binary files in batches after; one progress bar over both).
+ * Create a sandbox from a template, from a Git repository, or from a dropped / chosen folder or
+ * zip (every file, text and binary, in one zip body of the create: all there before the app starts).
  */
 export function CreatePanel({ onCreated }: { onCreated: (s: Sandbox) => void }) {
   const [templates, setTemplates] = useState<Template[] | null>(null);
@@ -35,7 +35,10 @@ export function CreatePanel({ onCreated }: { onCreated: (s: Sandbox) => void }) 
     setBusy(true);
     setError(null);
     try {
-      onCreated(await api.createSandbox({ template, visibility }));
+      // The names come from GET /v1/templates: the server's own list.
+      onCreated(
+        await api.createSandbox({ template: template as CreateSandboxRequest['template'], visibility }),
+      );
     } catch (err) {
       setError(err);
     } finally {
@@ -61,12 +64,10 @@ export function CreatePanel({ onCreated }: { onCreated: (s: Sandbox) => void }) 
     setError(null);
     setProgress({ ratio: 0, label: 'Starting the upload…' });
     try {
-      await createFromFiles(upload, { visibility }, setProgress, onCreated);
+      onCreated(await createFromFiles(upload, { visibility }, setProgress));
       setUpload(null);
     } catch (err) {
       setError(err);
-      // The sandbox exists: a second click would create another one.
-      if (err instanceof UploadIncomplete) setUpload(null);
     } finally {
       setBusy(false);
       setProgress(null);
@@ -106,6 +107,7 @@ export function CreatePanel({ onCreated }: { onCreated: (s: Sandbox) => void }) 
           </label>
           {templatesError ? <ErrorNote error={templatesError} /> : null}
         </form>
+        <GitCreateForm visibility={visibility} onCreated={onCreated} />
         <section
           aria-label="Create from a folder or a zip"
           class={`dropzone${dragging ? ' dragging' : ''}`}
@@ -132,8 +134,9 @@ export function CreatePanel({ onCreated }: { onCreated: (s: Sandbox) => void }) 
               <input
                 type="file"
                 class="visually-hidden"
-                // @ts-expect-error: webkitdirectory is not in the DOM typings
-                webkitdirectory=""
+                // @ts-expect-error: webkitdirectory is not in the DOM typings. A boolean: Preact sets
+                // it as the DOM property, where "" would mean false (no folder picker).
+                webkitdirectory={true}
                 multiple
                 onChange={(e) => {
                   const files = (e.target as HTMLInputElement).files;
@@ -179,11 +182,7 @@ export function CreatePanel({ onCreated }: { onCreated: (s: Sandbox) => void }) 
           ) : null}
         </section>
       </div>
-      {error instanceof UploadIncomplete ? (
-        <UploadFailureNote error={error} />
-      ) : error ? (
-        <ErrorNote error={error} />
-      ) : null}
+      {error ? <ErrorNote error={error} /> : null}
     </section>
   );
 }

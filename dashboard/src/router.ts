@@ -1,9 +1,10 @@
 import { useEffect, useState } from 'preact/hooks';
 
-/** History routing: `/` is the list, `/sandboxes/<id>` a sandbox. */
-export type Route = { name: 'list' } | { name: 'sandbox'; id: string };
+/** History routing: `/` is the list, `/sandboxes/<id>` a sandbox, `/snapshots` the snapshots. */
+export type Route = { name: 'list' } | { name: 'sandbox'; id: string } | { name: 'snapshots' };
 
 export function parseRoute(pathname: string): Route {
+  if (/^\/snapshots\/?$/.test(pathname)) return { name: 'snapshots' };
   const match = /^\/sandboxes\/([0-9a-z]+)\/?$/.exec(pathname);
   return match ? { name: 'sandbox', id: match[1]! } : { name: 'list' };
 }

@@ -11,6 +11,7 @@ import { PreviewFrame } from './preview-frame';
 import { linkClick } from './router';
 import { runtimeLabel } from './runtime-label';
 import { SandboxActions } from './sandbox-actions';
+import { SnapshotForkActions } from './snapshot-fork-actions';
 import { StateBadge } from './state-badge';
 import { TerminalPanel } from './terminal-panel';
 import { ago, useNow } from './time-format';
@@ -151,6 +152,7 @@ export function SandboxView({ id }: { id: string }) {
           />
         ) : null}
         <SandboxActions sandbox={sandbox} onChanged={setSandbox} />
+        <SnapshotForkActions sandbox={sandbox} />
         <EgressControl sandbox={sandbox} onChanged={setSandbox} />
       </header>
       <div class="sandbox-grid">

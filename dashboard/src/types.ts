@@ -4,14 +4,26 @@
  */
 import type {
   ApiOperations,
+  CreateSandboxRequest,
+  CreateSnapshotRequest,
   EgressPolicy,
   FileEntry,
   SandboxInfo,
+  Snapshot,
+  SnapshotList,
 } from '../../packages/sdk/src/generated/api-types';
 import type { PreviewdEvent } from '../../packages/sdk/src/sandbox';
 import { sandboxStates as allStates } from '../../src/domain/state-machine';
 
-export type { EgressPolicy, FileEntry, PreviewdEvent };
+export type {
+  CreateSandboxRequest,
+  CreateSnapshotRequest,
+  EgressPolicy,
+  FileEntry,
+  PreviewdEvent,
+  Snapshot,
+  SnapshotList,
+};
 export type Sandbox = SandboxInfo;
 export type SandboxState = Sandbox['state'];
 export type Preview = Sandbox['previews'][number];
@@ -34,3 +46,9 @@ export type MetricsSample = SandboxMetrics['samples'][number];
 
 /** `GET /v1/capacity` (admin): the memory budget over the host, or the live nodes of a cluster. */
 export type Capacity = NonNullable<ApiOperations['GET /v1/capacity']['response']>;
+
+/** `source.git` of a create: url, ref, depth, token (the token is sent once and never kept). */
+export type GitSource = NonNullable<NonNullable<CreateSandboxRequest['source']>['git']>;
+
+/** The body of `POST /v1/sandboxes/{id}/fork`. */
+export type ForkRequest = NonNullable<ApiOperations['POST /v1/sandboxes/{id}/fork']['body']>;

@@ -29,11 +29,11 @@ const contentSecurityPolicy = [
 ].join('; ');
 
 /**
- * The dashboard's own page paths (history routing, dashboard/src/router.ts): the list at `/` and a
- * sandbox at `/sandboxes/<id>`. Only these get index.html; any other unknown path is a 404, so a
- * misspelt API path never answers 200 with a page.
+ * The dashboard's own page paths (history routing, dashboard/src/router.ts): the list at `/`, a
+ * sandbox at `/sandboxes/<id>` and the snapshots at `/snapshots`. Only these get index.html; any
+ * other unknown path is a 404, so a misspelt API path never answers 200 with a page.
  */
-const PAGE_PATH = /^\/(sandboxes\/[0-9a-z]{26}\/?)?$/;
+const PAGE_PATH = /^\/(sandboxes\/[0-9a-z]{26}\/?|snapshots\/?)?$/;
 
 function wantsPage(request: FastifyRequest): boolean {
   const path = request.url.split('?', 1)[0] ?? '/';

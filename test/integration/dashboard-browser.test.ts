@@ -1,4 +1,4 @@
-import { strToU8, zipSync } from 'fflate';
+import { strToU8, unzipSync, zipSync } from 'fflate';
 import type { Browser, BrowserContext, Frame, Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenCookieScope } from '../../src/edge/edge-server.js';
@@ -209,7 +209,7 @@ describe('the dashboard in a real browser (real server, real engine)', () => {
     }
   }, 240_000);
 
-  it('creates from a zip (text in the create, binary in a batch after), filters the list, and stops in bulk', async () => {
+  it('creates from a zip (every file in one zip body of the create), filters the list, and stops in bulk', async () => {
     const html = '<!doctype html><title>zip</title><h1 id="title">from a zip</h1>';
     // Not UTF-8: the PNG signature, then every byte value (NUL and 0x80..0xff among them).
     const png = new Uint8Array([
@@ -250,29 +250,28 @@ describe('the dashboard in a real browser (real server, real engine)', () => {
         });
       await chooseZip();
       await page.waitForSelector('text=3 file(s) ready (2 text, 1 binary)');
-      const [created, batch] = await Promise.all([
+      const uploads: string[] = [];
+      page.on('request', (r) => {
+        if (r.method() === 'POST' && r.url().startsWith(`${server.url}/v1/sandboxes`)) uploads.push(r.url());
+      });
+      const [created] = await Promise.all([
         page.waitForResponse(
           (r) => r.url() === `${server.url}/v1/sandboxes` && r.request().method() === 'POST',
         ),
-        page.waitForResponse((r) => /\/v1\/sandboxes\/[^/]+\/files\/batch$/.test(r.url())),
         page.click('button:has-text("Create from upload")'),
       ]);
       expect(created.status()).toBe(201);
       const id = ((await created.json()) as { id: string }).id;
-      // The create carries the text files, the common folder dropped, node_modules left out.
-      const body = JSON.parse(created.request().postData() ?? '{}') as { files: Record<string, string> };
-      expect(Object.keys(body.files).sort()).toEqual(['index.html', 'notes.md']);
+      // One request: a zip body, the options in X-Previewd-Create.
+      const headers = created.request().headers();
+      expect(headers['content-type']).toBe('application/zip');
+      expect(JSON.parse(headers['x-previewd-create'] ?? '')).toEqual({ visibility: 'public' });
+      const sent = unzipSync(new Uint8Array(created.request().postDataBuffer() ?? Buffer.alloc(0)));
+      // Every file, the common folder dropped, node_modules left out.
+      expect(Object.keys(sent).sort()).toEqual(['img/logo.png', 'index.html', 'notes.md']);
       expect((await server.call('GET', `/v1/sandboxes/${id}/files?path=index.html`)).body).toBe(html);
-      // The binary file follows in one batch (base64) to this sandbox, and its bytes land exactly.
-      expect(batch.url()).toBe(`${server.url}/v1/sandboxes/${id}/files/batch`);
-      expect(batch.status()).toBe(200);
-      const sent = JSON.parse(batch.request().postData() ?? '{}') as {
-        encoding: string;
-        files: Record<string, string>;
-      };
-      expect(sent.encoding).toBe('base64');
-      expect(Object.keys(sent.files)).toEqual(['img/logo.png']);
       expect((await readRaw(id, 'img/logo.png')).equals(Buffer.from(png))).toBe(true);
+      expect(uploads).toEqual([`${server.url}/v1/sandboxes`]);
       // Done: the progress bar goes away, no error shown.
       await page.waitForSelector('section.dropzone progress', { state: 'detached' });
       expect(await page.$('section.create [role=alert]')).toBeNull();
@@ -292,38 +291,32 @@ describe('the dashboard in a real browser (real server, real engine)', () => {
       await page.waitForSelector(`${row} [data-state="stopped"]`, { timeout: 60_000 });
       expect((await server.call('GET', `/v1/sandboxes/${id}`)).body.state).toBe('stopped');
 
-      // A batch the server refuses: the sandbox still appears, and the page says which files
-      // did not land, with the API's message and hint.
-      await page.route('**/files/batch', (route) =>
-        route.fulfill({
-          status: 413,
-          contentType: 'application/json',
-          body: JSON.stringify({
-            error: {
-              code: 'payload_too_large',
-              message: 'the body is too large',
-              hint: 'Send less per request.',
-            },
-          }),
-        }),
-      );
+      // An archive the server refuses (an entry climbing out of the workspace): no sandbox, and
+      // the page shows the API's code, message and hint; the upload stays ready to fix.
       await page.fill('input[type=search]', '');
-      await chooseZip();
-      const [again] = await Promise.all([
+      const before = (await server.call('GET', '/v1/sandboxes')).body.sandboxes.length as number;
+      await page.setInputFiles('input[type=file][accept*="zip"]', {
+        name: 'bad.zip',
+        mimeType: 'application/zip',
+        buffer: Buffer.from(zipSync({ 'index.html': strToU8(html), '../evil.txt': strToU8('out') })),
+      });
+      await page.waitForSelector('text=2 file(s) ready (2 text, 0 binary)');
+      const [refused] = await Promise.all([
         page.waitForResponse(
           (r) => r.url() === `${server.url}/v1/sandboxes` && r.request().method() === 'POST',
         ),
         page.click('button:has-text("Create from upload")'),
       ]);
-      const secondId = ((await again.json()) as { id: string }).id;
-      const note = await page.waitForSelector('section.create .upload-failures[role=alert]');
-      const text = (await note.textContent()) ?? '';
-      expect(text).toContain(`Sandbox ${secondId} was created, but 1 of 1 binary file(s) did not upload.`);
-      expect(text).toContain('img/logo.png');
-      expect(text).toContain('the body is too large');
-      expect(text).toContain('Send less per request.');
-      await page.waitForSelector(`tr[data-sandbox-id="${secondId}"]`, { timeout: 5_000 });
-      expect(await page.$('button:has-text("Create from upload")')).toBeNull();
+      expect(refused.status()).toBe(400);
+      const error = ((await refused.json()) as { error: { code: string; hint: string } }).error;
+      expect(error.code).toBe('invalid_path');
+      const note = await page.waitForSelector('section.create [role=alert]');
+      expect(await note.$eval('[data-error-code]', (el) => el.getAttribute('data-error-code'))).toBe(
+        'invalid_path',
+      );
+      expect(await note.textContent()).toContain(error.hint);
+      expect((await server.call('GET', '/v1/sandboxes')).body.sandboxes.length).toBe(before);
+      expect(await page.$('button:has-text("Create from upload")')).not.toBeNull();
     } finally {
       await ctx.close();
     }

@@ -1,0 +1,111 @@
+import { useRef, useState } from 'preact/hooks';
+import { api } from './api-client';
+import { ErrorNote } from './error-note';
+import type { GitSource, Sandbox } from './types';
+
+/** Bounds the page checks before sending (the server checks the same and more). */
+const MAX_URL = 2048;
+const MAX_REF = 256;
+const MAX_DEPTH = 1000;
+
+/**
+ * Create from a Git repository: `POST /v1/sandboxes { source: { git } }`. previewd clones it on
+ * the host (docs/sources.md). The token is a password field read only when the form is sent: it
+ * is never kept in the component's state and the field is emptied once the request is done.
+ */
+export function GitCreateForm({
+  visibility,
+  onCreated,
+}: {
+  visibility: 'public' | 'private';
+  onCreated: (s: Sandbox) => void;
+}) {
+  const [url, setUrl] = useState('');
+  const [ref, setRef] = useState('');
+  const [depth, setDepth] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const tokenInput = useRef<HTMLInputElement>(null);
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setError(null);
+    const git: GitSource = { url: url.trim() };
+    if (ref.trim()) git.ref = ref.trim();
+    if (depth.trim()) git.depth = Number(depth);
+    const token = tokenInput.current?.value ?? '';
+    if (token) git.token = token;
+    setBusy(true);
+    try {
+      onCreated(await api.createSandbox({ source: { git }, visibility }));
+      setUrl('');
+      setRef('');
+      setDepth('');
+    } catch (err) {
+      setError(err);
+    } finally {
+      if (tokenInput.current) tokenInput.current.value = '';
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form class="create-git" onSubmit={submit} aria-label="Create from a Git repository">
+      <label for="git-url">Git repository</label>
+      <div class="row">
+        <input
+          id="git-url"
+          type="url"
+          required
+          maxLength={MAX_URL}
+          placeholder="https://git.example.com/team/app.git"
+          value={url}
+          onInput={(e) => setUrl((e.target as HTMLInputElement).value)}
+        />
+        <button type="submit" class="primary" disabled={busy || !url.trim()}>
+          {busy ? 'Cloning…' : 'Clone'}
+        </button>
+      </div>
+      <div class="git-options">
+        <label>
+          Ref
+          <input
+            id="git-ref"
+            maxLength={MAX_REF}
+            placeholder="branch, tag or commit"
+            value={ref}
+            onInput={(e) => setRef((e.target as HTMLInputElement).value)}
+          />
+        </label>
+        <label>
+          Depth
+          <input
+            id="git-depth"
+            type="number"
+            min={1}
+            max={MAX_DEPTH}
+            placeholder="1"
+            value={depth}
+            onInput={(e) => setDepth((e.target as HTMLInputElement).value)}
+          />
+        </label>
+        <label>
+          Token
+          <input
+            id="git-token"
+            ref={tokenInput}
+            type="password"
+            autocomplete="off"
+            maxLength={4096}
+            placeholder="for a private repository"
+          />
+        </label>
+      </div>
+      <p class="muted small">
+        Cloned by previewd on the host (no hooks run, no <code>.git</code> kept); the token is sent with this
+        request only.
+      </p>
+      {error ? <ErrorNote error={error} /> : null}
+    </form>
+  );
+}
