@@ -186,7 +186,7 @@ describe('dashboard serving', () => {
   });
 
   it('serves index.html for page paths, with a strict CSP that forbids framing the dashboard', async () => {
-    for (const url of ['/', '/sandboxes/01jz5r6v7w8x9y0z1a2b3c4d5e']) {
+    for (const url of ['/', '/sandboxes/01jz5r6v7w8x9y0z1a2b3c4d5e', '/snapshots']) {
       const res = await app.inject({ url });
       expect(res.statusCode).toBe(200);
       expect(res.body).toContain('<title>dash</title>');
@@ -202,6 +202,7 @@ describe('dashboard serving', () => {
     const missing = await app.inject({ url: '/assets/gone-123.js' });
     expect(missing.statusCode).toBe(404);
     expect(missing.json().error.code).toBe('not_found');
+    expect((await app.inject({ url: '/snapshots/x' })).statusCode).toBe(404);
     const api = await app.inject({ url: '/v1/unknown' });
     expect(api.statusCode).toBe(404);
     expect(api.headers['content-security-policy']).toBeUndefined();
