@@ -90,11 +90,15 @@ export async function surveyLayers(opts: {
   budgetBytes: number;
   now: number;
   graceMs: number;
+  /** false: measure unmeasured layers without writing their meta (a reader such as the doctor). */
+  record?: boolean;
 }): Promise<LayerStoreReport> {
   const kinds = await pointedKinds(opts.dataDir);
   const entries: LayerEntry[] = [];
   for (const key of await opts.layers.keys()) {
-    const meta = await opts.layers.meta(key, kinds.get(key) ?? 'other').catch(() => undefined);
+    const meta = await opts.layers
+      .meta(key, kinds.get(key) ?? 'other', { record: opts.record ?? true })
+      .catch(() => undefined);
     if (!meta) continue; // removed meanwhile
     const used = (await opts.layers.lastUsed(key))?.getTime();
     const lastUsed = Math.max(used ?? 0, meta.measuredAt);

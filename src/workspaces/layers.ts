@@ -115,14 +115,16 @@ export class LayerStore {
 
   /**
    * The size and kind of `key`: read from `.meta/<key>.json`, or measured once (du) and written
-   * there. `kind` is what the caller knows of it (kept if the meta says more than "other").
+   * there (not with `record: false`). `kind` is what the caller knows of it.
    */
-  async meta(key: string, kind: LayerKind = 'other'): Promise<LayerMeta> {
+  async meta(key: string, kind: LayerKind = 'other', opts: { record?: boolean } = {}): Promise<LayerMeta> {
     const at = this.now();
     const known = await this.readMeta(key);
     if (known && (kind === 'other' || known.kind === kind)) return known;
     const bytes = known?.bytes ?? (await this.measure(key));
     const meta: LayerMeta = { kind, bytes, measuredAt: known?.measuredAt ?? at };
+    // A reader (the doctor) measures without writing.
+    if (opts.record === false) return meta;
     const dir = join(this.root, '.meta');
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const tmp = join(dir, `.${key}.${randomBytes(4).toString('hex')}`);

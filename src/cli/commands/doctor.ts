@@ -16,6 +16,8 @@ export interface Check {
   detail: string;
   /** What to do when it is not ok. */
   fix?: string;
+  /** The layer store's numbers (the "layer store" check, doctor-layers.ts). */
+  layers?: Record<string, unknown>;
 }
 
 const MIN_FREE_GIB = 2;
@@ -270,6 +272,8 @@ export async function runChecks(loaded: LoadedConfig): Promise<Check[]> {
   checks.push(caCheck(config));
   checks.push(await containmentCheck(config));
   checks.push(diskCheck(config));
+  const { layerStoreCheck } = await import('./doctor-layers.js');
+  checks.push(await layerStoreCheck(config));
   checks.push(
     serverVersion
       ? { check: 'server', status: 'ok', detail: `previewd ${serverVersion} answers at ${connection.url}` }
@@ -295,7 +299,7 @@ export function registerDoctorCommand(program: Command, load: () => LoadedConfig
   program
     .command('doctor')
     .description(
-      'Check the engine, images, isolation levels, ports, CA bundle, network containment and disk; each failing line names its fix',
+      'Check the engine, images, isolation levels, ports, CA bundle, network containment, disk and the layer store; each failing line names its fix',
     )
     .option('--json', 'print the checks as JSON')
     .action(
