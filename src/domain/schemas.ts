@@ -214,6 +214,12 @@ export const runtimePlanSchema = z.object({
     .optional()
     .describe('What detection recognised, e.g. vite-react, nextjs, fastapi, static'),
   packageManager: z.enum(['npm', 'pnpm', 'yarn', 'pip']).optional(),
+  dependencies: z
+    .enum(['layer', 'installed'])
+    .optional()
+    .describe(
+      "A user's project with an install: `layer` when its dependencies came from a dependency layer (nothing installed), `installed` when its supervisor installs them (docs/runtimes.md#dependency-layers)",
+    ),
 });
 export type RuntimePlan = z.infer<typeof runtimePlanSchema>;
 

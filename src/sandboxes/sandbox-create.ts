@@ -1,3 +1,6 @@
+import { buildDependencyLayer } from '../dependencies/dependency-build.js';
+import type { DependencyRecipe } from '../dependencies/dependency-key.js';
+import { dependencyLayersFor } from '../dependencies/dependency-layers.js';
 import { isoAt } from '../domain/clock.js';
 import { PreviewdError } from '../domain/errors.js';
 import { newSandboxId } from '../domain/ids.js';
@@ -71,16 +74,26 @@ function checkLifecycleLimits(w: SandboxWriter, input: CreateSandboxInput): void
  * Never reachable from the API. `service` is the one a cold template's build runs through.
  * `sources`: the request's archive body (src/sources); `source.git` is cloned before the workspace
  * is made; every source is in the workspace before the row (and so the app) exists.
+ * `dependencyBuild`: previewd's own throwaway sandbox building the dependency layer of that key
+ * (src/dependencies/dependency-build.ts); never reachable from the API either. A user's project
+ * whose dependencies have a layer gets it under its files once the plan is known
+ * (src/dependencies/dependency-layers.ts); otherwise its layer is built after its own install.
  */
 export async function createSandbox(
   w: SandboxWriter,
   service: SandboxService,
   input: CreateSandboxInput,
-  opts: { owner?: string; build?: TemplateName; base?: SandboxBase; sources?: CreateSources },
+  opts: {
+    owner?: string;
+    build?: TemplateName;
+    dependencyBuild?: string;
+    base?: SandboxBase;
+    sources?: CreateSources;
+  },
 ): Promise<SandboxRecord> {
   const resources = resourcesFor(
     w,
-    opts.build
+    opts.build || opts.dependencyBuild
       ? {
           ...input.resources,
           diskMb: Math.min(BUILD_DISK_MB, w.config.resources.max.diskMb ?? BUILD_DISK_MB),
@@ -98,7 +111,10 @@ export async function createSandbox(
   const template = input.template ? await w.templates.filesFor(input.template) : undefined;
   const warm = template?.warm === true;
   if (opts.build) w.templates.markBuild(id, opts.build);
+  const dependencies = dependencyLayersFor(w.provider, w.config, w.log);
+  if (opts.dependencyBuild) dependencies?.markBuild(id, opts.dependencyBuild);
   let plan: RuntimePlan;
+  let dependencyBuild: DependencyRecipe | undefined;
   // A snapshot's (or a fork's) layers instead of a template's: copy-on-write, nothing copied.
   let base = opts.base;
   let prepared: PreparedSources | undefined;
@@ -116,7 +132,7 @@ export async function createSandbox(
       identity,
       layers: base ? base.layers : template?.layer ? [template.layer] : [],
       diskMb: resources.diskMb,
-      build: opts.build !== undefined,
+      build: opts.build !== undefined || opts.dependencyBuild !== undefined,
     });
     const written = await writeSources(files, prepared, template?.files, w.config);
     await prepared.release();
@@ -124,10 +140,19 @@ export async function createSandbox(
     // After the writes: a bad path is reported as invalid_path before detection reads the files.
     plan = base ? planFromBase(base, withTemplate, w.config) : planFromInput(withTemplate, w.config);
     base?.release();
+    // A user's own project (no template, snapshot or fork: those bring their dependencies).
+    delete plan.dependencies;
+    if (dependencies && !base && !input.template && !opts.build && !opts.dependencyBuild && plan.install) {
+      const recipe = await dependencies.recipe(files, written, plan, input, opts.owner);
+      const attached = recipe ? await dependencies.attach(id, files, recipe) : undefined;
+      plan.dependencies = attached?.outcome ?? 'installed';
+      dependencyBuild = attached?.build;
+    }
   } catch (err) {
     base?.release();
     await prepared?.release();
     w.templates.unmarkBuild(id);
+    dependencies?.unmarkBuild(id);
     await w.provider.destroy(id).then(
       () => w.store.releaseUid(id),
       () => undefined,
@@ -179,6 +204,15 @@ export async function createSandbox(
     void warmAfterInstall(service, w.provider, name, id)
       .then((r) => r.result === 'failed' && w.log.warn({ template: name }, 'template build failed'))
       .catch((err) => w.log.warn({ err, template: name }, 'template build failed'));
+  }
+  if (dependencyBuild && dependencies) {
+    // Previewd builds this key's layer in a sandbox of its own once this one's install is over.
+    const recipe = dependencyBuild;
+    void dependencies
+      .buildAfterInstall(recipe, id, w.provider, (r) =>
+        buildDependencyLayer(service, w.provider, dependencies, r),
+      )
+      .catch((err) => w.log.warn({ err, layer: recipe.key }, 'dependency layer build failed'));
   }
   return record;
 }

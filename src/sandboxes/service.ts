@@ -68,7 +68,13 @@ export class SandboxService {
    */
   create(
     input: CreateSandboxInput,
-    opts: { owner?: string; build?: TemplateName; base?: SandboxBase; sources?: CreateSources } = {},
+    opts: {
+      owner?: string;
+      build?: TemplateName;
+      dependencyBuild?: string;
+      base?: SandboxBase;
+      sources?: CreateSources;
+    } = {},
   ): Promise<SandboxRecord> {
     return createSandbox(this.w, this, input, opts);
   }

@@ -48,6 +48,11 @@ export interface StackRecord {
   cacheLayers?: Partial<Record<CacheName, string>>;
   /** The sandbox's uid/gid: its upper layers, home and status folder belong to it. */
   owner: { uid: number; gid: number };
+  /**
+   * A dependency layer of pip's user site (src/dependencies): the lower of an overlay at
+   * /home/user/.local, whose upper is on the sandbox's disk (later installs still work).
+   */
+  local?: string;
 }
 
 export interface PrepareOptions {
@@ -72,6 +77,8 @@ export interface SandboxPaths {
   /** The supervisor's status folder (/run/previewd). */
   run: string;
   caches: Record<'npm' | 'pip', { target: string; upper: string; work: string; shared: string }>;
+  /** The overlay at /home/user/.local (a pip dependency layer below, the sandbox's writes above). */
+  local: { target: string; upper: string; work: string };
 }
 
 /**
@@ -126,6 +133,11 @@ export class SandboxStorage {
       home: join(disk, 'home'),
       run: join(disk, 'run'),
       caches: { npm: cache('npm'), pip: cache('pip') },
+      local: {
+        target: join(base, 'local'),
+        upper: join(disk, 'local-upper'),
+        work: join(disk, 'local-work'),
+      },
     };
   }
 
@@ -182,6 +194,45 @@ export class SandboxStorage {
       }
     }
     return p;
+  }
+
+  /**
+   * Adds read-only layers under a prepared sandbox whose container does not exist yet (a
+   * dependency layer, once the plan is known: src/dependencies): `workspace` below the stack's
+   * layers, `local` as pip's user site. stack.json is rewritten first, then the workspace overlay
+   * is mounted again with the new lowers (its upper, the files just written, stays); a restart or a
+   * kill -9 after the rewrite mounts the same. Without overlays, the layers' files are copied in.
+   */
+  async addLowerLayers(sandboxId: string, add: { workspace?: string[]; local?: string }): Promise<void> {
+    const p = this.paths(sandboxId);
+    const stack = await this.readStack(sandboxId);
+    if (!stack) throw new Error(`sandbox ${sandboxId} has no stack`);
+    const workspace = add.workspace ?? [];
+    for (const key of [...workspace, ...(add.local ? [add.local] : [])]) {
+      if (!this.deps.layers.has(key)) throw new Error(`layer ${key} is not in the layer store`);
+      await this.deps.layers.touch(key);
+    }
+    const next: StackRecord = { ...stack, layers: [...stack.layers, ...workspace] };
+    if (add.local) next.local = add.local;
+    const tmp = `${p.stack}.tmp`;
+    await writeFile(tmp, `${JSON.stringify(next)}\n`, { mode: 0o600 });
+    await rename(tmp, p.stack);
+    const { uid, gid } = stack.owner;
+    if (stack.mode === 'plain') {
+      for (const key of workspace) {
+        await run('cp', ['-a', `${this.deps.layers.path(key)}/.`, p.workspace]);
+        await run('chown', ['-R', `${uid}:${gid}`, p.workspace]);
+      }
+      if (add.local) {
+        const local = join(p.home, '.local');
+        await mkdir(local, { recursive: true });
+        await run('cp', ['-a', `${this.deps.layers.path(add.local)}/local/.`, local]);
+        await run('chown', ['-R', `${uid}:${gid}`, local]);
+      }
+      return;
+    }
+    if (workspace.length > 0) await unmountAll([p.workspace]);
+    await this.ensureMounted(sandboxId);
   }
 
   /** A preallocated image with an ext4 file system whose root belongs to the sandbox user. */
@@ -262,6 +313,11 @@ export class SandboxStorage {
         ? stack.layers.map((key) => this.deps.layers.path(key))
         : [await this.deps.layers.empty()];
     const overlays: OverlaySpec[] = [{ lowers, upper: p.upper, work: p.work, target: p.workspace }];
+    if (stack.local) {
+      await owned(join(p.home, '.local'));
+      // The layer holds `local/` (pip's user site as the build left it).
+      overlays.push({ lowers: [join(this.deps.layers.path(stack.local), 'local')], ...p.local });
+    }
     if (stack.caches === 'overlay') {
       for (const name of ['npm', 'pip'] as const) {
         const c = p.caches[name];
@@ -314,6 +370,7 @@ export class SandboxStorage {
     await this.ensureMounted(sandboxId);
     // The home itself (p.home, on the disk) is bound by the provider with the sandbox's user files.
     const binds = [`${p.workspace}:/workspace`];
+    if (stack.local && stack.mode === 'layers') binds.push(`${p.local.target}:${opts.home}/.local`);
     if (stack.caches === 'overlay') {
       binds.push(
         `${p.caches.pip.target}:${opts.home}/.cache/pip`,
