@@ -53,26 +53,34 @@ export async function buildDependencyLayer(
     const name = recipe.kind === 'node' ? 'node_modules' : 'local';
     if (recipe.kind === 'pip' && !existsSync(source)) {
       // Everything was in the image already: an empty user site.
-      await deps.layers.put(recipe.key, async (dir) => {
-        await run('mkdir', ['-m', '0777', join(dir, name)]);
-      });
+      await deps.layers.put(
+        recipe.key,
+        async (dir) => {
+          await run('mkdir', ['-m', '0777', join(dir, name)]);
+        },
+        { kind: 'dependency' },
+      );
       return true;
     }
-    await deps.layers.put(recipe.key, async (dir) => {
-      const target = join(dir, name);
-      await assertDirectory(source);
-      await run('cp', ['-a', source, target]);
-      // Swapped for a link between the check and the copy: cp copied the link, caught here.
-      if (!(await lstat(target)).isDirectory()) throw new Error(`${name} of the build is not a directory`);
-      await rm(join(target, STAMP), { force: true });
-      await rm(join(target, '.vite'), { recursive: true, force: true });
-      // Only files, directories and links: no FIFO, socket or device node from a sandbox.
-      await run('find', [target, '!', '-type', 'f', '!', '-type', 'd', '!', '-type', 'l', '-delete']);
-      // Each sandbox has its own uid: readable and writable by all, which opens nothing — a layer
-      // is only ever an overlay's lower, never written (a write copies the file up, into that
-      // sandbox's own layer); no setuid/setgid bit survives.
-      await run('chmod', ['-R', 'a+rwX,ug-s', target]);
-    });
+    await deps.layers.put(
+      recipe.key,
+      async (dir) => {
+        const target = join(dir, name);
+        await assertDirectory(source);
+        await run('cp', ['-a', source, target]);
+        // Swapped for a link between the check and the copy: cp copied the link, caught here.
+        if (!(await lstat(target)).isDirectory()) throw new Error(`${name} of the build is not a directory`);
+        await rm(join(target, STAMP), { force: true });
+        await rm(join(target, '.vite'), { recursive: true, force: true });
+        // Only files, directories and links: no FIFO, socket or device node from a sandbox.
+        await run('find', [target, '!', '-type', 'f', '!', '-type', 'd', '!', '-type', 'l', '-delete']);
+        // Each sandbox has its own uid: readable and writable by all, which opens nothing — a layer
+        // is only ever an overlay's lower, never written (a write copies the file up, into that
+        // sandbox's own layer); no setuid/setgid bit survives.
+        await run('chmod', ['-R', 'a+rwX,ug-s', target]);
+      },
+      { kind: 'dependency' },
+    );
     deps.deps.log.info({ layer: recipe.key, kind: recipe.kind }, 'dependency layer built');
     return true;
   } finally {
