@@ -12,6 +12,7 @@ import { Edge } from './edge/edge-server.js';
 import { LocalSandboxDirectory, type SandboxDirectory } from './edge/sandbox-directory.js';
 import { EgressPolicies } from './egress/egress-policies.js';
 import { EventBus } from './events/bus.js';
+import { WarmPool } from './pool/warm-pool.js';
 import { createDockerClient } from './providers/docker/client.js';
 import { NetworkContainment } from './providers/docker/containment.js';
 import { DockerProvider } from './providers/docker/docker-provider.js';
@@ -52,6 +53,8 @@ export interface Previewd {
   idleReaper: IdleReaper;
   expiry: ExpiryReaper;
   admission: Admission;
+  /** Warm pool of pre-started containers per runtime image (docs/pool.md). */
+  pool: WarmPool;
   processes: ProcessRegistry;
   watchers: IoWatchers;
   /** This node's usage sampling of its own sandboxes (docs/usage.md). */
@@ -140,6 +143,17 @@ export async function createPreviewd(
     log: log.child({ component: 'reconciler' }),
   });
   const metrics = new Metrics(store);
+  // The warm pool binds each sandbox's mounts into a running container: it needs host mounts.
+  if (!mountable.ok && Object.values(config.pool).some((n) => n > 0)) {
+    log.warn({ reason: mountable.reason }, 'warm pool off: previewd cannot mount on this host');
+  }
+  const pool = new WarmPool({
+    config: mountable.ok ? config : { ...config, pool: {} },
+    context: provider.poolContext(),
+    log: log.child({ component: 'pool' }),
+    registry: metrics.registry,
+  });
+  provider.usePool(pool);
   const portOf = (url: string | undefined, addr: string | undefined) =>
     url ? Number(new URL(url).port) : addr ? splitHostPort(addr).port : 0;
   const egress = new EgressPolicies({
@@ -214,7 +228,9 @@ export async function createPreviewd(
     usage,
     config,
     log: log.child({ component: 'admission' }),
+    pool,
   });
+  pool.useAdmission(admission);
   const lifecycleLog = log.child({ component: 'lifecycle' });
   const idleReaper = new IdleReaper({ store, service, usage, config, log: lifecycleLog });
   const expiry = new ExpiryReaper({ store, service, bus, config, log: lifecycleLog });
@@ -293,6 +309,7 @@ export async function createPreviewd(
     idleReaper,
     expiry,
     admission,
+    pool,
     processes,
     watchers,
     usage: nodeUsage,
@@ -318,6 +335,8 @@ export async function createPreviewd(
         await containment.refresh();
       }
       containment.start();
+      // Before the reconciler: claimed warm containers are known, unclaimed leftovers removed.
+      await pool.start(); // then fills in the background
       await reconciler.runOnce();
       reconciler.start();
       idleReaper.start();
@@ -348,6 +367,7 @@ export async function createPreviewd(
       }
     },
     async stop() {
+      await pool.stop(); // unclaimed containers go; claimed ones are their sandboxes'
       await containment.stop(); // the rules stay: other control planes may share the network
       await egress.stop();
       await reconciler.stop();

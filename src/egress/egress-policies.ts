@@ -6,7 +6,7 @@ import { type EgressPolicy, effectivePolicy } from '../domain/egress.js';
 import type { SandboxRecord } from '../domain/sandbox.js';
 import type { EventBus } from '../events/bus.js';
 import { egressRules, proxyPortRules } from '../providers/docker/egress-rules.js';
-import { LABEL_MANAGED, LABEL_SANDBOX } from '../providers/docker/labels.js';
+import { LABEL_MANAGED, sandboxIdOf } from '../providers/docker/labels.js';
 import type { Store } from '../store/store.js';
 import { type EgressDenial, EgressProxy } from './egress-proxy.js';
 
@@ -96,7 +96,7 @@ export class EgressPolicies {
     });
     const next = new Map<string, { sandboxId: string; policy: EgressPolicy }>();
     for (const c of containers) {
-      const sandboxId = c.Labels?.[LABEL_SANDBOX];
+      const sandboxId = sandboxIdOf(c.Labels, c.Names); // claimed warm pool containers by name
       if (!sandboxId) continue;
       const nets = c.NetworkSettings?.Networks ?? {};
       const addr = (nets[networkName] ?? Object.values(nets).find((n) => n.NetworkID && n.IPAddress))

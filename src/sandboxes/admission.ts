@@ -25,6 +25,8 @@ export interface AdmissionDeps {
     availableMb(): Promise<number>;
     containerMb(containerId: string): Promise<number | undefined>;
   };
+  /** The warm pool (src/pool/): memory its unclaimed containers hold, counted as used, and given back first. */
+  pool?: { reservedMb(): number; giveWay(): Promise<number> };
 }
 
 /**
@@ -89,9 +91,18 @@ export class Admission implements StartGate {
     let extraSlots = maxRunning > 0 ? live.length + pending + 1 - maxRunning : 0;
     const usageMb = new Map<string, number>();
     for (const r of live) usageMb.set(r.id, await this.usageOf(r));
-    let used = [...usageMb.values()].reduce((a, b) => a + b, 0) + pending * startMemoryMb;
+    let used =
+      [...usageMb.values()].reduce((a, b) => a + b, 0) +
+      pending * startMemoryMb +
+      (this.deps.pool?.reservedMb() ?? 0);
     let available = await this.memory.availableMb();
     const overBudget = () => used + startMemoryMb > this.memoryBudgetMb;
+    // Unclaimed warm containers give way before any sandbox does.
+    while (overBudget() && this.deps.pool) {
+      const freed = await this.deps.pool.giveWay();
+      if (freed <= 0) break;
+      used -= freed;
+    }
     const belowWatermark = () => available - startMemoryMb < this.minFreeMemoryMb;
     const admitted = () => {
       if (request.kind === 'create' && request.sandboxId)
@@ -127,6 +138,30 @@ export class Admission implements StartGate {
       });
     }
     admitted();
+  }
+
+  get startMemoryMb(): number {
+    return this.deps.config.admission.startMemoryMb;
+  }
+
+  /**
+   * Room for one more warm pool container of `mb` (counted like a sandbox about to start): within
+   * the memory budget with what runs, what is admitted and what the pool holds, and above the
+   * free-memory watermark. Serialised with admissions; `reserve` runs inside, so the pool's count
+   * grows before the next decision reads it. Never stops a sandbox.
+   */
+  admitPool(mb: number, reserve: () => void): Promise<boolean> {
+    const run = this.queue.then(async () => {
+      const rows = await this.deps.store.listSandboxes({ node: this.deps.service.nodeId });
+      let used = this.admittedCreates.size * this.startMemoryMb + (this.deps.pool?.reservedMb() ?? 0);
+      for (const r of rows.filter((row) => LIVE.includes(row.state))) used += await this.usageOf(r);
+      const available = await this.memory.availableMb();
+      if (used + mb > this.memoryBudgetMb || available - mb < this.minFreeMemoryMb) return false;
+      reserve();
+      return true;
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   private checkQuotas(rows: SandboxRecord[], request: { owner?: string; kind: 'create' | 'start' }): void {

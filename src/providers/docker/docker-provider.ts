@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { chown, mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PassThrough, Readable, Transform } from 'node:stream';
@@ -7,6 +8,8 @@ import type { Config } from '../../config/schema.js';
 import { PreviewdError } from '../../domain/errors.js';
 import type { IsolationLevel } from '../../domain/isolation.js';
 import { LEGACY_IDENTITY, type SandboxIdentity } from '../../domain/sandbox.js';
+import type { PoolContainerContext } from '../../pool/pool-container.js';
+import type { WarmPool } from '../../pool/warm-pool.js';
 import { LayerStore } from '../../workspaces/layers.js';
 import { type CacheMode, SandboxStorage } from '../../workspaces/sandbox-storage.js';
 import type {
@@ -24,11 +27,25 @@ import type {
   WorkspaceOptions,
 } from '../provider.js';
 import { WorkspaceFiles } from '../workspace-fs.js';
-import { readAppStatus, SUPERVISOR_PATH, supervisedContainer } from './app-supervisor.js';
+import {
+  RUNTIME_MOUNT,
+  readAppStatus,
+  runDir,
+  SUPERVISOR_PATH,
+  SUPERVISOR_RUN_DIR,
+  supervisedContainer,
+} from './app-supervisor.js';
 import { engineStatus, fromEngineError } from './errors.js';
 import { caEnv, proxyEnv, resolveCaBundle, SANDBOX_CA_PATH } from './host-trust.js';
 import { EngineRuntimes, isolationUnavailable, isUnknownRuntime } from './isolation.js';
-import { containerName, LABEL_INSTANCE, LABEL_MANAGED, LABEL_SANDBOX, managedLabels } from './labels.js';
+import {
+  containerName,
+  LABEL_INSTANCE,
+  LABEL_MANAGED,
+  LABEL_POOL,
+  managedLabels,
+  sandboxIdOf,
+} from './labels.js';
 import { DemuxStream } from './multiplex.js';
 import { SANDBOX_HOME, sandboxHomeBinds } from './sandbox-home.js';
 
@@ -67,7 +84,9 @@ export class DockerProvider implements SandboxProvider {
   private readonly config: DockerProviderOptions['config'];
   /** Whom files of a sandbox without an identity of its own belong to (docker.sandboxUser, or uid 1000). */
   private readonly fallbackIdentity: SandboxIdentity;
-  private readonly caBundle?: string;
+  readonly caBundle?: string;
+  /** The warm pool (src/pool/), when previewd runs one: spawn claims from it. */
+  private pool?: WarmPool;
   private networkReady?: Promise<void>;
   /** The id of the sandbox network (names can be ambiguous, ids cannot). */
   private networkId?: string;
@@ -98,6 +117,28 @@ export class DockerProvider implements SandboxProvider {
     this.instance =
       opts.config.instanceId ??
       createHash('sha256').update(resolve(opts.config.dataDir)).digest('hex').slice(0, 12);
+  }
+
+  /** Lets spawn claim warm containers (src/pool/warm-pool.ts). */
+  usePool(pool: WarmPool): void {
+    this.pool = pool;
+  }
+
+  /** What the pool needs to make containers like this provider's. */
+  poolContext(): PoolContainerContext {
+    const { PREVIEWD_SANDBOX_ID: _id, ...baseEnv } = Object.fromEntries(
+      this.env({ sandboxId: '', env: {} } as unknown as SpawnSpec).map((kv) => {
+        const eq = kv.indexOf('=');
+        return [kv.slice(0, eq), kv.slice(eq + 1)];
+      }),
+    );
+    return {
+      docker: this.docker,
+      instance: this.instance,
+      networkId: () => this.sandboxNetworkId(),
+      caBundle: this.caBundle,
+      baseEnv,
+    };
   }
 
   get network(): string {
@@ -264,7 +305,10 @@ export class DockerProvider implements SandboxProvider {
         if (engineStatus(err) === 404) return undefined;
         throw fromEngineError(err, 'inspect the sandbox container');
       });
-    if (existing) return { instanceId: existing.Id };
+    if (existing?.Config.Labels?.[LABEL_POOL] && !existing.State.Running) {
+      // A claimed warm container serves its sandbox once: after it stopped, a new one is made.
+      await this.releaseClaim(spec.sandboxId, existing.Id);
+    } else if (existing) return { instanceId: existing.Id };
 
     // Workspace and caches, mounted on the host first (src/workspaces/sandbox-storage.ts).
     const storage = await this.storage.containerMounts(spec.sandboxId, {
@@ -291,6 +335,13 @@ export class DockerProvider implements SandboxProvider {
       binds.push(...supervised.binds);
       cmd = supervised.cmd;
       env = this.env({ ...spec, env: { ...spec.env, ...supervised.env } });
+    }
+    // Only a sandbox whose app never ran claims one (a restart after a stop gets a new container as
+    // before): nothing of its own is under the mount points the claim makes in its home.
+    const ranBefore = existsSync(join(runDir(this.config.dataDir, spec.sandboxId), 'status'));
+    if (this.pool && !ranBefore && this.fitsPool(spec)) {
+      const claimed = await this.claimWarm(spec, binds, env);
+      if (claimed) return { instanceId: claimed };
     }
     const memory = spec.resources.memoryMb * 1024 * 1024;
     const exposed: Record<string, object> = {};
@@ -342,6 +393,66 @@ export class DockerProvider implements SandboxProvider {
     }
   }
 
+  /**
+   * Whether a warm pool container can serve the spec (docs/pool.md): its image is pooled, it runs
+   * supervised in a plain container with the pool's resources, published on no loopback port and
+   * labelled for no router (Traefik mode). (docker.capAdd gives a non-root sandbox nothing it can
+   * use either way: no ambient capabilities; its app runs without any, as the waiter's does.)
+   */
+  private fitsPool(spec: SpawnSpec): boolean {
+    const pool = this.pool!;
+    const r = pool.resources;
+    return (
+      pool.hasImage(spec.image) &&
+      (spec.isolation ?? 'container') === 'container' &&
+      spec.supervise !== undefined &&
+      spec.resources.cpus === r.cpus &&
+      spec.resources.memoryMb === r.memoryMb &&
+      spec.resources.pids === r.pids &&
+      !this.config.edge?.useLoopbackPorts &&
+      Object.keys(spec.labels).length === 0
+    );
+  }
+
+  /** Claims a warm container with the binds and env a normal create would give; undefined: create one. */
+  private async claimWarm(spec: SpawnSpec, binds: string[], env: string[]): Promise<string | undefined> {
+    const sharedByPool = new Set(['/etc/passwd', '/etc/group', SANDBOX_CA_PATH, RUNTIME_MOUNT]);
+    const mounts: { source: string; target: string }[] = [];
+    let passwd = '';
+    let group = '';
+    const slotless = [WORKSPACE_MOUNT, SANDBOX_HOME, SUPERVISOR_RUN_DIR];
+    for (const bind of binds) {
+      const [source, target] = bind.split(':') as [string, string];
+      if (target === '/etc/passwd') passwd = await readFile(source, 'utf8');
+      if (target === '/etc/group') group = await readFile(source, 'utf8');
+      if (sharedByPool.has(target)) continue;
+      const root = slotless.find((r) => target === r || target.startsWith(`${r}/`));
+      if (!root) return undefined; // a mount the pool container has no place for
+      mounts.push({ source, target });
+    }
+    if (!passwd || !group) return undefined;
+    return this.pool!.claim({
+      sandboxId: spec.sandboxId,
+      image: spec.image,
+      identity: spec.identity,
+      env: Object.fromEntries(
+        env.map((kv) => {
+          const eq = kv.indexOf('=');
+          return [kv.slice(0, eq), kv.slice(eq + 1)];
+        }),
+      ),
+      mounts,
+      passwd,
+      group,
+    });
+  }
+
+  /** Ends the claim of a sandbox on a warm container (removed with its slot); false: it had none. */
+  private async releaseClaim(sandboxId: string, _containerId?: string): Promise<boolean> {
+    if (!this.pool) return false;
+    return this.pool.release(sandboxId);
+  }
+
   appStatus(sandboxId: string) {
     return readAppStatus(this.config.dataDir, sandboxId);
   }
@@ -371,6 +482,8 @@ export class DockerProvider implements SandboxProvider {
       const info = await this.container(sandboxId).inspect();
       if (info.State.Paused) await this.container(sandboxId).unpause();
       await this.container(sandboxId).stop({ t: opts.timeoutSec ?? this.config.docker.stopTimeoutSec });
+      // A warm pool container served this sandbox once: it goes now, the next start makes a new one.
+      if (info.Config.Labels?.[LABEL_POOL]) await this.releaseClaim(sandboxId);
     } catch (err) {
       const status = engineStatus(err);
       if (status === 304) return; // already stopped
@@ -401,6 +514,8 @@ export class DockerProvider implements SandboxProvider {
 
   async destroy(sandboxId: string, opts: { keepWorkspace?: boolean } = {}): Promise<void> {
     this.hostPids.delete(sandboxId);
+    // Before the storage is released: the slot's binds of the workspace would keep it busy.
+    await this.releaseClaim(sandboxId);
     try {
       await this.container(sandboxId).remove({ force: true, v: true });
     } catch (err) {
@@ -438,10 +553,11 @@ export class DockerProvider implements SandboxProvider {
         all: true,
         filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_INSTANCE}=${this.instance}`] },
       });
+      // Claimed warm containers by their name; unclaimed ones are the pool's, never a sandbox's.
       return containers
-        .filter((c) => c.Labels[LABEL_SANDBOX])
+        .filter((c) => sandboxIdOf(c.Labels, c.Names))
         .map((c) => ({
-          sandboxId: c.Labels[LABEL_SANDBOX]!,
+          sandboxId: sandboxIdOf(c.Labels, c.Names)!,
           instanceId: c.Id,
           status: c.State as InstanceStatus,
           createdAt: new Date(c.Created * 1000),
@@ -521,7 +637,10 @@ export class DockerProvider implements SandboxProvider {
   async startExec(sandboxId: string, opts: ExecStartOptions): Promise<ExecSession> {
     const container = this.container(sandboxId);
     const token = randomBytes(9).toString('hex');
-    const env = { ...(opts.env ?? {}), [EXEC_MARKER]: token };
+    // A claimed warm container runs as root until its waiter drops to the sandbox's user: execs
+    // name the user, and get the environment a normal container would have carried.
+    const claim = this.pool?.claimOf(sandboxId);
+    const env = { ...(claim?.env ?? {}), ...(opts.env ?? {}), [EXEC_MARKER]: token };
     let exec: Docker.Exec;
     try {
       // Engine API 1.41 has no ConsoleSize on exec create: the terminal gets its size before the
@@ -544,6 +663,7 @@ export class DockerProvider implements SandboxProvider {
         AttachStdin: opts.stdin === true,
         Tty: opts.tty !== undefined,
         // No User: the engine runs an exec as the container's user, the sandbox's own uid.
+        ...(claim ? { User: `${claim.identity.uid}:${claim.identity.gid}` } : {}),
         WorkingDir: opts.cwd ?? WORKSPACE_MOUNT,
         Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       });
@@ -605,7 +725,9 @@ export class DockerProvider implements SandboxProvider {
     if (!/^[A-Z0-9]+$/.test(signal)) throw new PreviewdError('invalid_request', `unknown signal ${signal}`);
     const script =
       'for p in /proc/[0-9]*; do grep -qsxz "$1=$2" "$p/environ" && kill -s "$3" "$(basename "$p")" 2>/dev/null; done; exit 0';
+    const claim = this.pool?.claimOf(sandboxId);
     const exec = await this.container(sandboxId).exec({
+      ...(claim ? { User: `${claim.identity.uid}:${claim.identity.gid}` } : {}),
       Cmd: ['sh', '-c', script, 'sh', EXEC_MARKER, token, signal],
       AttachStdout: true,
       AttachStderr: true,
@@ -728,7 +850,7 @@ export class DockerProvider implements SandboxProvider {
             try {
               const event = JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } };
               const attrs = event.Actor?.Attributes ?? {};
-              const sandboxId = attrs[LABEL_SANDBOX];
+              const sandboxId = sandboxIdOf(attrs, attrs.name);
               if (sandboxId) listener({ sandboxId, exitCode: Number(attrs.exitCode ?? -1) });
             } catch {
               // not an event line

@@ -1,0 +1,381 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mountsUnder } from '../../src/workspaces/mounts.js';
+import { edge, previewHostOf } from '../helpers/edge.js';
+import { releaseMounts } from '../helpers/mounts.js';
+import { startTestServer, type TestServer, waitFor, waitState } from '../helpers/server.js';
+import { docker, freePort, ServerProcess } from '../helpers/server-process.js';
+
+const run = promisify(execFile);
+const NODE = 'previewd/runtime-node:22';
+const PY = 'previewd/runtime-python:3';
+const site = (text: string) => ({ template: 'static', files: { 'index.html': `<h1>${text}</h1>` } });
+
+/** The unclaimed warm containers of a data dir's previewd (by their slot mounts). */
+async function warmContainers(dataDir: string) {
+  const all = await docker.listContainers({ all: true, filters: { label: ['previewd.pool'] } });
+  return all.filter(
+    (c) =>
+      c.Names.some((n) => n.startsWith('/previewd-pool-')) &&
+      c.Mounts.some((m) => m.Source.startsWith(dataDir)),
+  );
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+describe('warm pool (real engine)', () => {
+  let server: TestServer;
+  const sh = async (id: string, script: string) => {
+    const res = await server.call('POST', `/v1/sandboxes/${id}/exec`, { cmd: ['sh', '-c', script] });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    return res.body as { exitCode: number; stdout: string; stderr: string };
+  };
+  const warmIds = async (n = 1) =>
+    waitFor(
+      async () => {
+        const ids = (await warmContainers(server.dataDir))
+          .filter((c) => c.State === 'running')
+          .map((c) => c.Id);
+        const warm = server.app.pool.state().images.find((i) => i.image === NODE)?.warm ?? 0;
+        return ids.length >= n && warm >= n ? ids : undefined;
+      },
+      30_000,
+      'a warm pool container',
+    );
+  const create = async (body: Record<string, unknown>) => {
+    const res = await server.call('POST', '/v1/sandboxes', body);
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    return (await waitState(server, res.body.id, 'running')) as { id: string; containerId?: string };
+  };
+  const containerOf = async (id: string) => (await server.app.store.getSandbox(id))?.containerId;
+  const serves = (id: string, text: string, port = 8080) =>
+    waitFor(
+      async () => {
+        const res = await edge(server, previewHostOf(id, port));
+        const body = await res.body.text();
+        return res.statusCode === 200 && body.includes(text) ? body : undefined;
+      },
+      30_000,
+      `preview of ${id}`,
+    );
+
+  beforeAll(async () => {
+    server = await startTestServer({ pool: { [NODE]: 1 } });
+  }, 60_000);
+  afterAll(async () => {
+    await server?.close();
+  }, 60_000);
+
+  it('a create claims the warm container: preview, files, exec and logs work, and the pool refills', async () => {
+    const [warm] = await warmIds();
+    const sb = await create(site('claimed from the pool'));
+    expect(await containerOf(sb.id)).toBe(warm);
+    await serves(sb.id, 'claimed from the pool');
+    // Its own user, no capability left, its environment.
+    const who = await sh(
+      sb.id,
+      'id -u; id -g; grep CapEff /proc/self/status; echo "$PREVIEWD_SANDBOX_ID"; pwd',
+    );
+    const record = await server.app.store.getSandbox(sb.id);
+    const [uid, gid, capEff, envId, cwd] = who.stdout.trim().split('\n');
+    expect(Number(uid)).toBe(record?.identity?.uid);
+    expect(Number(gid)).toBeGreaterThan(0);
+    expect(capEff).toMatch(/CapEff:\s+0+$/);
+    expect(envId).toBe(sb.id);
+    expect(cwd).toBe('/workspace');
+    // The app runs as the sandbox's user too (the waiter dropped root for good).
+    const app = await sh(
+      sb.id,
+      'for p in /proc/[0-9]*; do [ "$(cat $p/comm)" = node ] && grep -E "^(Uid|CapEff)" $p/status; done',
+    );
+    expect(app.stdout).toContain(`Uid:\t${uid}\t${uid}\t${uid}\t${uid}`);
+    expect(app.stdout).not.toMatch(/CapEff:\s+0*[1-9a-f]/);
+    // Files written through the API are the app's.
+    const put = await server.call('PUT', `/v1/sandboxes/${sb.id}/files?path=index.html`, '<h1>edited</h1>', {
+      'content-type': 'application/octet-stream',
+    });
+    expect(put.status, JSON.stringify(put.body)).toBeLessThan(300);
+    await serves(sb.id, 'edited');
+    expect((await sh(sb.id, 'cat /workspace/index.html')).stdout).toContain('edited');
+    const logs = await server.call('GET', `/v1/sandboxes/${sb.id}/logs`);
+    expect(logs.status).toBe(200);
+    expect(JSON.stringify(logs.body)).not.toContain('bad identity');
+    // The pool made a new one.
+    const [next] = await warmIds();
+    expect(next).not.toBe(warm);
+  }, 90_000);
+
+  it('no data carries over: the next claimed sandbox gets a fresh container without the first one’s /tmp or env', async () => {
+    await warmIds();
+    const a = await create({ ...site('first'), env: { FIRST_SECRET: 'alpha-123' } });
+    const aContainer = await containerOf(a.id);
+    expect((await warmContainers(server.dataDir)).map((c) => c.Id)).not.toContain(aContainer);
+    expect((await sh(a.id, 'echo kept > /tmp/first-was-here; echo "$FIRST_SECRET"')).stdout.trim()).toBe(
+      'alpha-123',
+    );
+    const [warm] = await warmIds();
+    const b = await create(site('second'));
+    const bContainer = await containerOf(b.id);
+    expect(bContainer).toBe(warm);
+    expect(bContainer).not.toBe(aContainer);
+    const seen = await sh(b.id, 'ls /tmp; env; cat /workspace/index.html');
+    expect(seen.stdout).not.toContain('first-was-here');
+    expect(seen.stdout).not.toContain('FIRST_SECRET');
+    expect(seen.stdout).not.toContain('alpha-123');
+    expect(seen.stdout).toContain('second');
+    expect((await sh(a.id, 'cat /tmp/first-was-here')).stdout.trim()).toBe('kept');
+    for (const id of [a.id, b.id])
+      expect((await server.call('DELETE', `/v1/sandboxes/${id}`)).status).toBe(204);
+  }, 90_000);
+
+  it('a sandbox that does not fit (other resources, another image, gVisor) is created as usual', async () => {
+    const [warm] = await warmIds();
+    const levels = (await server.app.provider.isolationLevels?.()) ?? [];
+    const bodies: Record<string, unknown>[] = [
+      { ...site('other resources'), resources: { memoryMb: 512 } },
+      {
+        image: PY,
+        files: { 'app.py': 'print(1)' },
+        runtime: { start: 'python3 -m http.server 8000', port: 8000 },
+      },
+    ];
+    if (levels.includes('gvisor')) bodies.push({ ...site('gvisor'), isolation: 'gvisor' });
+    for (const body of bodies) {
+      const sb = await create(body);
+      const info = await docker.getContainer((await containerOf(sb.id))!).inspect();
+      expect(info.Config.Labels['previewd.pool'], JSON.stringify(body)).toBeUndefined();
+      expect(info.Config.User).not.toBe('0:0');
+      expect((await server.call('DELETE', `/v1/sandboxes/${sb.id}`)).status).toBe(204);
+    }
+    // The warm one is still there, unclaimed.
+    expect((await warmContainers(server.dataDir)).map((c) => c.Id)).toContain(warm);
+  }, 120_000);
+
+  it('stop then start of a claimed sandbox makes a normal container; delete leaves no mount and no loop device', async () => {
+    const [warm] = await warmIds();
+    const sb = await create(site('stop and start'));
+    expect(await containerOf(sb.id)).toBe(warm);
+    const slot = (await docker.getContainer(warm!).inspect()).Config.Labels['previewd.pool']!;
+    const slotDir = join(server.dataDir, 'pool', slot);
+    expect((await mountsUnder(slotDir)).length).toBeGreaterThan(0);
+    expect((await server.call('POST', `/v1/sandboxes/${sb.id}/stop`)).status).toBeLessThan(300);
+    await waitState(server, sb.id, 'stopped');
+    // The claimed container and its slot are gone.
+    await expect(docker.getContainer(warm!).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    expect(existsSync(slotDir)).toBe(false);
+    expect(await mountsUnder(slotDir)).toEqual([]);
+    expect((await server.call('POST', `/v1/sandboxes/${sb.id}/start`)).status).toBeLessThan(300);
+    await waitState(server, sb.id, 'running');
+    const info = await docker.getContainer(`previewd-${sb.id}`).inspect();
+    expect(info.Id).not.toBe(warm);
+    expect(info.Config.Labels['previewd.pool']).toBeUndefined();
+    await serves(sb.id, 'stop and start');
+
+    // Delete a claimed one: nothing of it stays mounted, no loop device on its disk.
+    const [warm2] = await warmIds();
+    const other = await create(site('to delete'));
+    expect(await containerOf(other.id)).toBe(warm2);
+    const slot2 = (await docker.getContainer(warm2!).inspect()).Config.Labels['previewd.pool']!;
+    expect((await server.call('DELETE', `/v1/sandboxes/${other.id}`)).status).toBe(204);
+    expect(await mountsUnder(join(server.dataDir, 'pool', slot2))).toEqual([]);
+    expect(await mountsUnder(join(server.dataDir, 'sandboxes', other.id))).toEqual([]);
+    const loops = (await run('losetup', ['-a'])).stdout;
+    expect(loops).not.toContain(other.id);
+    expect(existsSync(join(server.dataDir, 'pool', slot2))).toBe(false);
+    expect((await server.call('DELETE', `/v1/sandboxes/${sb.id}`)).status).toBe(204);
+  }, 120_000);
+
+  it('measures create → first preview byte with the pool, without it, and docker run', async () => {
+    const page = (t: string) => ({ template: 'static', files: { 'index.html': `<h1>${t}</h1>` } });
+    const firstByte = async (text: string) => {
+      const started = performance.now();
+      const res = await server.call('POST', '/v1/sandboxes', page(text));
+      expect(res.status).toBe(201);
+      await waitFor(
+        async () => {
+          const r = await edge(server, previewHostOf(res.body.id, 8080));
+          const body = await r.body.text();
+          return r.statusCode === 200 && body.includes(text) ? true : undefined;
+        },
+        30_000,
+        'first byte',
+      );
+      const ms = performance.now() - started;
+      return { id: res.body.id as string, ms };
+    };
+    const pooled: number[] = [];
+    const cold: number[] = [];
+    const dockerRun: number[] = [];
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const [warm] = await warmIds();
+      const p = await firstByte(`pooled ${i}`);
+      expect(await containerOf(p.id)).toBe(warm);
+      pooled.push(p.ms);
+      ids.push(p.id);
+    }
+    const target = server.app.config.pool[NODE];
+    server.app.config.pool[NODE] = 0; // no claims from here
+    try {
+      for (let i = 0; i < 5; i++) {
+        const c = await firstByte(`cold ${i}`);
+        const info = await docker.getContainer((await containerOf(c.id))!).inspect();
+        expect(info.Config.Labels['previewd.pool']).toBeUndefined();
+        cold.push(c.ms);
+        ids.push(c.id);
+      }
+    } finally {
+      server.app.config.pool[NODE] = target!;
+    }
+    for (const id of ids) await server.call('DELETE', `/v1/sandboxes/${id}`);
+    const script = `require('http').createServer((q,s)=>s.end('<h1>run</h1>')).listen(8080)`;
+    for (let i = 0; i < 5; i++) {
+      const name = `previewd-bench-run-${process.pid}-${i}`;
+      const started = performance.now();
+      await run('docker', [
+        'run',
+        '-d',
+        '--rm',
+        '--name',
+        name,
+        '--network',
+        server.app.config.docker.network,
+        NODE,
+        'node',
+        '-e',
+        script,
+      ]);
+      const ip = (
+        await run('docker', [
+          'inspect',
+          '-f',
+          `{{(index .NetworkSettings.Networks "${server.app.config.docker.network}").IPAddress}}`,
+          name,
+        ])
+      ).stdout.trim();
+      await waitFor(
+        async () =>
+          (
+            await fetch(`http://${ip}:8080/`)
+              .then((r) => r.text())
+              .catch(() => '')
+          ).includes('run')
+            ? true
+            : undefined,
+        30_000,
+        'docker run',
+      );
+      dockerRun.push(performance.now() - started);
+      await run('docker', ['rm', '-f', name]);
+    }
+    const figures = {
+      pooledMs: Math.round(median(pooled)),
+      coldMs: Math.round(median(cold)),
+      dockerRunMs: Math.round(median(dockerRun)),
+    };
+    console.log(
+      `warm pool: create → first preview byte (median of 5): ${JSON.stringify(figures)}; raw ${JSON.stringify({ pooled, cold, dockerRun }.pooled.map(Math.round))} / ${cold.map(Math.round)} / ${dockerRun.map(Math.round)}`,
+    );
+    expect(figures.pooledMs).toBeLessThan(figures.coldMs);
+  }, 300_000);
+});
+
+describe('warm pool and admission (real engine)', () => {
+  it('the pool never passes the memory budget, and gives way to a create that does not fit it', async () => {
+    const budget = 300;
+    const server = await startTestServer({
+      pool: { [NODE]: 4 },
+      'admission.memoryBudgetMb': budget,
+      'admission.startMemoryMb': 128,
+      'admission.minFreeMemoryMb': 0,
+    });
+    try {
+      await waitFor(
+        async () => (server.app.pool.state().images[0]?.warm === 2 ? true : undefined),
+        30_000,
+        'two warm',
+      );
+      await server.app.pool.settled();
+      // 2 × 128 MB fit in 300 MB, a third would not.
+      expect(server.app.pool.state().reservedMb).toBe(256);
+      expect((await warmContainers(server.dataDir)).length).toBe(2);
+      const res = await server.call('POST', '/v1/sandboxes', {
+        ...site('other'),
+        resources: { memoryMb: 512 },
+      });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      await waitState(server, res.body.id, 'running');
+      await server.app.pool.settled();
+      // One warm container gave way; the sandbox's measured memory plus the pool stay in budget.
+      const record = await server.app.store.getSandbox(res.body.id);
+      const { containerMemoryMb } = await import('../../src/sandboxes/memory.js');
+      const used = (await containerMemoryMb(record!.containerId!)) ?? 128;
+      expect(server.app.pool.state().reservedMb + used).toBeLessThanOrEqual(budget);
+      expect((await warmContainers(server.dataDir)).length).toBeLessThanOrEqual(
+        Math.floor((budget - used) / 128),
+      );
+    } finally {
+      await server.close();
+    }
+  }, 120_000);
+});
+
+describe('warm pool across a kill -9 of previewd (real engine)', () => {
+  it('unclaimed pool containers are replaced, claimed sandboxes keep running', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'previewd-pool-kill-'));
+    const configFile = join(dataDir, 'previewd.yaml');
+    writeFileSync(configFile, `pool:\n  "${NODE}": 1\n`);
+    let proc = new ServerProcess(dataDir, await freePort(), undefined, { PREVIEWD_CONFIG: configFile });
+    try {
+      await proc.start();
+      const warmOf = () =>
+        waitFor(
+          async () => {
+            const ids = (await warmContainers(dataDir)).filter((c) => c.State === 'running').map((c) => c.Id);
+            return ids.length === 1 ? ids[0] : undefined;
+          },
+          30_000,
+          'a warm container',
+        );
+      const first = await warmOf();
+      const sb = await proc.call('POST', '/v1/sandboxes', site('survives a kill'));
+      await waitFor(async () =>
+        (await proc.call('GET', `/v1/sandboxes/${sb.id}`)).state === 'running' ? true : undefined,
+      );
+      expect((await docker.getContainer(`previewd-${sb.id}`).inspect()).Id).toBe(first);
+      const unclaimed = await warmOf();
+      proc.kill9();
+      proc = proc.restarted();
+      await proc.start();
+      const replaced = await warmOf();
+      expect(replaced).not.toBe(unclaimed);
+      await expect(docker.getContainer(unclaimed!).inspect()).rejects.toMatchObject({ statusCode: 404 });
+      const info = await docker.getContainer(`previewd-${sb.id}`).inspect();
+      expect(info.Id).toBe(first);
+      expect(info.State.Running).toBe(true);
+      expect((await proc.call('GET', `/v1/sandboxes/${sb.id}`)).state).toBe('running');
+      const exec = await proc.call('POST', `/v1/sandboxes/${sb.id}/exec`, {
+        cmd: ['sh', '-c', 'id -u; cat index.html'],
+      });
+      expect(exec.stdout).toContain('survives a kill');
+      expect(Number(exec.stdout.split('\n')[0])).toBeGreaterThan(0);
+      await proc.call('DELETE', `/v1/sandboxes/${sb.id}`);
+    } finally {
+      proc.kill9();
+      for (const c of await warmContainers(dataDir)) await docker.getContainer(c.Id).remove({ force: true });
+      const all = await docker.listContainers({ all: true, filters: { label: ['previewd.managed=true'] } });
+      for (const c of all.filter((x) => x.Mounts.some((m) => m.Source.startsWith(dataDir)))) {
+        await docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => undefined);
+      }
+      await releaseMounts(dataDir);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
