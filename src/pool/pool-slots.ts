@@ -130,18 +130,37 @@ async function mountPoint(root: string, target: string): Promise<void> {
   }
 }
 
-/** Binds each source onto its slot target, parents first (they propagate into the container). */
+/**
+ * Binds each source onto its slot target, parents first (they propagate into the container), in
+ * one `sh` (paths as arguments, never in the script). A target nested in another bind is made in
+ * that bind's source first: the same directory once bound.
+ */
 export async function mountIntoSlot(
   p: SlotPaths,
   binds: { source: string; target: string }[],
 ): Promise<void> {
   const ordered = [...binds].sort((a, b) => a.target.length - b.target.length);
-  for (const { source, target } of ordered) {
+  const args: string[] = [];
+  for (const [i, { source, target }] of ordered.entries()) {
     const root = [p.workspace, p.home, p.run].find((r) => target === r || target.startsWith(`${r}/`));
     if (!root) throw new Error(`${target} is not in the slot`);
-    if (target !== root) await mountPoint(root, target);
-    await run('mount', ['--rbind', source, target]);
+    if (target !== root) {
+      const parent = ordered
+        .slice(0, i)
+        .filter((b) => target.startsWith(`${b.target}/`))
+        .at(-1);
+      if (!parent) throw new Error(`${target} has no parent bind in the slot`);
+      await mountPoint(parent.source, join(parent.source, target.slice(parent.target.length + 1)));
+    }
+    args.push(source, target);
   }
+  if (args.length === 0) return;
+  await run('sh', [
+    '-c',
+    'while [ "$#" -gt 0 ]; do mount --rbind "$1" "$2" || exit 1; shift 2; done',
+    'sh',
+    ...args,
+  ]);
 }
 
 /** Rewrites the slot's user files in place (their inodes are bound into the container). */
