@@ -3,7 +3,8 @@
  * Starts a real previewd (test server: real engine, random loopback ports), creates three
  * sandboxes (vite-react running, static running private, static stopped), and writes
  * docs/screenshots/dashboard-list.png and dashboard-sandbox.png at 1280×800 in the light scheme, and
- * dashboard-usage.png (the sandbox page's usage charts, after a few preview requests).
+ * dashboard-usage.png (the sandbox page's usage charts, after a few preview requests), then takes
+ * two snapshots from the sandbox page and writes dashboard-snapshots.png (the snapshots page).
  */
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
@@ -42,6 +43,7 @@ try {
   await page.click('form.sign-in button[type=submit]');
   await page.waitForSelector(`tr[data-sandbox-id="${app}"] [data-state="running"]`);
   await page.waitForSelector('.live-open');
+  await page.waitForSelector('figure.memory-budget');
   await page.screenshot({ path: out('dashboard-list.png') });
   step('list taken');
 
@@ -94,8 +96,27 @@ try {
   const usage = await page.$('.usage');
   await usage?.scrollIntoViewIfNeeded();
   await usage?.screenshot({ path: out('dashboard-usage.png') });
+  step('usage taken');
+
+  // Two snapshots through the sandbox page's Snapshot… form, then the snapshots page.
+  for (const [name, labels] of [
+    ['hello-vite', 'team=web'],
+    ['after-edit', 'team=web, step=2'],
+  ] as const) {
+    await page.evaluate('window.scrollTo(0, 0)');
+    await page.click('button:has-text("Snapshot…")');
+    await page.fill('#snapshot-name', name);
+    await page.fill('#snapshot-labels', labels);
+    await page.click('form.snapshot-form button[type=submit]');
+    await page.waitForSelector(`.snapshot-fork [data-snapshot-id]:has-text("${name}")`, { timeout: 120_000 });
+  }
+  await page.click('nav a:has-text("Snapshots")');
+  await page.waitForSelector('tr[data-snapshot-id]');
+  await page.screenshot({ path: out('dashboard-snapshots.png') });
   await context.close();
-  console.log('wrote docs/screenshots/dashboard-list.png, dashboard-sandbox.png and dashboard-usage.png');
+  console.log(
+    'wrote docs/screenshots/dashboard-list.png, dashboard-sandbox.png, dashboard-usage.png and dashboard-snapshots.png',
+  );
 } catch (err) {
   console.error(err);
   exitCode = 1;

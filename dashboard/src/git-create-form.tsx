@@ -71,8 +71,9 @@ export function GitCreateForm({
           Ref
           <input
             id="git-ref"
+            type="text"
             maxLength={MAX_REF}
-            placeholder="branch, tag or commit"
+            placeholder="branch or tag"
             value={ref}
             onInput={(e) => setRef((e.target as HTMLInputElement).value)}
           />
@@ -97,7 +98,7 @@ export function GitCreateForm({
             type="password"
             autocomplete="off"
             maxLength={4096}
-            placeholder="for a private repository"
+            placeholder="private repo"
           />
         </label>
       </div>

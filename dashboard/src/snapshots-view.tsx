@@ -114,18 +114,25 @@ export function SnapshotsView() {
                         .map(([k, v]) => `${k}=${v}`)
                         .join(', ') || <span class="muted">—</span>}
                     </td>
-                    <td class="actions-cell">
-                      <button
-                        type="button"
-                        class="primary"
-                        disabled={busy !== null}
-                        onClick={() => createFrom(s)}
-                      >
-                        {busy === s.id ? 'Working…' : 'Create sandbox'}
-                      </button>
-                      <button type="button" class="danger" disabled={busy !== null} onClick={() => remove(s)}>
-                        Delete
-                      </button>
+                    <td>
+                      <div class="row-actions">
+                        <button
+                          type="button"
+                          class="primary"
+                          disabled={busy !== null}
+                          onClick={() => createFrom(s)}
+                        >
+                          {busy === s.id ? 'Working…' : 'Create sandbox'}
+                        </button>
+                        <button
+                          type="button"
+                          class="danger"
+                          disabled={busy !== null}
+                          onClick={() => remove(s)}
+                        >
+                          Delete
+                        </button>
+                      </div>
                     </td>
                   </tr>
                 ))}
