@@ -294,6 +294,7 @@ export async function createPreviewd(
     usage: nodeUsage,
     webhooks: webhooks.service,
     snapshots,
+    pool,
   });
 
   const app: Previewd = {

@@ -16,6 +16,7 @@ import { splitHostPort } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { Edge } from '../edge/edge-server.js';
 import { answerClientError } from '../http/client-errors.js';
+import type { PoolState } from '../pool/warm-pool.js';
 import type { SandboxProvider } from '../providers/provider.js';
 import type { SandboxService } from '../sandboxes/service.js';
 import type { SnapshotService } from '../snapshots/snapshot-service.js';
@@ -43,6 +44,7 @@ import { logRoutes } from './routes/logs.js';
 import { mcpRoutes } from './routes/mcp.js';
 import { networkRoutes } from './routes/network.js';
 import { nodeRoutes } from './routes/nodes.js';
+import { poolRoutes } from './routes/pool.js';
 import { portRoutes } from './routes/ports.js';
 import { previewTokenRoutes } from './routes/preview-tokens.js';
 import { processRoutes } from './routes/processes.js';
@@ -81,6 +83,8 @@ export interface ApiDeps {
   webhooks?: WebhookService;
   /** Snapshots and fork (docs/snapshots.md); the routes are left out without it. */
   snapshots?: SnapshotService;
+  /** The warm pool (docs/pool.md): GET /v1/pool. */
+  pool?: { state(): PoolState };
 }
 
 /** The control-plane HTTP API: JSON under /v1, bearer keys, OpenAPI from the same zod schemas. */
@@ -167,6 +171,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     cluster: deps.cluster.enabled,
   });
   await app.register(capacityRoutes, { store: deps.store, node: deps.cluster });
+  if (deps.pool) await app.register(poolRoutes, { pool: deps.pool });
   await app.register(appControlRoutes, { service: deps.service, provider: deps.provider });
   await app.register(templateRoutes, { service: deps.service, provider: deps.provider });
   if (deps.io) {

@@ -242,7 +242,13 @@ export async function provision(w: SandboxWriter, id: string): Promise<unknown> 
     }
     await w.provider.start(id);
     const now = w.nowIso();
-    await w.transition(record, 'running', { startedAt: now, lastActivityAt: now, error: undefined });
+    // The container may be a new one on a start (a warm pool container is removed at its first stop).
+    await w.transition(record, 'running', {
+      startedAt: now,
+      lastActivityAt: now,
+      error: undefined,
+      containerId: instanceId,
+    });
     return undefined;
   } catch (err) {
     await w.fail(id, err);

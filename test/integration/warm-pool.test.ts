@@ -107,6 +107,13 @@ describe('warm pool (real engine)', () => {
     // The pool made a new one.
     const [next] = await warmIds();
     expect(next).not.toBe(warm);
+    const state = await server.call('GET', '/v1/pool');
+    expect(state.status).toBe(200);
+    expect(state.body.images).toEqual([{ image: NODE, target: 1, warm: 1, filling: 0 }]);
+    expect(state.body.claimed).toBeGreaterThanOrEqual(1);
+    const metrics = await server.call('GET', '/metrics');
+    expect(String(metrics.body)).toMatch(/previewd_pool_containers\{image="previewd\/runtime-node:22",state="warm"\} 1/);
+    expect(String(metrics.body)).toMatch(/previewd_pool_claims_total\{image="previewd\/runtime-node:22",result="claimed"\} [1-9]/);
   }, 90_000);
 
   it('no data carries over: the next claimed sandbox gets a fresh container without the first one’s /tmp or env', async () => {
@@ -174,6 +181,7 @@ describe('warm pool (real engine)', () => {
     expect(info.Id).not.toBe(warm);
     expect(info.Config.Labels['previewd.pool']).toBeUndefined();
     await serves(sb.id, 'stop and start');
+    expect(await containerOf(sb.id)).toBe(info.Id);
 
     // Delete a claimed one: nothing of it stays mounted, no loop device on its disk.
     const [warm2] = await warmIds();
