@@ -9,6 +9,7 @@ import { startTestServer, TEST_KEY, type TestServer, waitFor, waitState } from '
 import { makePng, makeRepository, sha256, startGitDaemon, startGitHttp } from '../helpers/source-fixtures.js';
 
 const SLOW = 120_000;
+const TENANT = 'tenant-key-dora-0123456789';
 
 /** Reads logo.png once, at boot, and answers its sha256 ("missing" when it was not there then). */
 const APP = `
@@ -19,8 +20,8 @@ const digest = fs.existsSync('logo.png')
 require('node:http').createServer((req, res) => res.end(digest)).listen(3000, '0.0.0.0');
 `;
 
-async function signIn(page: Page, server: TestServer): Promise<void> {
-  await page.fill('#api-key', TEST_KEY);
+async function signIn(page: Page, server: TestServer, key = TEST_KEY): Promise<void> {
+  await page.fill('#api-key', key);
   const [res] = await Promise.all([
     page.waitForResponse((r) => r.url() === `${server.url}/v1/session` && r.request().method() === 'POST'),
     page.click('form.sign-in button[type=submit]'),
@@ -69,7 +70,10 @@ describe('the dashboard: git source, snapshots and fork (real browser, server an
     ensureDashboardBuilt();
     daemon = await startGitDaemon(repo.base, repo.name);
     http = await startGitHttp(repo.base, token);
-    server = await startTestServer({ 'sources.allowPrivateGit': true });
+    server = await startTestServer({
+      'sources.allowPrivateGit': true,
+      apiKeys: [TEST_KEY, `${TENANT}:dora`],
+    });
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     // One session for the context (the cookie), signed in through the page's form.
@@ -300,4 +304,47 @@ describe('the dashboard: git source, snapshots and fork (real browser, server an
     expect(serverErrors).toEqual([]);
     await page.close();
   }, 480_000);
+  it(
+    "a tenant's snapshots page lists its own snapshots only, and a sandbox from one is its own",
+    async () => {
+      const asTenant = { authorization: `Bearer ${TENANT}` };
+      const create = async (headers?: Record<string, string>) => {
+        const res = await server.call('POST', '/v1/sandboxes', { template: 'static' }, headers);
+        expect(res.status).toBe(201);
+        await waitState(server, res.body.id, 'running', SLOW);
+        return res.body.id as string;
+      };
+      const snap = async (id: string, name: string, headers?: Record<string, string>) => {
+        const res = await server.call('POST', `/v1/sandboxes/${id}/snapshots`, { name }, headers);
+        expect(res.status).toBe(201);
+        return res.body.id as string;
+      };
+      const dorasSnap = await snap(await create(asTenant), 'doras-own', asTenant);
+      const adminSnap = await snap(await create(), 'admins-own');
+
+      const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      try {
+        const page = await ctx.newPage();
+        await page.goto(`${server.url}/snapshots`);
+        await signIn(page, server, TENANT);
+        await page.waitForSelector(`tr[data-snapshot-id="${dorasSnap}"]`);
+        expect(
+          await page.$$eval('tr[data-snapshot-id]', (rows) =>
+            rows.map((r) => r.getAttribute('data-snapshot-id')),
+          ),
+        ).toEqual([dorasSnap]);
+        expect(await page.content()).not.toContain(adminSnap);
+        const res = await createdBy(page, server, () =>
+          page.click(`tr[data-snapshot-id="${dorasSnap}"] button:has-text("Create sandbox")`),
+        );
+        expect(res.status()).toBe(201);
+        const made = (await res.json()) as { id: string; owner?: string };
+        expect(made.owner).toBe('dora');
+        await page.waitForSelector(`main.sandbox-page[data-sandbox-id="${made.id}"]`);
+      } finally {
+        await ctx.close();
+      }
+    },
+    SLOW,
+  );
 });
