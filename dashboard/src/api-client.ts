@@ -48,6 +48,11 @@ export function setUnauthorizedHandler(handler: () => void): void {
   onUnauthorized = handler;
 }
 
+/** For requests made outside `request` (the XMLHttpRequest upload): the session ended. */
+export function signalUnauthorized(): void {
+  onUnauthorized?.();
+}
+
 /**
  * Asks whether the session still holds (a stream that the server refused says nothing of why).
  * Signs the page out on 401; true when still signed in.

@@ -1,5 +1,5 @@
 import { type Zippable, zipSync } from 'fflate';
-import { ApiError } from './api-client';
+import { ApiError, signalUnauthorized } from './api-client';
 import type { CreateSandboxRequest, Sandbox } from './types';
 import type { CollectedFiles } from './upload-files';
 
@@ -72,6 +72,7 @@ export function createFromFiles(
         resolve(xhr.response as Sandbox);
         return;
       }
+      if (xhr.status === 401) signalUnauthorized();
       const err = (xhr.response as { error?: { code: string; message: string; hint?: string } } | null)
         ?.error;
       reject(
