@@ -196,7 +196,9 @@ function nodeRecipe(input: RecipeInput, env: Record<string, string>): Dependency
   const canonical: Record<string, unknown> = {};
   // The lockfile's own name and version (npm writes them into node_modules/.package-lock.json).
   const lockName = lockIdentity(input.inputs['package-lock.json'] ?? input.inputs['npm-shrinkwrap.json']);
-  canonical.name = lockName?.name ?? 'previewd-dependencies';
+  // pnpm writes the project's own name into node_modules/.package-map.json: kept, and keyed.
+  const ownName = pm === 'pnpm' && typeof manifest.name === 'string' ? manifest.name : undefined;
+  canonical.name = lockName?.name ?? ownName ?? 'previewd-dependencies';
   canonical.version = lockName?.version ?? '0.0.0';
   canonical.private = true;
   for (const field of MANIFEST_FIELDS) if (manifest[field] !== undefined) canonical[field] = manifest[field];

@@ -114,9 +114,18 @@ describe('dependency layer keys', () => {
   });
 
   it('pnpm, yarn classic and yarn berry with nodeLinker node-modules are eligible', () => {
-    expect(eligible(recipe(node({}, { 'pnpm-lock.yaml': 'lockfileVersion: 9\n' }))).packageManager).toBe(
-      'pnpm',
-    );
+    const pnpm = (name: string) =>
+      eligible(
+        recipe({
+          'package.json': manifest({ name }),
+          'pnpm-lock.yaml': 'lockfileVersion: 9\n',
+          'server.js': '',
+        }),
+      );
+    expect(pnpm('app').packageManager).toBe('pnpm');
+    // pnpm writes the project's name into node_modules: its build keeps it, and its key holds it.
+    expect(JSON.parse(pnpm('app').buildFiles['package.json']!).name).toBe('app');
+    expect(pnpm('app').key).not.toBe(pnpm('other').key);
     expect(eligible(recipe(node({}, { 'yarn.lock': '# yarn lockfile v1\n' }))).packageManager).toBe('yarn');
     const berry = { 'yarn.lock': '__metadata:\n  version: 8\n' };
     expect(recipe(node({}, berry))).toMatchObject({ eligible: false });
