@@ -51,6 +51,8 @@ export async function layersInUse(src: InUseSources): Promise<Map<string, string
     const stack = await src.storage.readStack(id);
     for (const key of stack?.layers ?? []) add(key, `stack ${id}`);
     for (const key of Object.values(stack?.cacheLayers ?? {})) if (key) add(key, `stack ${id}`);
+    // A pip dependency layer, the lower of the overlay at ~/.local (src/dependencies).
+    if (stack?.local) add(stack.local, `stack ${id}`);
   }
   for (const key of (await src.snapshotLayers?.()) ?? []) add(key, 'snapshot');
   return used;
