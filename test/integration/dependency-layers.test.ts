@@ -261,6 +261,19 @@ describe('dependency layers keyed by lockfile (real engine, real mounts, real np
     expect((await exec(second, 'tail -1 node_modules/ms/index.js')).out).toBe('// planted');
   }, 180_000);
 
+  it('a fork keeps the dependency layer in its stack and installs nothing either', async () => {
+    const res = await server.call('POST', `/v1/sandboxes/${second}/fork`, {}, as('tenant-b'));
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    const fork = res.body.id as string;
+    await waitState(server, fork, 'running', 60_000);
+    await serves(fork);
+    const stack = JSON.parse(readFileSync(join(server.dataDir, 'sandboxes', fork, 'stack.json'), 'utf8'));
+    expect(stack.layers).toContain(layer);
+    expect(await logs(fork)).not.toContain('[previewd] install:');
+    expect((await exec(fork, 'tail -1 node_modules/ms/index.js')).out).toBe('// planted');
+    await server.call('DELETE', `/v1/sandboxes/${fork}`, undefined, as('tenant-b'));
+  }, 180_000);
+
   it('an ineligible project (a root postinstall script) installs as before', async () => {
     const d = await create(
       project('scripted', { scripts: { start: 'node server.js', postinstall: 'echo post > post.txt' } }),
