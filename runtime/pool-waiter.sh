@@ -18,9 +18,11 @@ read -r uid gid <"$CTL/identity" || exit 72
 case "$uid:$gid" in
   *[!0-9:]* | :* | *: | 0:* | *:0) echo "$SAY bad identity" >&2; exit 73 ;;
 esac
-# Written by previewd: `export NAME='value'` lines, names checked and values single-quoted.
+# Written by previewd: one `set -- 'NAME=value' ...` line (names checked, values single-quoted).
+# It only sets this script's arguments: nothing of the sandbox's is exported while it is root.
 . "$CTL/env" || exit 74
 # The working directory was the empty mount point under the sandbox's workspace: enter it again.
 cd /workspace || exit 75
+# The sandbox's environment is applied by `env`, already running as the sandbox's user.
 exec setpriv --reuid="$uid" --regid="$gid" --clear-groups --inh-caps=-all \
-  sh /opt/previewd/supervisor.sh
+  env "$@" sh /opt/previewd/supervisor.sh

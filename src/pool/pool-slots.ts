@@ -20,7 +20,7 @@ export const POOL_CONTROL_MOUNT = '/run/previewd-pool';
  * - `etc/passwd`, `etc/group` — bound read-only at /etc/passwd and /etc/group, rewritten in place
  *   (same inode) with the sandbox's user at the claim;
  * - `ctl/` — root-only (0700), at /run/previewd-pool: the waiter's FIFO `go`, its `ready` mark,
- *   and the `identity` and `env` previewd writes at the claim;
+ *   and the `identity` and `env` (a `set --` line) previewd writes at the claim;
  * - `claim.json` — host only: which sandbox claimed the slot, its identity and environment.
  */
 export interface SlotPaths {
@@ -169,22 +169,27 @@ export async function writeSlotUser(p: SlotPaths, passwd: string, group: string)
   await writeFile(join(p.etc, 'group'), group);
 }
 
-/** `export NAME='value'` lines; names outside [A-Za-z_][A-Za-z0-9_]* are refused. */
-export function shellExports(env: Record<string, string>): string {
-  const lines: string[] = [];
+/**
+ * The environment as one `set -- 'NAME=value' …` line: the waiter sources it as root, which only
+ * sets its positional parameters (nothing is exported while it is root: no LD_PRELOAD or PATH of
+ * the sandbox's ever reaches a root process), then hands them to `env` after dropping to the
+ * sandbox's user. Names outside [A-Za-z_][A-Za-z0-9_]* are refused.
+ */
+export function shellEnvArgs(env: Record<string, string>): string {
+  const words: string[] = [];
   for (const [name, value] of Object.entries(env)) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
       throw new Error(`environment name ${name} cannot be exported`);
     if (value.includes('\0')) throw new Error(`environment value of ${name} holds a NUL byte`);
-    lines.push(`export ${name}='${value.replaceAll("'", `'\\''`)}'`);
+    words.push(`'${`${name}=${value}`.replaceAll("'", `'\\''`)}'`);
   }
-  return `${lines.join('\n')}\n`;
+  return `set -- ${words.join(' ')}\n`;
 }
 
 /** Writes what the waiter reads (identity, environment) and the host-side claim record. */
 export async function writeClaim(p: SlotPaths, claim: SlotClaim): Promise<void> {
   await writeFile(join(p.ctl, 'identity'), `${claim.identity.uid} ${claim.identity.gid}\n`, { mode: 0o600 });
-  await writeFile(join(p.ctl, 'env'), shellExports(claim.env), { mode: 0o600 });
+  await writeFile(join(p.ctl, 'env'), shellEnvArgs(claim.env), { mode: 0o600 });
   await writeFile(p.claim, `${JSON.stringify(claim)}\n`, { mode: 0o600 });
 }
 

@@ -103,6 +103,13 @@ describe('warm pool (real engine)', () => {
     );
     expect(app.stdout).toContain(`Uid:\t${uid}\t${uid}\t${uid}\t${uid}`);
     expect(app.stdout).not.toMatch(/CapEff:\s+0*[1-9a-f]/);
+    // Its environment reached the app (applied after the drop to the sandbox's user).
+    const appEnv = await sh(
+      sb.id,
+      'for p in /proc/[0-9]*; do [ "$(cat $p/comm)" = node ] && tr "\\0" "\\n" < $p/environ; done',
+    );
+    expect(appEnv.stdout).toContain(`PREVIEWD_SANDBOX_ID=${sb.id}`);
+    expect(appEnv.stdout).toContain('HOME=/home/user');
     // Files written through the API are the app's.
     const put = await server.call('PUT', `/v1/sandboxes/${sb.id}/files?path=index.html`, '<h1>edited</h1>', {
       'content-type': 'application/octet-stream',
@@ -148,6 +155,11 @@ describe('warm pool (real engine)', () => {
     expect(seen.stdout).not.toContain('alpha-123');
     expect(seen.stdout).toContain('second');
     expect((await sh(a.id, 'cat /tmp/first-was-here')).stdout.trim()).toBe('kept');
+    // The apps' own environments (what the waiter handed over), not only the execs'.
+    const appEnv =
+      'for p in /proc/[0-9]*; do [ "$(cat $p/comm)" = node ] && tr "\\0" "\\n" < $p/environ; done';
+    expect((await sh(a.id, appEnv)).stdout).toContain('FIRST_SECRET=alpha-123');
+    expect((await sh(b.id, appEnv)).stdout).not.toContain('FIRST_SECRET');
     for (const id of [a.id, b.id])
       expect((await server.call('DELETE', `/v1/sandboxes/${id}`)).status).toBe(204);
   }, 90_000);

@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { shellExports, slotPaths, slotTarget } from '../../src/pool/pool-slots.js';
+import { shellEnvArgs, slotPaths, slotTarget } from '../../src/pool/pool-slots.js';
 import { sandboxIdOf } from '../../src/providers/docker/labels.js';
 
 describe('warm pool slots', () => {
-  it('writes an environment sh reads back exactly, whatever the values hold', () => {
+  it('writes an environment sh reads back exactly as arguments, whatever the values hold', () => {
     const env = {
       PLAIN: 'value',
       QUOTES: `it's "quoted" \\ and $HOME and \`id\``,
@@ -12,16 +13,19 @@ describe('warm pool slots', () => {
       EMPTY: '',
       SEMI: "'; touch /tmp/nope; '",
     };
-    const script = `${shellExports(env)}\nfor n in PLAIN QUOTES LINES EMPTY SEMI; do eval "printf '%s\\0' \\"\\$$n\\""; done`;
+    const script = `${shellEnvArgs(env)}\nprintf '%s\\0' "$@"; printf 'exported:%s\\0' "$(env | grep -c -e PLAIN -e SEMI)"`;
     const out = execFileSync('sh', ['-c', script], { env: {} }).toString('utf8').split('\0').slice(0, -1);
-    expect(out).toEqual(Object.values(env));
+    // Arguments only: sourcing it exports nothing (the waiter is root at that point).
+    expect(out.pop()).toBe('exported:0');
+    expect(out).toEqual(Object.entries(env).map(([k, v]) => `${k}=${v}`));
+    expect(existsSync('/tmp/nope')).toBe(false);
   });
 
   it('refuses names sh would read as code, and NUL bytes', () => {
-    expect(() => shellExports({ 'A;B': 'x' })).toThrow(/cannot be exported/);
-    expect(() => shellExports({ '1A': 'x' })).toThrow(/cannot be exported/);
-    expect(() => shellExports({ 'A B': 'x' })).toThrow(/cannot be exported/);
-    expect(() => shellExports({ A: 'x\0y' })).toThrow(/NUL/);
+    expect(() => shellEnvArgs({ 'A;B': 'x' })).toThrow(/cannot be exported/);
+    expect(() => shellEnvArgs({ '1A': 'x' })).toThrow(/cannot be exported/);
+    expect(() => shellEnvArgs({ 'A B': 'x' })).toThrow(/cannot be exported/);
+    expect(() => shellEnvArgs({ A: 'x\0y' })).toThrow(/NUL/);
   });
 
   it('maps container paths into the slot, and nothing outside its three roots', () => {
