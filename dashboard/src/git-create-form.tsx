@@ -20,27 +20,26 @@ export function GitCreateForm({
   visibility: 'public' | 'private';
   onCreated: (s: Sandbox) => void;
 }) {
-  const [url, setUrl] = useState('');
-  const [ref, setRef] = useState('');
-  const [depth, setDepth] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const tokenInput = useRef<HTMLInputElement>(null);
 
+  // Uncontrolled inputs, read from the form when it is sent: the token is never in any state.
   const submit = async (e: Event) => {
     e.preventDefault();
+    const formEl = e.currentTarget as HTMLFormElement;
+    const form = new FormData(formEl);
+    const field = (name: string) => String(form.get(name) ?? '').trim();
     setError(null);
-    const git: GitSource = { url: url.trim() };
-    if (ref.trim()) git.ref = ref.trim();
-    if (depth.trim()) git.depth = Number(depth);
-    const token = tokenInput.current?.value ?? '';
+    const git: GitSource = { url: field('url') };
+    if (field('ref')) git.ref = field('ref');
+    if (field('depth')) git.depth = Number(field('depth'));
+    const token = String(form.get('token') ?? '');
     if (token) git.token = token;
     setBusy(true);
     try {
       onCreated(await api.createSandbox({ source: { git }, visibility }));
-      setUrl('');
-      setRef('');
-      setDepth('');
+      formEl.reset();
     } catch (err) {
       setError(err);
     } finally {
@@ -55,45 +54,30 @@ export function GitCreateForm({
       <div class="row">
         <input
           id="git-url"
+          name="url"
           type="url"
           required
           maxLength={MAX_URL}
           placeholder="https://git.example.com/team/app.git"
-          value={url}
-          onInput={(e) => setUrl((e.target as HTMLInputElement).value)}
         />
-        <button type="submit" class="primary" disabled={busy || !url.trim()}>
+        <button type="submit" class="primary" disabled={busy}>
           {busy ? 'Cloning…' : 'Clone'}
         </button>
       </div>
       <div class="git-options">
         <label>
           Ref
-          <input
-            id="git-ref"
-            type="text"
-            maxLength={MAX_REF}
-            placeholder="branch or tag"
-            value={ref}
-            onInput={(e) => setRef((e.target as HTMLInputElement).value)}
-          />
+          <input id="git-ref" name="ref" type="text" maxLength={MAX_REF} placeholder="branch or tag" />
         </label>
         <label>
           Depth
-          <input
-            id="git-depth"
-            type="number"
-            min={1}
-            max={MAX_DEPTH}
-            placeholder="1"
-            value={depth}
-            onInput={(e) => setDepth((e.target as HTMLInputElement).value)}
-          />
+          <input id="git-depth" name="depth" type="number" min={1} max={MAX_DEPTH} placeholder="1" />
         </label>
         <label>
           Token
           <input
             id="git-token"
+            name="token"
             ref={tokenInput}
             type="password"
             autocomplete="off"

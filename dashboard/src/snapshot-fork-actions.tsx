@@ -14,27 +14,26 @@ const freezable = new Set<Sandbox['state']>(['running', 'paused', 'stopped']);
  */
 export function SnapshotForkActions({ sandbox }: { sandbox: Sandbox }) {
   const [open, setOpen] = useState(false);
-  const [name, setName] = useState('');
-  const [labels, setLabels] = useState('');
   const [busy, setBusy] = useState<'snapshot' | 'fork' | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [taken, setTaken] = useState<Snapshot | null>(null);
   const ready = freezable.has(sandbox.state) && busy === null;
 
+  // The fields are read from the form when it is sent (uncontrolled inputs: nothing to race).
   const takeSnapshot = async (e: Event) => {
     e.preventDefault();
+    const form = new FormData(e.currentTarget as HTMLFormElement);
+    const name = String(form.get('name') ?? '');
     setError(null);
     setTaken(null);
     try {
-      const parsed = parseLabels(labels);
+      const parsed = parseLabels(String(form.get('labels') ?? ''));
       setBusy('snapshot');
       const snap = await api.snapshot(sandbox.id, {
         ...(name.trim() ? { name: name.trim() } : {}),
         ...(Object.keys(parsed).length ? { labels: parsed } : {}),
       });
       setTaken(snap);
-      setName('');
-      setLabels('');
       setOpen(false);
     } catch (err) {
       setError(err);
@@ -80,22 +79,16 @@ export function SnapshotForkActions({ sandbox }: { sandbox: Sandbox }) {
         <form class="snapshot-form" onSubmit={takeSnapshot} aria-label="Take a snapshot">
           <label>
             Name
-            <input
-              id="snapshot-name"
-              maxLength={128}
-              placeholder="optional"
-              value={name}
-              onInput={(e) => setName((e.target as HTMLInputElement).value)}
-            />
+            <input id="snapshot-name" name="name" type="text" maxLength={128} placeholder="optional" />
           </label>
           <label>
             Labels
             <input
               id="snapshot-labels"
+              name="labels"
+              type="text"
               maxLength={4096}
               placeholder="key=value, key2=value2"
-              value={labels}
-              onInput={(e) => setLabels((e.target as HTMLInputElement).value)}
             />
           </label>
           <button type="submit" class="primary" disabled={busy !== null}>

@@ -127,6 +127,32 @@ describe('the dashboard: git source, snapshots and fork (real browser, server an
   );
 
   it(
+    'on a server that refuses private git hosts, the loopback repository shows git_source_refused and its hint',
+    async () => {
+      const strict = await startTestServer();
+      const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      try {
+        const page = await ctx.newPage();
+        await page.goto(strict.url);
+        await signIn(page, strict);
+        await page.waitForSelector('#git-url');
+        const res = await createdBy(page, strict, async () => {
+          await page.fill('#git-url', daemon.url);
+          await page.click('form.create-git button[type=submit]');
+        });
+        expect(res.status()).toBe(400);
+        await page.waitForSelector('form.create-git [data-error-code="git_source_refused"]');
+        expect(await page.textContent('form.create-git [role=alert]')).toContain('sources.allowPrivateGit');
+        expect((await strict.call('GET', '/v1/sandboxes')).body.sandboxes).toEqual([]);
+      } finally {
+        await ctx.close();
+        await strict.close();
+      }
+    },
+    SLOW,
+  );
+
+  it(
     'sends a chosen folder as one zip: the binary file is there when the app starts',
     async () => {
       const dir = mkdtempSync(join(tmpdir(), 'previewd-ui-folder-'));
@@ -214,6 +240,7 @@ describe('the dashboard: git source, snapshots and fork (real browser, server an
     await page.click('button:has-text("Snapshot…")');
     await page.fill('#snapshot-name', 'from-the-page');
     await page.fill('#snapshot-labels', 'kind=ui, team=web');
+    expect(await page.inputValue('#snapshot-name')).toBe('from-the-page');
     const [snapRes] = await Promise.all([
       page.waitForResponse((r) => r.url() === `${server.url}/v1/sandboxes/${id}/snapshots`, {
         timeout: SLOW,
