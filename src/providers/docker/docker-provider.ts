@@ -8,6 +8,7 @@ import type { Config } from '../../config/schema.js';
 import { PreviewdError } from '../../domain/errors.js';
 import type { IsolationLevel } from '../../domain/isolation.js';
 import { LEGACY_IDENTITY, type SandboxIdentity } from '../../domain/sandbox.js';
+import { claimRequest, fitsPool } from '../../pool/pool-claim.js';
 import type { PoolContainerContext } from '../../pool/pool-container.js';
 import type { WarmPool } from '../../pool/warm-pool.js';
 import { LayerStore } from '../../workspaces/layers.js';
@@ -27,14 +28,7 @@ import type {
   WorkspaceOptions,
 } from '../provider.js';
 import { WorkspaceFiles } from '../workspace-fs.js';
-import {
-  RUNTIME_MOUNT,
-  readAppStatus,
-  runDir,
-  SUPERVISOR_PATH,
-  SUPERVISOR_RUN_DIR,
-  supervisedContainer,
-} from './app-supervisor.js';
+import { readAppStatus, runDir, SUPERVISOR_PATH, supervisedContainer } from './app-supervisor.js';
 import { engineStatus, fromEngineError } from './errors.js';
 import { caEnv, proxyEnv, resolveCaBundle, SANDBOX_CA_PATH } from './host-trust.js';
 import { EngineRuntimes, isolationUnavailable, isUnknownRuntime } from './isolation.js';
@@ -339,8 +333,13 @@ export class DockerProvider implements SandboxProvider {
     // Only a sandbox whose app never ran claims one (a restart after a stop gets a new container as
     // before): nothing of its own is under the mount points the claim makes in its home.
     const ranBefore = existsSync(join(runDir(this.config.dataDir, spec.sandboxId), 'status'));
-    if (this.pool && !ranBefore && this.fitsPool(spec)) {
-      const claimed = await this.claimWarm(spec, binds, env);
+    if (
+      this.pool &&
+      !ranBefore &&
+      fitsPool(this.pool, spec, { loopbackPorts: !!this.config.edge?.useLoopbackPorts })
+    ) {
+      const request = await claimRequest(spec, binds, env);
+      const claimed = request ? await this.pool.claim(request) : undefined;
       if (claimed) return { instanceId: claimed };
     }
     const memory = spec.resources.memoryMb * 1024 * 1024;
@@ -391,60 +390,6 @@ export class DockerProvider implements SandboxProvider {
       }
       throw fromEngineError(err, `create the container from image ${spec.image}`);
     }
-  }
-
-  /**
-   * Whether a warm pool container can serve the spec (docs/pool.md): its image is pooled, it runs
-   * supervised in a plain container with the pool's resources, published on no loopback port and
-   * labelled for no router (Traefik mode). (docker.capAdd gives a non-root sandbox nothing it can
-   * use either way: no ambient capabilities; its app runs without any, as the waiter's does.)
-   */
-  private fitsPool(spec: SpawnSpec): boolean {
-    const pool = this.pool!;
-    const r = pool.resources;
-    return (
-      pool.hasImage(spec.image) &&
-      (spec.isolation ?? 'container') === 'container' &&
-      spec.supervise !== undefined &&
-      spec.resources.cpus === r.cpus &&
-      spec.resources.memoryMb === r.memoryMb &&
-      spec.resources.pids === r.pids &&
-      !this.config.edge?.useLoopbackPorts &&
-      Object.keys(spec.labels).length === 0
-    );
-  }
-
-  /** Claims a warm container with the binds and env a normal create would give; undefined: create one. */
-  private async claimWarm(spec: SpawnSpec, binds: string[], env: string[]): Promise<string | undefined> {
-    const sharedByPool = new Set(['/etc/passwd', '/etc/group', SANDBOX_CA_PATH, RUNTIME_MOUNT]);
-    const mounts: { source: string; target: string }[] = [];
-    let passwd = '';
-    let group = '';
-    const slotless = [WORKSPACE_MOUNT, SANDBOX_HOME, SUPERVISOR_RUN_DIR];
-    for (const bind of binds) {
-      const [source, target] = bind.split(':') as [string, string];
-      if (target === '/etc/passwd') passwd = await readFile(source, 'utf8');
-      if (target === '/etc/group') group = await readFile(source, 'utf8');
-      if (sharedByPool.has(target)) continue;
-      const root = slotless.find((r) => target === r || target.startsWith(`${r}/`));
-      if (!root) return undefined; // a mount the pool container has no place for
-      mounts.push({ source, target });
-    }
-    if (!passwd || !group) return undefined;
-    return this.pool!.claim({
-      sandboxId: spec.sandboxId,
-      image: spec.image,
-      identity: spec.identity,
-      env: Object.fromEntries(
-        env.map((kv) => {
-          const eq = kv.indexOf('=');
-          return [kv.slice(0, eq), kv.slice(eq + 1)];
-        }),
-      ),
-      mounts,
-      passwd,
-      group,
-    });
   }
 
   /** Ends the claim of a sandbox on a warm container (removed with its slot); false: it had none. */
