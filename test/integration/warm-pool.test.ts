@@ -164,6 +164,17 @@ describe('warm pool (real engine)', () => {
       expect((await server.call('DELETE', `/v1/sandboxes/${id}`)).status).toBe(204);
   }, 90_000);
 
+  it('a claimed sandbox gets its network policy: the egress rules name its address', async () => {
+    const [warm] = await warmIds();
+    const sb = await create({ ...site('with a policy'), network: { egress: 'deny' } });
+    expect(await containerOf(sb.id)).toBe(warm);
+    const ip = (await server.app.provider.inspect(sb.id)).ip;
+    expect(ip).toBeTruthy();
+    const rules = await server.app.egress.rules();
+    expect(rules.forward.some((rule) => rule.includes(`${ip}/32`) || rule.includes(ip!))).toBe(true);
+    expect((await server.call('DELETE', `/v1/sandboxes/${sb.id}`)).status).toBe(204);
+  }, 60_000);
+
   it('a sandbox that does not fit (other resources, another image, gVisor) is created as usual', async () => {
     const [warm] = await warmIds();
     const levels = (await server.app.provider.isolationLevels?.()) ?? [];
