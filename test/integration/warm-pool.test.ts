@@ -319,6 +319,44 @@ describe('warm pool (real engine)', () => {
   }, 300_000);
 });
 
+describe('warm pool of the Python image (real engine)', () => {
+  it('a Python sandbox claims a warm Python container and serves', async () => {
+    const server = await startTestServer({ pool: { [PY]: 1 } });
+    try {
+      const warm = await waitFor(async () => {
+        const ids = (await warmContainers(server.dataDir)).filter((c) => c.State === 'running');
+        return ids.length === 1 && server.app.pool.state().images[0]?.warm === 1 ? ids[0]!.Id : undefined;
+      });
+      const res = await server.call('POST', '/v1/sandboxes', {
+        image: PY,
+        files: { 'index.html': '<p>python from the pool</p>' },
+        runtime: { start: 'python3 -m http.server 8000', port: 8000 },
+      });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      await waitState(server, res.body.id, 'running');
+      expect((await server.app.store.getSandbox(res.body.id))?.containerId).toBe(warm);
+      await waitFor(async () => {
+        const r = await edge(server, previewHostOf(res.body.id, 8000));
+        return (await r.body.text()).includes('python from the pool') ? true : undefined;
+      });
+      const who = await server.call('POST', `/v1/sandboxes/${res.body.id}/exec`, {
+        cmd: [
+          'sh',
+          '-c',
+          'for p in /proc/[0-9]*; do [ "$(cat $p/comm)" = python3 ] && awk \'/^Uid/{print $2}\' $p/status; done; id -u',
+        ],
+      });
+      const uid = String((await server.app.store.getSandbox(res.body.id))?.identity?.uid);
+      // The app and the exec: the sandbox's uid, each line.
+      const lines = who.body.stdout.trim().split('\n');
+      expect(lines.length).toBeGreaterThanOrEqual(2);
+      expect(new Set(lines)).toEqual(new Set([uid]));
+    } finally {
+      await server.close();
+    }
+  }, 90_000);
+});
+
 describe('warm pool and admission (real engine)', () => {
   it('the pool never passes the memory budget, and gives way to a create that does not fit it', async () => {
     const budget = 300;
