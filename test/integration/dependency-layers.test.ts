@@ -13,9 +13,12 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mountAt, mountsUnder, unmount } from '../../src/workspaces/mounts.js';
 import type { SandboxStorage } from '../../src/workspaces/sandbox-storage.js';
 import { type FakeInternet, startFakeInternet } from '../helpers/fake-internet.js';
-import { startTestServer, type TestServer, waitFor, waitState } from '../helpers/server.js';
+import { releaseMounts } from '../helpers/mounts.js';
+import { startTestServer, TEST_KEY, type TestServer, waitFor, waitState } from '../helpers/server.js';
+import { docker, freePort, instanceContainers, ServerProcess } from '../helpers/server-process.js';
 
 /** Two tiny real packages and the lockfile npm wrote for them. */
 const DEPENDENCIES = { 'is-number': '^7.0.0', ms: '^2.1.3' };
@@ -529,5 +532,105 @@ describe('pip dependency layers (a wheel from an index in the fake internet)', (
       cmd: ['sh', '-c', 'grep -c planted $(python3 -c "import hello_dl;print(hello_dl.__file__)") || true'],
     });
     expect(other.stdout.toString().trim()).toBe('0');
+  }, 420_000);
+});
+
+describe('a pip layer across kill -9 and a reboot (the ~/.local overlay is in the stack)', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'previewd-deplayers-kill9-'));
+  let server: ServerProcess;
+  let internet: FakeInternet;
+  let index: Awaited<ReturnType<typeof startWheelIndex>>;
+  beforeAll(async () => {
+    internet = await startFakeInternet({ metadata: '169.254.170.2' });
+    index = await startWheelIndex(internet);
+  }, 60_000);
+  afterAll(async () => {
+    server?.kill9();
+    for (const c of await instanceContainers(dataDir))
+      await docker.getContainer(c.Id).remove({ force: true });
+    await releaseMounts(dataDir);
+    rmSync(dataDir, { recursive: true, force: true });
+    index?.close();
+    await internet?.close();
+  });
+
+  it('remounts the layer at ~/.local from stack.json; the app imports the package again', async () => {
+    server = new ServerProcess(dataDir, await freePort());
+    await server.start();
+    const files = {
+      'requirements.txt': `--index-url ${index.url}/simple\n--trusted-host ${internet.publicAddr}\nhello-dl==1.0\n`,
+      'main.py': 'import hello_dl, time\nprint(hello_dl.VALUE, flush=True)\ntime.sleep(100000)\n',
+    };
+    const state = async (id: string) => (await server.call('GET', `/v1/sandboxes/${id}`)).state as string;
+    const running = (id: string) =>
+      waitFor(async () => ((await state(id)) === 'running' ? true : undefined), 60_000, `${id} running`);
+    const imports = async (id: string) =>
+      (
+        await server.call('POST', `/v1/sandboxes/${id}/exec`, {
+          cmd: ['python3', '-c', 'import hello_dl; print(hello_dl.VALUE)'],
+        })
+      ).stdout as string;
+    const first = await server.call('POST', '/v1/sandboxes', { files });
+    await running(first.id);
+    await waitFor(
+      async () => {
+        const layers = readdirSync(join(dataDir, 'layers')).filter((k) =>
+          existsSync(join(dataDir, 'layers', k, 'local')),
+        );
+        const list = (await server.call('GET', '/v1/sandboxes')).sandboxes as {
+          labels: Record<string, string>;
+        }[];
+        return layers.length === 1 && !list.some((s) => s.labels['previewd.dependency-build'])
+          ? true
+          : undefined;
+      },
+      180_000,
+      'the pip layer',
+    );
+    const second = await server.call('POST', '/v1/sandboxes', { files });
+    expect(second.runtime.dependencies).toBe('layer');
+    const id = second.id as string;
+    await running(id);
+    await waitFor(
+      async () => ((await imports(id)).includes('hello from a wheel') ? true : undefined),
+      60_000,
+      'import',
+    );
+    const base = join(dataDir, 'sandboxes', id);
+    expect((await mountAt(join(base, 'local')))?.fsType).toBe('overlay');
+
+    // kill -9: the mounts stay, the sandbox runs on.
+    server.kill9();
+    server = server.restarted();
+    await server.start();
+    expect(await state(id)).toBe('running');
+    expect(await imports(id)).toContain('hello from a wheel');
+
+    // A reboot: the containers and every mount gone; the reconciler mounts the stack again.
+    server.kill9();
+    for (const c of await instanceContainers(dataDir))
+      await docker
+        .getContainer(c.Id)
+        .kill()
+        .catch(() => undefined);
+    for (const m of await mountsUnder(base)) await unmount(m.target);
+    server = server.restarted();
+    await server.start();
+    await waitFor(
+      async () => ((await mountAt(join(base, 'local'))) ? true : undefined),
+      30_000,
+      'remount of ~/.local',
+    );
+    await waitFor(async () => ((await state(id)) === 'stopped' ? true : undefined), 30_000, 'stopped');
+    await server.call('POST', `/v1/sandboxes/${id}/start`);
+    await running(id);
+    expect(await imports(id)).toContain('hello from a wheel');
+    const log = await (
+      await fetch(`${server.url}/v1/sandboxes/${id}/logs?tail=100`, {
+        headers: { authorization: `Bearer ${TEST_KEY}` },
+      })
+    ).text();
+    expect(log).toContain('hello from a wheel');
+    expect(log).not.toContain('[previewd] install:');
   }, 420_000);
 });
