@@ -60,6 +60,7 @@ const NAMED: Array<[name: string, operation: string, part: 'body' | 'query' | 'r
   ['ApiKeyList', 'GET /v1/keys', 'response'],
   ['EgressPolicy', 'PUT /v1/sandboxes/{id}/network', 'body'],
   ['NodeList', 'GET /v1/nodes', 'response'],
+  ['PoolState', 'GET /v1/pool', 'response'],
   ['SandboxMetrics', 'GET /v1/sandboxes/{id}/metrics', 'response'],
   ['Webhook', 'GET /v1/webhooks/{id}', 'response'],
   ['CreatedWebhook', 'POST /v1/webhooks', 'response'],

@@ -8,6 +8,7 @@ import { Http } from './http.js';
 import { Keys } from './keys.js';
 import { fetchSandboxMetrics, type MetricsOptions, type SandboxMetrics } from './metrics.js';
 import { Nodes } from './nodes.js';
+import { Pool } from './pool.js';
 import { type PreviewdEvent, Sandbox } from './sandbox.js';
 import { Snapshots } from './snapshots.js';
 import { readNdjson } from './streams.js';
@@ -106,6 +107,8 @@ export class Previewd {
   readonly keys: Keys;
   /** The cluster's nodes (admin keys only). */
   readonly nodes: Nodes;
+  /** The warm pool of the node that answers (admin keys only). */
+  readonly pool: Pool;
   /** Signed webhooks of the caller's owner (or admin-wide ones). */
   readonly webhooks: Webhooks;
   /** The caller's snapshots (take one with `sandbox.snapshot()`). */
@@ -117,6 +120,7 @@ export class Previewd {
     this.sandboxes = new Sandboxes(this.http);
     this.keys = new Keys(this.http);
     this.nodes = new Nodes(this.http);
+    this.pool = new Pool(this.http);
     this.webhooks = new Webhooks(this.http);
     this.snapshots = new Snapshots(this.http);
   }

@@ -6,6 +6,7 @@ export { Http, OWNER_HEADER, type QueryValue, type RequestOptions } from './http
 export { Keys } from './keys.js';
 export type { MetricsOptions, SandboxMetrics, UsageSample } from './metrics.js';
 export { type ClusterNode, Nodes } from './nodes.js';
+export { Pool } from './pool.js';
 export {
   type Command,
   type ExecOptions,

@@ -438,6 +438,18 @@ class Nodes:
         return self._http.json("GET", "/v1/nodes")
 
 
+class Pool:
+    """The warm pool of the node that answers (an admin key only): per runtime image, the
+    pre-started containers waiting for a create and those being made (docs/pool.md)."""
+
+    def __init__(self, http: Http) -> None:
+        self._http = http
+
+    def state(self) -> Dict[str, Any]:
+        """``images`` (image, target, warm, filling), ``claimed`` and ``reservedMb``."""
+        return self._http.json("GET", "/v1/pool")
+
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(w[:1].upper() + w[1:] for w in rest)
@@ -466,6 +478,7 @@ class Previewd:
         self.sandboxes = Sandboxes(self.http)
         self.keys = Keys(self.http)
         self.nodes = Nodes(self.http)
+        self.pool = Pool(self.http)
         self.webhooks = Webhooks(self.http)
         self.snapshots = Snapshots(self.http)
 

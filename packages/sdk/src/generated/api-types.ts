@@ -88,6 +88,8 @@ export interface ApiOperations {
         /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
         framework?: string;
         packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+        /** A user's project with an install: `layer` when its dependencies came from a dependency layer (nothing installed), `installed` when its supervisor installs them (docs/runtimes.md#dependency-layers) */
+        dependencies?: 'layer' | 'installed';
       };
       ports: number[];
       previews: Array<{
@@ -175,6 +177,8 @@ export interface ApiOperations {
         /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
         framework?: string;
         packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+        /** A user's project with an install: `layer` when its dependencies came from a dependency layer (nothing installed), `installed` when its supervisor installs them (docs/runtimes.md#dependency-layers) */
+        dependencies?: 'layer' | 'installed';
       };
       image: string;
       /** Size of the frozen writable layer, MB rounded up */
@@ -325,6 +329,29 @@ export interface ApiOperations {
       }>;
     };
   };
+  /** The warm pool's containers per image on this node (admin) */
+  'GET /v1/pool': {
+    params: never;
+    query: never;
+    body: never;
+    response: {
+      /** One entry per image with a count above 0 */
+      images: Array<{
+        /** A runtime image the pool holds containers of (a key of `pool`) */
+        image: string;
+        /** How many unclaimed containers the pool keeps (`pool[image]`) */
+        target: number;
+        /** Unclaimed containers waiting for a create */
+        warm: number;
+        /** Containers being made now */
+        filling: number;
+      }>;
+      /** Sandboxes running on a container they claimed from the pool */
+      claimed: number;
+      /** Memory admission counts for the unclaimed containers (admission.startMemoryMb each) */
+      reservedMb: number;
+    };
+  };
   /** List sandboxes, newest first */
   'GET /v1/sandboxes': {
     params: never;
@@ -363,6 +390,8 @@ export interface ApiOperations {
           /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
           framework?: string;
           packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+          /** A user's project with an install: `layer` when its dependencies came from a dependency layer (nothing installed), `installed` when its supervisor installs them (docs/runtimes.md#dependency-layers) */
+          dependencies?: 'layer' | 'installed';
         };
         ports: number[];
         previews: Array<{
@@ -441,6 +470,8 @@ export interface ApiOperations {
         /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
         framework?: string;
         packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+        /** A user's project with an install: `layer` when its dependencies came from a dependency layer (nothing installed), `installed` when its supervisor installs them (docs/runtimes.md#dependency-layers) */
+        dependencies?: 'layer' | 'installed';
       };
       ports: number[];
       previews: Array<{
@@ -789,6 +820,8 @@ export interface ApiOperations {
           /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
           framework?: string;
           packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+          /** A user's project with an install: `layer` when its dependencies came from a dependency layer (nothing installed), `installed` when its supervisor installs them (docs/runtimes.md#dependency-layers) */
+          dependencies?: 'layer' | 'installed';
         };
         image: string;
         /** Size of the frozen writable layer, MB rounded up */
@@ -826,6 +859,8 @@ export interface ApiOperations {
         /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
         framework?: string;
         packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+        /** A user's project with an install: `layer` when its dependencies came from a dependency layer (nothing installed), `installed` when its supervisor installs them (docs/runtimes.md#dependency-layers) */
+        dependencies?: 'layer' | 'installed';
       };
       image: string;
       /** Size of the frozen writable layer, MB rounded up */
@@ -1095,6 +1130,8 @@ export interface ApiOperations {
         /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
         framework?: string;
         packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+        /** A user's project with an install: `layer` when its dependencies came from a dependency layer (nothing installed), `installed` when its supervisor installs them (docs/runtimes.md#dependency-layers) */
+        dependencies?: 'layer' | 'installed';
       };
       ports: number[];
       previews: Array<{
@@ -1199,6 +1236,8 @@ export interface ApiOperations {
         /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
         framework?: string;
         packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+        /** A user's project with an install: `layer` when its dependencies came from a dependency layer (nothing installed), `installed` when its supervisor installs them (docs/runtimes.md#dependency-layers) */
+        dependencies?: 'layer' | 'installed';
       };
       ports: number[];
       previews: Array<{
@@ -1393,6 +1432,8 @@ export interface ApiOperations {
         /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
         framework?: string;
         packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+        /** A user's project with an install: `layer` when its dependencies came from a dependency layer (nothing installed), `installed` when its supervisor installs them (docs/runtimes.md#dependency-layers) */
+        dependencies?: 'layer' | 'installed';
       };
       ports: number[];
       previews: Array<{
@@ -1471,6 +1512,8 @@ export interface ApiOperations {
         /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
         framework?: string;
         packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+        /** A user's project with an install: `layer` when its dependencies came from a dependency layer (nothing installed), `installed` when its supervisor installs them (docs/runtimes.md#dependency-layers) */
+        dependencies?: 'layer' | 'installed';
       };
       ports: number[];
       previews: Array<{
@@ -1547,6 +1590,8 @@ export interface ApiOperations {
         /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
         framework?: string;
         packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+        /** A user's project with an install: `layer` when its dependencies came from a dependency layer (nothing installed), `installed` when its supervisor installs them (docs/runtimes.md#dependency-layers) */
+        dependencies?: 'layer' | 'installed';
       };
       ports: number[];
       previews: Array<{
@@ -1625,6 +1670,8 @@ export interface ApiOperations {
         /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
         framework?: string;
         packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+        /** A user's project with an install: `layer` when its dependencies came from a dependency layer (nothing installed), `installed` when its supervisor installs them (docs/runtimes.md#dependency-layers) */
+        dependencies?: 'layer' | 'installed';
       };
       ports: number[];
       previews: Array<{
@@ -1764,6 +1811,8 @@ export interface ApiOperations {
         /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
         framework?: string;
         packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+        /** A user's project with an install: `layer` when its dependencies came from a dependency layer (nothing installed), `installed` when its supervisor installs them (docs/runtimes.md#dependency-layers) */
+        dependencies?: 'layer' | 'installed';
       };
       ports: number[];
       previews: Array<{
@@ -1837,6 +1886,8 @@ export interface ApiOperations {
         /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
         framework?: string;
         packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+        /** A user's project with an install: `layer` when its dependencies came from a dependency layer (nothing installed), `installed` when its supervisor installs them (docs/runtimes.md#dependency-layers) */
+        dependencies?: 'layer' | 'installed';
       };
       image: string;
       /** Size of the frozen writable layer, MB rounded up */
@@ -1878,6 +1929,8 @@ export interface ApiOperations {
         /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
         framework?: string;
         packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+        /** A user's project with an install: `layer` when its dependencies came from a dependency layer (nothing installed), `installed` when its supervisor installs them (docs/runtimes.md#dependency-layers) */
+        dependencies?: 'layer' | 'installed';
       };
       ports: number[];
       previews: Array<{
@@ -1954,6 +2007,8 @@ export interface ApiOperations {
         /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
         framework?: string;
         packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+        /** A user's project with an install: `layer` when its dependencies came from a dependency layer (nothing installed), `installed` when its supervisor installs them (docs/runtimes.md#dependency-layers) */
+        dependencies?: 'layer' | 'installed';
       };
       ports: number[];
       previews: Array<{
@@ -2188,6 +2243,8 @@ export interface ApiOperations {
         /** What detection recognised, e.g. vite-react, nextjs, fastapi, static */
         framework?: string;
         packageManager?: 'npm' | 'pnpm' | 'yarn' | 'pip';
+        /** A user's project with an install: `layer` when its dependencies came from a dependency layer (nothing installed), `installed` when its supervisor installs them (docs/runtimes.md#dependency-layers) */
+        dependencies?: 'layer' | 'installed';
       };
       ports: number[];
       previews: Array<{
@@ -2259,6 +2316,7 @@ export type ApiKey = NonNullable<ApiOperations['DELETE /v1/keys/{keyId}']['respo
 export type ApiKeyList = NonNullable<ApiOperations['GET /v1/keys']['response']>;
 export type EgressPolicy = NonNullable<ApiOperations['PUT /v1/sandboxes/{id}/network']['body']>;
 export type NodeList = NonNullable<ApiOperations['GET /v1/nodes']['response']>;
+export type PoolState = NonNullable<ApiOperations['GET /v1/pool']['response']>;
 export type SandboxMetrics = NonNullable<ApiOperations['GET /v1/sandboxes/{id}/metrics']['response']>;
 export type Webhook = NonNullable<ApiOperations['GET /v1/webhooks/{id}']['response']>;
 export type CreatedWebhook = NonNullable<ApiOperations['POST /v1/webhooks']['response']>;
