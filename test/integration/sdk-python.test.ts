@@ -11,7 +11,11 @@ describe('Python SDK against a real server and engine', () => {
 
   beforeAll(async () => {
     // Loopback webhook targets: test_webhooks.py's receiver listens on 127.0.0.1.
-    server = await startTestServer({ 'webhooks.allowPrivateTargets': true });
+    // A pool of one Python container: test_pool.py reads its state (the node image stays unpooled).
+    server = await startTestServer({
+      'webhooks.allowPrivateTargets': true,
+      pool: { 'previewd/runtime-python:3': 1 },
+    });
   });
   afterAll(async () => {
     await server?.close();
@@ -31,6 +35,7 @@ describe('Python SDK against a real server and engine', () => {
             PREVIEWD_URL: server.url,
             PREVIEWD_API_KEY: TEST_KEY,
             PREVIEWD_EDGE_URL: server.edgeUrl,
+            PREVIEWD_TEST_POOL_IMAGE: server.app.config.images.python,
           },
           timeout: 300_000,
         },
@@ -42,7 +47,7 @@ describe('Python SDK against a real server and engine', () => {
     });
     expect(code, output).toBe(0);
     const ran = Number(/Ran (\d+) tests?/.exec(output)?.[1] ?? 0);
-    expect(ran, output).toBeGreaterThanOrEqual(12);
+    expect(ran, output).toBeGreaterThanOrEqual(13);
     expect(output).toMatch(/\nOK\s*$/);
     expect(output).not.toMatch(/skipped|FAIL|ERROR/);
   }, 320_000);
