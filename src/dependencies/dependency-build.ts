@@ -96,8 +96,9 @@ async function installed(provider: SandboxProvider, sandboxId: string, timeoutMs
   while (Date.now() < deadline) {
     const status = await provider.appStatus(sandboxId).catch(() => undefined);
     if (status?.state === 'running') return true;
-    if (status?.state === 'failed' || status?.state === 'stopped' || status?.state === 'crashed')
-      return false;
+    // crashed: the install failed and the supervisor tries again; failed: it gave up.
+    if (status?.state === 'failed' || status?.state === 'stopped') return false;
+    if (!status && !existsSync(provider.files(sandboxId).root)) return false; // deleted meanwhile
     await new Promise((r) => setTimeout(r, 250));
   }
   return false;

@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -159,7 +159,9 @@ export class DependencyLayers {
     const pending = this.pending.get(recipe.key);
     if (pending) return pending;
     const work = (async () => {
-      await installOver(provider, userSandboxId, timeoutMs);
+      // Only after an install that succeeded, in a sandbox still there (not one deleted meanwhile,
+      // nor one whose install failed: the build would fail the same way).
+      if (!(await installSucceeded(provider, userSandboxId, timeoutMs))) return false;
       const turn = this.queue.then(async () => {
         if (this.layers.has(recipe.key)) return true;
         const ok = await build(recipe).catch((err) => {
@@ -189,19 +191,27 @@ const STAMPED = [
   'poetry.lock',
 ];
 
-/** Waits (bounded) until a sandbox's supervisor has finished installing, or the sandbox is gone. */
-async function installOver(provider: SandboxProvider, sandboxId: string, timeoutMs: number): Promise<void> {
+/**
+ * Waits (bounded) until a sandbox's supervisor has finished installing: true once the install
+ * succeeded (the app started), false when the supervisor gave up or the sandbox is gone.
+ */
+async function installSucceeded(
+  provider: SandboxProvider,
+  sandboxId: string,
+  timeoutMs: number,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   let seen = false;
   while (Date.now() < deadline && provider.appStatus) {
     const status = await provider.appStatus(sandboxId).catch(() => 'gone' as const);
-    if (status === 'gone') return;
-    if (status) {
-      seen = true;
-      if (status.state !== 'installing') return;
-    } else if (seen) return;
+    if (status === 'gone' || (!status && seen) || !existsSync(provider.files(sandboxId).root)) return false;
+    if (status?.state === 'running') return true;
+    // crashed: the supervisor tries again (a failed download, an app that exits); failed: it gave up.
+    if (status?.state === 'failed' || status?.state === 'stopped') return false;
+    seen ||= status !== undefined;
     await new Promise((r) => setTimeout(r, 500));
   }
+  return false;
 }
 
 /** The pip stamp in the sandbox's home (on its disk): a new file of the sandbox's, never followed. */

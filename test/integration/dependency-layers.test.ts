@@ -173,8 +173,8 @@ describe('dependency layers keyed by lockfile (real engine, real mounts, real np
     return { code: res.exitCode, out: res.stdout.toString().trim() };
   };
   const dependencyLayers = () =>
-    readdirSync(join(server.dataDir, 'layers')).filter((k) =>
-      existsSync(join(server.dataDir, 'layers', k, 'node_modules', 'ms', 'package.json')),
+    (existsSync(join(server.dataDir, 'layers')) ? readdirSync(join(server.dataDir, 'layers')) : []).filter(
+      (k) => existsSync(join(server.dataDir, 'layers', k, 'node_modules', 'ms', 'package.json')),
     );
   const modules = (id: string) => join(server.app.provider.files(id).root, 'node_modules');
 
