@@ -43,7 +43,7 @@ export async function buildDependencyLayer(
     { dependencyBuild: recipe.key },
   );
   try {
-    if (!(await installed(provider, sandbox.id, timeoutMs))) return false;
+    if (!(await installed(service, provider, sandbox.id, timeoutMs))) return false;
     const paths = deps.storage.paths(sandbox.id);
     const stampDir = recipe.kind === 'node' ? join(paths.workspace, 'node_modules') : paths.home;
     const stamp = await readStamp(stampDir);
@@ -84,16 +84,26 @@ export async function buildDependencyLayer(
     deps.deps.log.info({ layer: recipe.key, kind: recipe.kind }, 'dependency layer built');
     return true;
   } finally {
-    await service.delete(sandbox.id).catch(() => undefined);
+    // Through the service; when it cannot any more (previewd is stopping, its store closed), the
+    // container and storage still go: a build never outlives its previewd.
+    await service.delete(sandbox.id).catch(() => provider.destroy(sandbox.id).catch(() => undefined));
     deps.unmarkBuild(sandbox.id);
   }
 }
 
 /** Waits (bounded) until the build's supervisor reports its install done (`running`: the app started). */
-async function installed(provider: SandboxProvider, sandboxId: string, timeoutMs: number): Promise<boolean> {
+async function installed(
+  service: SandboxService,
+  provider: SandboxProvider,
+  sandboxId: string,
+  timeoutMs: number,
+): Promise<boolean> {
   if (!provider.appStatus) return false;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    // Deleted meanwhile, or previewd stopping (its store closed): no build.
+    const row = await service.get(sandboxId).catch(() => undefined);
+    if (!row || row.state === 'deleted' || row.state === 'error') return false;
     const status = await provider.appStatus(sandboxId).catch(() => undefined);
     if (status?.state === 'running') return true;
     // crashed: the install failed and the supervisor tries again; failed: it gave up.
