@@ -536,20 +536,23 @@ describe('pip dependency layers (a wheel from an index in the fake internet)', (
 });
 
 describe('a pip layer across kill -9 and a reboot (the ~/.local overlay is in the stack)', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'previewd-deplayers-kill9-'));
+  let dataDir = '';
   let server: ServerProcess;
   let internet: FakeInternet;
   let index: Awaited<ReturnType<typeof startWheelIndex>>;
   beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'previewd-deplayers-kill9-'));
     internet = await startFakeInternet({ metadata: '169.254.170.2' });
     index = await startWheelIndex(internet);
   }, 60_000);
   afterAll(async () => {
     server?.kill9();
-    for (const c of await instanceContainers(dataDir))
-      await docker.getContainer(c.Id).remove({ force: true });
-    await releaseMounts(dataDir);
-    rmSync(dataDir, { recursive: true, force: true });
+    if (dataDir) {
+      for (const c of await instanceContainers(dataDir))
+        await docker.getContainer(c.Id).remove({ force: true });
+      await releaseMounts(dataDir);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
     index?.close();
     await internet?.close();
   });
