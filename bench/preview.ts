@@ -5,7 +5,12 @@
  * visible: in Chromium for the templates that update the open page (Vite and Next HMR, the static
  * live reload), over HTTP for the servers that restart or reload (express, fastapi, flask).
  *
- *   node --import tsx bench/preview.ts [--edits 10] [--only vite-react,static]
+ *   node --import tsx bench/preview.ts [--part templates|projects|all] [--edits 10] [--only vite-react,static]
+ *                                      [--projects react,vue] [--rounds 3] [--pool 2]
+ *
+ * `--part projects` (bench/preview-projects.ts): create-vite's own templates fetched with `npm pack
+ * create-vite` at bench time — lockfile never seen vs seen (dependency layer) vs seen with a warm
+ * pool, fork → preview, and a static site beside `docker run` and the warm pool.
  *
  * Anchors (the issue's goals): static ≤ 1 s, React ≤ 5 s with a warm cache, ≤ 300 ms per edit.
  */
@@ -13,6 +18,7 @@ import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../test/helpers/browser.js';
 import { edgeJson, previewHostOf } from '../test/helpers/edge.js';
 import { startTestServer, TEST_KEY, type TestServer, waitFor } from '../test/helpers/server.js';
+import { projectsBench } from './preview-projects.js';
 import { printTable, summary } from './stats.js';
 
 const args = process.argv.slice(2);
@@ -21,6 +27,7 @@ const opt = (name: string) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const EDITS = Number(opt('edits') ?? 10);
+const PART = opt('part') ?? 'all';
 
 interface Spec {
   port: number;
@@ -197,4 +204,11 @@ async function main(): Promise<void> {
   printTable('create → first preview byte (through the edge) and file write → change visible', rows);
 }
 
-await main();
+if (PART === 'templates' || PART === 'all') await main();
+if (PART === 'projects' || PART === 'all') {
+  await projectsBench({
+    projects: (opt('projects') ?? 'react,vue').split(','),
+    rounds: Number(opt('rounds') ?? 3),
+    poolSize: Number(opt('pool') ?? 2),
+  });
+}

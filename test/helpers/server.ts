@@ -44,6 +44,10 @@ export async function startTestServer(
       // The edge runs with its HAProxy front; the edge-builtin test project sets "off" to run the
       // same edge suites against the built-in edge alone (vitest.config.ts).
       'edge.front': process.env.PREVIEWD_TEST_EDGE_FRONT ?? 'haproxy',
+      // On by default for users; off here so suites about something else do not start a
+      // background dependency build after each project's install (2 cores). The suites about
+      // dependency layers (and the bench) turn it on.
+      'dependencyLayers.enabled': false,
       ...overrides,
     },
   });

@@ -338,7 +338,7 @@ describe('dependencyLayers.shared: false', () => {
   let server: TestServer;
   const as = (owner: string) => ({ 'x-previewd-owner': owner });
   beforeAll(async () => {
-    server = await startTestServer({ 'dependencyLayers.shared': false });
+    server = await startTestServer({ 'dependencyLayers.enabled': true, 'dependencyLayers.shared': false });
   });
   afterAll(async () => {
     await server?.close();
@@ -442,7 +442,7 @@ describe('pip dependency layers (a wheel from an index in the fake internet)', (
   beforeAll(async () => {
     internet = await startFakeInternet({ metadata: '169.254.170.2' });
     index = await startWheelIndex(internet);
-    server = await startTestServer();
+    server = await startTestServer({ 'dependencyLayers.enabled': true });
   }, 60_000);
   afterAll(async () => {
     await server?.close();
