@@ -3,7 +3,6 @@ import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { PreviewdError } from '../domain/errors.js';
 import { type CacheName, currentCacheLayer } from './cache-layers.js';
 import type { LayerStore } from './layers.js';
 import {
@@ -14,6 +13,7 @@ import {
   type OverlaySpec,
   unmountAll,
 } from './mounts.js';
+import { makeDisk } from './sandbox-disk.js';
 
 const run = promisify(execFile);
 
@@ -184,7 +184,7 @@ export class SandboxStorage {
     const tmp = `${p.stack}.tmp`;
     await writeFile(tmp, `${JSON.stringify(stack)}\n`, { mode: 0o600 });
     await rename(tmp, p.stack);
-    if (stack.diskMb) await this.makeDisk(p, stack.diskMb, stack.owner);
+    if (stack.diskMb) await makeDisk(p.image, stack.diskMb, stack.owner);
     await this.ensureMounted(sandboxId);
     if (!layered) {
       // No overlays here: the layers' files are copied in (new inodes of the sandbox's, never links).
@@ -233,38 +233,6 @@ export class SandboxStorage {
     }
     if (workspace.length > 0) await unmountAll([p.workspace]);
     await this.ensureMounted(sandboxId);
-  }
-
-  /** A preallocated image with an ext4 file system whose root belongs to the sandbox user. */
-  private async makeDisk(
-    p: SandboxPaths,
-    diskMb: number,
-    owner: { uid: number; gid: number },
-  ): Promise<void> {
-    if (existsSync(p.image)) return;
-    const tmp = `${p.image}.tmp`;
-    const { uid, gid } = owner;
-    // One process for both steps (a spawn costs more than either). Lazy inode tables and journal:
-    // a few milliseconds instead of writing them out; nodiscard keeps the preallocation (a discard
-    // would punch the file's blocks out again). No reserved blocks: the sandbox gets all of
-    // diskMb. One inode per 8 KiB: node_modules are many small files.
-    const script =
-      'fallocate -l "$1" "$2" && mkfs.ext4 -q -F -m 0 -i 8192 -E "lazy_itable_init=1,lazy_journal_init=1,nodiscard,root_owner=$3" "$2"';
-    try {
-      await run('sh', ['-c', script, 'sh', `${diskMb}M`, tmp, `${uid}:${gid}`]);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      const text = String((err as { stderr?: string }).stderr ?? err);
-      if (/No space left/i.test(text)) {
-        throw new PreviewdError(
-          'capacity_exhausted',
-          `no room on this host for a ${diskMb} MB sandbox disk (the data dir's file system is full)`,
-          { cause: err, details: { field: 'resources.diskMb' } },
-        );
-      }
-      throw err;
-    }
-    await rename(tmp, p.image);
   }
 
   /**
