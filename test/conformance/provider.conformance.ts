@@ -15,9 +15,14 @@ export interface ProviderFixture {
   cleanup(): Promise<void>;
 }
 
-/** Counts the `sleep 200`/`sleep 201` processes in the sandbox (without ps: the image may lack it). */
-const SLEEPERS =
-  'for p in /proc/[0-9]*; do tr "\\0" " " < $p/cmdline 2>/dev/null; echo; done | grep -c "^sleep 20[01]" || true';
+/**
+ * Durations no other test's sleeps have: the memory provider's processes run on the host, where
+ * every container's processes are visible too, so a suite running beside this one must not count.
+ */
+const SLEEP_A = 200_000 + Math.floor(Math.random() * 400_000) * 2;
+const SLEEP_B = SLEEP_A + 1;
+/** Counts this suite's two sleep processes in the sandbox (without ps: the image may lack it). */
+const SLEEPERS = `for p in /proc/[0-9]*; do tr "\\0" " " < $p/cmdline 2>/dev/null; echo; done | grep -c "^sleep \\(${SLEEP_A}\\|${SLEEP_B}\\) " || true`;
 
 async function text(stream: AsyncIterable<OutputChunk>): Promise<string> {
   let out = '';
@@ -233,7 +238,7 @@ export function providerConformance(name: string, make: () => Promise<ProviderFi
 
       // A signal reaches the process and the children it started.
       const tree = await provider.startExec(s.sandboxId, {
-        cmd: ['sh', '-c', 'sleep 200 & sleep 201; echo never'],
+        cmd: ['sh', '-c', `sleep ${SLEEP_A} & sleep ${SLEEP_B}; echo never`],
       });
       await waitFor(async () => {
         const ps = await provider.exec(s.sandboxId, {
