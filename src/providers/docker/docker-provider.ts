@@ -455,6 +455,12 @@ export class DockerProvider implements SandboxProvider {
       if (info.status === 'running') return;
       throw fromEngineError(err, 'unpause the sandbox container');
     }
+    // The engine records a pause from the runtime's event too: one delivered late (a loaded host,
+    // gVisor) marks the resumed container paused again until the resume's own event arrives. The
+    // caller is told "running" only once the engine says so as well (bounded).
+    for (let i = 0; i < 40 && (await this.inspect(sandboxId)).status === 'paused'; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
   }
 
   async destroy(sandboxId: string, opts: { keepWorkspace?: boolean } = {}): Promise<void> {
