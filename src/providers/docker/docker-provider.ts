@@ -1,8 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chown, mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { PassThrough, Readable, Transform } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { Config } from '../../config/schema.js';
 import { PreviewdError } from '../../domain/errors.js';
@@ -29,6 +29,8 @@ import type {
 } from '../provider.js';
 import { WorkspaceFiles } from '../workspace-fs.js';
 import { readAppStatus, runDir, SUPERVISOR_PATH, supervisedContainer } from './app-supervisor.js';
+import { watchContainerExits } from './container-exits.js';
+import { collectExec, type ExecAs, startContainerExec } from './docker-exec.js';
 import { engineStatus, fromEngineError } from './errors.js';
 import { caEnv, proxyEnv, resolveCaBundle, SANDBOX_CA_PATH } from './host-trust.js';
 import { EngineRuntimes, isolationUnavailable, isUnknownRuntime } from './isolation.js';
@@ -44,9 +46,8 @@ import { DemuxStream } from './multiplex.js';
 import { SANDBOX_HOME, sandboxHomeBinds } from './sandbox-home.js';
 
 export const WORKSPACE_MOUNT = '/workspace';
+export { EXEC_MARKER } from './docker-exec.js';
 export { SANDBOX_HOME } from './sandbox-home.js';
-/** Environment marker every exec (and its children) carries, so all of them can be signalled. */
-export const EXEC_MARKER = 'PREVIEWD_EXEC_ID';
 
 export interface DockerProviderOptions {
   docker: Docker;
@@ -518,178 +519,27 @@ export class DockerProvider implements SandboxProvider {
     }
   }
 
-  async exec(sandboxId: string, opts: ExecOptions): Promise<ExecResult> {
-    const started = performance.now();
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    const session = await this.startExec(sandboxId, {
-      cmd: opts.cmd,
-      cwd: opts.cwd,
-      env: opts.env,
-      stdin: opts.stdin !== undefined,
-    });
-    if (opts.stdin !== undefined) session.stdin?.end(opts.stdin);
-    let timedOut = false;
-    const timer =
-      opts.timeoutSec !== undefined
-        ? setTimeout(() => {
-            timedOut = true;
-            void session.signal('KILL').catch(() => undefined);
-          }, opts.timeoutSec * 1000)
-        : undefined;
-    // Output past the cap is dropped (the command keeps running); `truncated` says so.
-    const cap = opts.maxOutputBytes ?? Number.POSITIVE_INFINITY;
-    let kept = 0;
-    let truncated = false;
-    try {
-      for await (const chunk of session.output) {
-        const room = cap - kept;
-        if (room <= 0) {
-          truncated = true;
-          continue;
-        }
-        const data = chunk.data.length > room ? chunk.data.subarray(0, room) : chunk.data;
-        if (data.length < chunk.data.length) truncated = true;
-        kept += data.length;
-        (chunk.stream === 'stderr' ? stderr : stdout).push(data);
-      }
-    } finally {
-      clearTimeout(timer);
-    }
-    const durationMs = Math.round(performance.now() - started);
-    if (timedOut) {
-      throw new PreviewdError(
-        'exec_timeout',
-        `the command ran longer than ${opts.timeoutSec}s and was killed`,
-        {
-          details: {
-            stdout: Buffer.concat(stdout).toString('utf8'),
-            stderr: Buffer.concat(stderr).toString('utf8'),
-            durationMs,
-          },
-        },
-      );
-    }
-    return {
-      ...(truncated ? { truncated } : {}),
-      exitCode: await session.exitCode(),
-      stdout: Buffer.concat(stdout),
-      stderr: Buffer.concat(stderr),
-      durationMs,
-    };
+  exec(sandboxId: string, opts: ExecOptions): Promise<ExecResult> {
+    return collectExec((o) => this.startExec(sandboxId, o), opts);
   }
 
   /**
-   * Starts a process in the sandbox. Every exec carries an environment marker
-   * (PREVIEWD_EXEC_ID=<token>) that its children inherit; `signal` finds the marked processes
-   * through /proc inside the container and signals each of them. The engine has no API to kill an
-   * exec, and this works with a remote engine too (no host PIDs involved).
+   * Starts a process in the sandbox (docker-exec.ts): every exec carries an environment marker
+   * its children inherit, by which `signal` finds and signals them all through /proc.
    */
-  async startExec(sandboxId: string, opts: ExecStartOptions): Promise<ExecSession> {
-    const container = this.container(sandboxId);
-    const token = randomBytes(9).toString('hex');
-    // A claimed warm container runs as root until its waiter drops to the sandbox's user: execs
-    // name the user, and get the environment a normal container would have carried.
-    const claim = this.pool?.claimOf(sandboxId);
-    const env = { ...(claim?.env ?? {}), ...(opts.env ?? {}), [EXEC_MARKER]: token };
-    let exec: Docker.Exec;
-    try {
-      // Engine API 1.41 has no ConsoleSize on exec create: the terminal gets its size before the
-      // command runs (stty), and again through resize once started.
-      const cmd = opts.tty
-        ? [
-            'sh',
-            '-c',
-            'stty cols "$1" rows "$2" 2>/dev/null; shift 2; exec "$@"',
-            'sh',
-            String(opts.tty.cols),
-            String(opts.tty.rows),
-            ...opts.cmd,
-          ]
-        : opts.cmd;
-      exec = await container.exec({
-        Cmd: cmd,
-        AttachStdout: true,
-        AttachStderr: true,
-        AttachStdin: opts.stdin === true,
-        Tty: opts.tty !== undefined,
-        // No User: the engine runs an exec as the container's user, the sandbox's own uid.
-        ...(claim ? { User: `${claim.identity.uid}:${claim.identity.gid}` } : {}),
-        WorkingDir: opts.cwd ?? WORKSPACE_MOUNT,
-        Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-      });
-    } catch (err) {
-      if (engineStatus(err) === 409) {
-        throw new PreviewdError('sandbox_not_running', `sandbox ${sandboxId} is not running`, { cause: err });
-      }
-      throw fromEngineError(err, 'start a process in the sandbox');
-    }
-    let stream: NodeJS.ReadWriteStream;
-    try {
-      stream = (await exec.start({
-        hijack: true,
-        stdin: opts.stdin === true,
-        Tty: opts.tty !== undefined,
-      })) as NodeJS.ReadWriteStream;
-    } catch (err) {
-      if (engineStatus(err) === 409) {
-        throw new PreviewdError('sandbox_not_running', `sandbox ${sandboxId} is not running`, { cause: err });
-      }
-      throw fromEngineError(err, 'start a process in the sandbox');
-    }
-    if (opts.tty) await exec.resize({ w: opts.tty.cols, h: opts.tty.rows }).catch(() => undefined);
-    const output = opts.tty
-      ? stream.pipe(
-          new Transform({
-            readableObjectMode: true,
-            transform(data: Buffer, _enc, done) {
-              done(null, { stream: 'stdout', data } satisfies OutputChunk);
-            },
-          }),
-        )
-      : stream.pipe(new DemuxStream());
-    // The hijacked socket may end without 'end' on the demuxer when the engine drops it.
-    (stream as unknown as Readable).on('close', () => output.end());
-    (stream as unknown as Readable).on('error', (err) => output.destroy(err));
-    const exitCode = async (): Promise<number> => {
-      for (let i = 0; i < 200; i++) {
-        const info = await exec.inspect();
-        if (!info.Running && info.ExitCode !== null) return info.ExitCode;
-        await new Promise((r) => setTimeout(r, i < 20 ? 5 : 25));
-      }
-      return -1;
-    };
-    return {
-      id: token,
-      output: output as Readable & AsyncIterable<OutputChunk>,
-      stdin: opts.stdin ? stream : undefined,
-      exitCode,
-      signal: (signal) => this.signalExec(sandboxId, token, signal),
-      resize: async (cols, rows) => {
-        await exec.resize({ w: cols, h: rows }).catch(() => undefined);
-      },
-    };
+  startExec(sandboxId: string, opts: ExecStartOptions): Promise<ExecSession> {
+    return startContainerExec(
+      this.container(sandboxId),
+      sandboxId,
+      { ...opts, cwd: opts.cwd ?? WORKSPACE_MOUNT },
+      this.execAs(sandboxId),
+    );
   }
 
-  /** Signals every process in the sandbox that carries the marker of one exec. */
-  private async signalExec(sandboxId: string, token: string, signal: string): Promise<void> {
-    if (!/^[A-Z0-9]+$/.test(signal)) throw new PreviewdError('invalid_request', `unknown signal ${signal}`);
-    const script =
-      'for p in /proc/[0-9]*; do grep -qsxz "$1=$2" "$p/environ" && kill -s "$3" "$(basename "$p")" 2>/dev/null; done; exit 0';
+  /** A claimed warm container's execs run as the sandbox's user with its environment. */
+  private execAs(sandboxId: string): ExecAs | undefined {
     const claim = this.pool?.claimOf(sandboxId);
-    const exec = await this.container(sandboxId).exec({
-      ...(claim ? { User: `${claim.identity.uid}:${claim.identity.gid}` } : {}),
-      Cmd: ['sh', '-c', script, 'sh', EXEC_MARKER, token, signal],
-      AttachStdout: true,
-      AttachStderr: true,
-    });
-    const stream = (await exec.start({ hijack: true, stdin: false })) as NodeJS.ReadableStream;
-    stream.resume();
-    await new Promise<void>((resolve) => {
-      stream.on('end', resolve);
-      stream.on('close', resolve);
-      stream.on('error', () => resolve());
-    });
+    return claim ? { user: `${claim.identity.uid}:${claim.identity.gid}`, env: claim.env } : undefined;
   }
 
   async logs(sandboxId: string, opts: LogOptions = {}): Promise<Readable & AsyncIterable<OutputChunk>> {
@@ -766,67 +616,9 @@ export class DockerProvider implements SandboxProvider {
     }
   }
 
-  /**
-   * Follows the engine's `die` events of this previewd's containers (reconnecting after errors)
-   * and reports each exit within milliseconds.
-   */
+  /** The engine's exits of this previewd's containers, as they happen (container-exits.ts). */
   watchExits(listener: (exit: { sandboxId: string; exitCode: number }) => void): () => void {
-    let stopped = false;
-    let current: NodeJS.ReadableStream | undefined;
-    let retry: NodeJS.Timeout | undefined;
-    const connect = async (): Promise<void> => {
-      if (stopped) return;
-      try {
-        const stream = (await this.docker.getEvents({
-          filters: {
-            type: ['container'],
-            event: ['die'],
-            label: [`${LABEL_MANAGED}=true`, `${LABEL_INSTANCE}=${this.instance}`],
-          },
-        })) as NodeJS.ReadableStream;
-        if (stopped) {
-          (stream as unknown as Readable).destroy();
-          return;
-        }
-        current = stream;
-        let buffered = '';
-        stream.on('data', (data: Buffer) => {
-          buffered += data.toString('utf8');
-          let nl = buffered.indexOf('\n');
-          while (nl !== -1) {
-            const line = buffered.slice(0, nl).trim();
-            buffered = buffered.slice(nl + 1);
-            nl = buffered.indexOf('\n');
-            if (!line) continue;
-            try {
-              const event = JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } };
-              const attrs = event.Actor?.Attributes ?? {};
-              const sandboxId = sandboxIdOf(attrs, attrs.name);
-              if (sandboxId) listener({ sandboxId, exitCode: Number(attrs.exitCode ?? -1) });
-            } catch {
-              // not an event line
-            }
-          }
-        });
-        const again = () => {
-          if (current !== stream) return;
-          current = undefined;
-          if (!stopped) retry = setTimeout(() => void connect(), 1000);
-        };
-        stream.on('end', again);
-        stream.on('close', again);
-        stream.on('error', again);
-      } catch {
-        if (!stopped) retry = setTimeout(() => void connect(), 1000);
-      }
-    };
-    void connect();
-    return () => {
-      stopped = true;
-      if (retry) clearTimeout(retry);
-      (current as unknown as Readable | undefined)?.destroy();
-      current = undefined;
-    };
+    return watchContainerExits(this.docker, this.instance, listener);
   }
 
   async address(sandboxId: string, port: number): Promise<{ host: string; port: number }> {
