@@ -194,12 +194,12 @@ function nodeRecipe(input: RecipeInput, env: Record<string, string>): Dependency
   if (berry && !/^\s*nodeLinker\s*:\s*["']?node-modules["']?\s*$/m.test(yarnrcYml ?? ''))
     return no('yarn berry without nodeLinker: node-modules');
   const canonical: Record<string, unknown> = {};
-  // The lockfile's own name and version (npm writes them into node_modules/.package-lock.json).
-  const lockName = lockIdentity(input.inputs['package-lock.json'] ?? input.inputs['npm-shrinkwrap.json']);
-  // pnpm writes the project's own name into node_modules/.package-map.json: kept, and keyed.
+  // pnpm writes the project's own name into node_modules/.package-map.json: kept, and keyed. npm
+  // copies its lockfile's name and version into node_modules/.package-lock.json: the key leaves
+  // them out (two apps from one template share the layer) and the attach writes the sandbox's own.
   const ownName = pm === 'pnpm' && typeof manifest.name === 'string' ? manifest.name : undefined;
-  canonical.name = lockName?.name ?? ownName ?? 'previewd-dependencies';
-  canonical.version = lockName?.version ?? '0.0.0';
+  canonical.name = ownName ?? BUILD_NAME;
+  canonical.version = BUILD_VERSION;
   canonical.private = true;
   for (const field of MANIFEST_FIELDS) if (manifest[field] !== undefined) canonical[field] = manifest[field];
   const manifestText = `${JSON.stringify(canonical, null, 2)}\n`;
@@ -211,8 +211,15 @@ function nodeRecipe(input: RecipeInput, env: Record<string, string>): Dependency
     if (name === 'package.json') continue;
     const content = input.inputs[name];
     if (content === undefined) continue;
-    buildFiles[name] = content.toString('utf8');
-    parts.push(`${name}:${sha(content)}`);
+    const npmLock = name === 'package-lock.json' || name === 'npm-shrinkwrap.json';
+    const anonymous = npmLock ? anonymousNpmLock(content) : undefined;
+    if (anonymous) {
+      buildFiles[name] = anonymous.build;
+      parts.push(`${name}:${sha(anonymous.keyed)}`);
+    } else {
+      buildFiles[name] = content.toString('utf8');
+      parts.push(`${name}:${sha(content)}`);
+    }
   }
   return {
     eligible: true,
@@ -226,12 +233,61 @@ function nodeRecipe(input: RecipeInput, env: Record<string, string>): Dependency
   };
 }
 
-function lockIdentity(raw: Buffer | undefined): { name: string; version: string } | undefined {
+/** The name and version previewd's build gives a project (npm: in place of the lockfile's own). */
+export const BUILD_NAME = 'previewd-dependencies';
+const BUILD_VERSION = '0.0.0';
+
+/**
+ * An npm lockfile without the project's own name and version (top level and the root package):
+ * `keyed` is what the key hashes, `build` the lockfile previewd's build installs from (named as the
+ * build's package.json). Undefined when it is not a JSON object (keyed raw, installed as sent).
+ */
+export function anonymousNpmLock(raw: Buffer): { keyed: string; build: string } | undefined {
+  let lock: Record<string, unknown>;
+  try {
+    const parsed: unknown = JSON.parse(raw.toString('utf8'));
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
+    lock = parsed as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  const { name: _name, version: _version, ...rest } = lock;
+  const packages = rest.packages as Record<string, Record<string, unknown>> | undefined;
+  const root = packages && typeof packages === 'object' ? packages[''] : undefined;
+  const anonymousPackages =
+    packages && root && typeof root === 'object'
+      ? {
+          ...packages,
+          '': Object.fromEntries(Object.entries(root).filter(([k]) => k !== 'name' && k !== 'version')),
+        }
+      : packages;
+  const keyed = canonicalJson({ ...rest, ...(anonymousPackages ? { packages: anonymousPackages } : {}) });
+  const buildPackages =
+    anonymousPackages && root
+      ? { ...anonymousPackages, '': { name: BUILD_NAME, version: BUILD_VERSION, ...anonymousPackages[''] } }
+      : anonymousPackages;
+  const build = `${JSON.stringify(
+    {
+      name: BUILD_NAME,
+      version: BUILD_VERSION,
+      ...rest,
+      ...(buildPackages ? { packages: buildPackages } : {}),
+    },
+    null,
+    2,
+  )}\n`;
+  return { keyed, build };
+}
+
+/** The name and version an npm lockfile names its project by (what npm copies into node_modules). */
+export function npmLockIdentity(raw: Buffer | undefined): { name?: string; version?: string } | undefined {
   if (!raw) return undefined;
   try {
     const lock = JSON.parse(raw.toString('utf8')) as { name?: unknown; version?: unknown };
-    if (typeof lock.name !== 'string') return undefined;
-    return { name: lock.name, version: typeof lock.version === 'string' ? lock.version : '0.0.0' };
+    return {
+      ...(typeof lock.name === 'string' ? { name: lock.name } : {}),
+      ...(typeof lock.version === 'string' ? { version: lock.version } : {}),
+    };
   } catch {
     return undefined;
   }

@@ -17,6 +17,7 @@ import {
   dependencyRecipe,
   INPUT_MAX_BYTES,
   NODE_INPUTS,
+  npmLockIdentity,
   PIP_INPUTS,
 } from './dependency-key.js';
 
@@ -137,6 +138,12 @@ export class DependencyLayers {
     if (recipe.kind === 'node') {
       await this.storage.addLowerLayers(sandboxId, { workspace: [recipe.key] });
       await files.write(`node_modules/${STAMP}`, stamp);
+      if (recipe.packageManager === 'npm') {
+        await ownHiddenLockfile(
+          files,
+          stampInputs['package-lock.json'] ?? stampInputs['npm-shrinkwrap.json'],
+        );
+      }
     } else {
       await this.storage.addLowerLayers(sandboxId, { local: recipe.key });
       await writeHomeStamp(this.storage, sandboxId, stamp);
@@ -178,6 +185,36 @@ export class DependencyLayers {
     return work;
   }
 }
+
+/**
+ * npm copies its lockfile's name and version into node_modules/.package-lock.json; the layer was
+ * built under previewd's own name (dependency-key.ts anonymousNpmLock), so the sandbox gets the
+ * file as its own install would have written it: its lockfile's name and version, the rest the
+ * layer's (a new file in its upper layer; the layer is not touched).
+ */
+async function ownHiddenLockfile(files: WorkspaceFiles, lockfile: Buffer | undefined): Promise<void> {
+  const own = npmLockIdentity(lockfile);
+  const hidden = await files
+    .read(`node_modules/${HIDDEN_LOCKFILE}`, { maxBytes: INPUT_MAX_BYTES })
+    .catch(() => undefined);
+  if (!own || hidden === undefined) return;
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(hidden.toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return;
+  }
+  const { name: _name, version: _version, ...rest } = parsed;
+  const rewritten = {
+    ...(own.name !== undefined ? { name: own.name } : {}),
+    ...(own.version !== undefined ? { version: own.version } : {}),
+    ...rest,
+  };
+  await files.write(`node_modules/${HIDDEN_LOCKFILE}`, `${JSON.stringify(rewritten, null, 2)}\n`);
+}
+
+/** npm's record of what it installed, in node_modules. */
+const HIDDEN_LOCKFILE = '.package-lock.json';
 
 /** The files the supervisor hashes into its stamp (runtime/supervisor.sh install_hash). */
 const STAMPED = [

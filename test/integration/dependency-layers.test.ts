@@ -230,6 +230,37 @@ describe('dependency layers keyed by lockfile (real engine, real mounts, real np
     expect(Object.fromEntries(fromLayer)).toEqual(Object.fromEntries(fresh));
   }, 300_000);
 
+  it("an app whose lockfile names another project (same packages) gets the layer; npm's record names it", async () => {
+    const ownLock = {
+      ...LOCK,
+      name: 'shop-7f3a',
+      version: '0.3.0',
+      packages: { ...LOCK.packages, '': { ...LOCK.packages[''], name: 'shop-7f3a', version: '0.3.0' } },
+    };
+    const e = await create(
+      project(
+        'shop-7f3a',
+        { version: '0.3.0' },
+        { 'package-lock.json': `${JSON.stringify(ownLock, null, 2)}\n` },
+      ),
+      'tenant-e',
+    );
+    expect(e.runtime.dependencies).toBe('layer');
+    await waitState(server, e.id, 'running', 60_000);
+    await serves(e.id);
+    expect(await logs(e.id)).not.toContain('[previewd] install:');
+    // node_modules/.package-lock.json as npm ci writes it: the lockfile's name and version, the rest the install's.
+    const hidden = JSON.parse(readFileSync(join(modules(e.id), '.package-lock.json'), 'utf8'));
+    const freshHidden = JSON.parse(readFileSync(join(modules(first), '.package-lock.json'), 'utf8'));
+    expect(hidden).toEqual({ ...freshHidden, name: 'shop-7f3a', version: '0.3.0' });
+    expect(Object.keys(hidden).slice(0, 2)).toEqual(['name', 'version']);
+    const inLayer = JSON.parse(
+      readFileSync(join(server.dataDir, 'layers', layer, 'node_modules', '.package-lock.json'), 'utf8'),
+    );
+    expect(inLayer.name).toBe('previewd-dependencies');
+    await server.call('DELETE', `/v1/sandboxes/${e.id}`, undefined, as('tenant-e'));
+  }, 180_000);
+
   it('a write into node_modules in one sandbox shows in no other from the same layer', async () => {
     const c = await create(project('third'), 'tenant-c');
     await waitState(server, c.id, 'running', 60_000);

@@ -72,9 +72,52 @@ describe('dependency layer keys', () => {
     );
     expect(b.key).toBe(a.key);
     const built = JSON.parse(a.buildFiles['package.json']!);
-    expect(built).toEqual({ name: 'app', version: '1.0.0', private: true, dependencies: { ms: '^2.1.3' } });
+    expect(built).toEqual({
+      name: 'previewd-dependencies',
+      version: '0.0.0',
+      private: true,
+      dependencies: { ms: '^2.1.3' },
+    });
     expect(Object.keys(a.buildFiles).sort()).toEqual(['package-lock.json', 'package.json']);
+    // The build's lockfile names the build, as its package.json does.
+    expect(JSON.parse(a.buildFiles['package-lock.json']!)).toMatchObject({
+      name: 'previewd-dependencies',
+      version: '0.0.0',
+      lockfileVersion: 3,
+    });
     expect(a).toMatchObject({ kind: 'node', packageManager: 'npm', image: images.node });
+  });
+
+  it("ignore an npm lockfile's own name and version: two apps locked alike share the layer", () => {
+    const locked = (name: string, version: string, ms = '2.1.3') =>
+      `${JSON.stringify(
+        {
+          name,
+          version,
+          lockfileVersion: 3,
+          requires: true,
+          packages: {
+            '': { name, version, dependencies: { ms: '^2.1.3' } },
+            'node_modules/ms': { version: ms, integrity: `sha512-${ms}` },
+          },
+        },
+        null,
+        2,
+      )}\n`;
+    const key = (lock: string) => eligible(recipe(node({}, { 'package-lock.json': lock }))).key;
+    expect(key(locked('shop-7f3a', '0.0.1'))).toBe(key(locked('blog-91c2', '2.4.0')));
+    expect(key(locked('shop-7f3a', '0.0.1'))).not.toBe(key(locked('shop-7f3a', '0.0.1', '2.1.2')));
+    const build = JSON.parse(
+      eligible(recipe(node({}, { 'package-lock.json': locked('blog', '2.4.0') }))).buildFiles[
+        'package-lock.json'
+      ]!,
+    );
+    expect(build.packages['']).toEqual({
+      name: 'previewd-dependencies',
+      version: '0.0.0',
+      dependencies: { ms: '^2.1.3' },
+    });
+    expect(build.packages['node_modules/ms']).toEqual({ version: '2.1.3', integrity: 'sha512-2.1.3' });
   });
 
   it('change with the lockfile, the dependency fields, .npmrc, install env, image and (not shared) owner', () => {
