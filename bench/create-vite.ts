@@ -72,7 +72,10 @@ export async function fetchViteProjects(names: string[]): Promise<ViteProjects> 
   }
 }
 
-/** The project with another package name: a different project sharing the lockfile's dependencies. */
+/**
+ * The project under another name — package.json and package-lock.json, as `npm install` leaves
+ * them for an app scaffolded under that name: another app with the same dependencies.
+ */
 export async function renamedArchive(project: ViteProject, name: string): Promise<Buffer> {
   const copy = await mkdtemp(join(tmpdir(), 'previewd-bench-project-'));
   try {
@@ -81,6 +84,11 @@ export async function renamedArchive(project: ViteProject, name: string): Promis
     const pkg = JSON.parse(await readFile(pkgPath, 'utf8'));
     pkg.name = name;
     await writeFile(pkgPath, `${JSON.stringify(pkg, null, 2)}\n`);
+    const lockPath = join(copy, 'package-lock.json');
+    const lock = JSON.parse(await readFile(lockPath, 'utf8'));
+    lock.name = name;
+    if (lock.packages?.['']) lock.packages[''].name = name;
+    await writeFile(lockPath, `${JSON.stringify(lock, null, 2)}\n`);
     return (await run('tar', ['-czf', '-', '-C', copy, '.'], { encoding: 'buffer', maxBuffer: 64 << 20 }))
       .stdout as Buffer;
   } finally {

@@ -233,7 +233,7 @@ export async function projectsBench(opts: Options): Promise<void> {
         const seen: number[] = [];
         const fork: number[] = [];
         for (let i = 0; i < opts.rounds; i++) {
-          // Another project of the user's (its own package name), the same lockfile.
+          // Another app from the same template: its own name (in package.json and the lockfile).
           const r = await projectToGood(
             plain,
             project,
