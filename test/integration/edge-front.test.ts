@@ -257,10 +257,13 @@ describe('edge front: HAProxy serves running public previews (real engine, real 
     const { id: privateId } = await createAppSandbox(server, { visibility: 'private' });
     const privateHost = previewHostOf(privateId);
     const { token } = (await server.call('POST', `/v1/sandboxes/${privateId}/preview-tokens`, {})).body;
-    for (let i = 0; i < 5; i++) {
+    // Requests with the token until the route is published (a port event of the new sandbox can
+    // withdraw it once more: see `published`).
+    await waitFor(async () => {
       const res = await edgeJson(server, privateHost, '/echo', { headers: { 'x-previewd-token': token } });
       expect(res.status).toBe(200);
-    }
+      return front.routes(privateHost) || undefined;
+    });
     expect(front.routes(privateHost)).toBe(true);
     expect((await edgeJson(server, privateHost, '/echo')).status).toBe(401);
     await server.call('DELETE', `/v1/sandboxes/${privateId}`);
