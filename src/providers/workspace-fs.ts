@@ -102,7 +102,7 @@ export class WorkspaceFiles {
       if (loc.rel.length === 0) throw invalid('cannot write to the workspace root');
       if (loc.name === '') throw invalid(`${userPath} is a directory`);
       // O_NONBLOCK: a FIFO put there fails (ENXIO) or opens at once instead of waiting for a reader.
-      const flags = constants.O_WRONLY | constants.O_CREAT | SAFE_WRITE_FLAGS;
+      const flags = constants.O_WRONLY | SAFE_WRITE_FLAGS;
       const refuse = (err: NodeJS.ErrnoException) => {
         if (err.code === 'ELOOP')
           throw invalid(`${userPath} is a symlink that cannot be followed`, 'forbidden');
@@ -112,13 +112,24 @@ export class WorkspaceFiles {
         if (err.code === 'ENOENT') throw notFound(userPath);
         throw err;
       };
-      let handle = await open(loc.path, flags | constants.O_EXCL, opts.mode ?? 0o644).catch(
-        (err: NodeJS.ErrnoException) => (err.code === 'EEXIST' ? undefined : refuse(err)),
-      );
-      const created = handle !== undefined;
-      // The file this call made is the sandbox's before a byte is written.
-      if (handle) await handle.chown(this.owner.uid, this.owner.gid);
-      handle ??= await open(loc.path, flags).catch(refuse);
+      // Made by this call (O_EXCL), or opened as it is without O_CREAT: a file removed between
+      // the two opens is made again by the first, never created unowned by the second.
+      let handle: FileHandle | undefined;
+      let created = false;
+      for (let attempt = 0; !handle; attempt++) {
+        handle = await open(loc.path, flags | constants.O_CREAT | constants.O_EXCL, opts.mode ?? 0o644).catch(
+          (err: NodeJS.ErrnoException) => (err.code === 'EEXIST' ? undefined : refuse(err)),
+        );
+        if (handle) {
+          created = true;
+          // The file this call made is the sandbox's before a byte is written.
+          await handle.chown(this.owner.uid, this.owner.gid);
+          break;
+        }
+        handle = await open(loc.path, flags).catch((err: NodeJS.ErrnoException) =>
+          err.code === 'ENOENT' && attempt < 8 ? undefined : refuse(err),
+        );
+      }
       try {
         const before = await handle.stat();
         if (!before.isFile()) throw notRegularFile(userPath, kindOf(before));
