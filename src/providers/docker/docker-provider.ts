@@ -13,6 +13,7 @@ import type { PoolContainerContext } from '../../pool/pool-container.js';
 import type { WarmPool } from '../../pool/warm-pool.js';
 import { LayerStore } from '../../workspaces/layers.js';
 import { type CacheMode, SandboxStorage } from '../../workspaces/sandbox-storage.js';
+import { collectExec } from '../exec-collect.js';
 import type {
   ExecOptions,
   ExecResult,
@@ -30,7 +31,7 @@ import type {
 import { WorkspaceFiles } from '../workspace-fs.js';
 import { readAppStatus, runDir, SUPERVISOR_PATH, supervisedContainer } from './app-supervisor.js';
 import { watchContainerExits } from './container-exits.js';
-import { collectExec, type ExecAs, startContainerExec } from './docker-exec.js';
+import { type ExecAs, startContainerExec } from './docker-exec.js';
 import { engineStatus, fromEngineError } from './errors.js';
 import { caEnv, proxyEnv, resolveCaBundle, SANDBOX_CA_PATH } from './host-trust.js';
 import { EngineRuntimes, isolationUnavailable, isUnknownRuntime } from './isolation.js';

@@ -8,6 +8,7 @@ import { PreviewdError } from '../../domain/errors.js';
 import { isSandboxId } from '../../domain/ids.js';
 import type { IsolationLevel } from '../../domain/isolation.js';
 import type { SandboxIdentity } from '../../domain/sandbox.js';
+import { collectExec } from '../exec-collect.js';
 import type {
   ExecOptions,
   ExecResult,
@@ -290,52 +291,8 @@ export class MemoryProvider implements SandboxProvider {
     return hostExecSession(child);
   }
 
-  async exec(sandboxId: string, opts: ExecOptions): Promise<ExecResult> {
-    const started = performance.now();
-    const session = await this.startExec(sandboxId, {
-      cmd: opts.cmd,
-      cwd: opts.cwd,
-      env: opts.env,
-      stdin: opts.stdin !== undefined,
-    });
-    if (opts.stdin !== undefined) session.stdin?.end(opts.stdin);
-    let timedOut = false;
-    const timer =
-      opts.timeoutSec !== undefined
-        ? setTimeout(() => {
-            timedOut = true;
-            void session.signal('KILL');
-          }, opts.timeoutSec * 1000)
-        : undefined;
-    const cap = opts.maxOutputBytes ?? Number.POSITIVE_INFINITY;
-    const kept: Record<OutputChunk['stream'], Buffer[]> = { stdout: [], stderr: [] };
-    let size = 0;
-    let truncated = false;
-    try {
-      for await (const chunk of session.output as AsyncIterable<OutputChunk>) {
-        const room = cap - size;
-        const data = chunk.data.length > room ? chunk.data.subarray(0, Math.max(0, room)) : chunk.data;
-        if (data.length < chunk.data.length) truncated = true;
-        size += data.length;
-        if (data.length > 0) kept[chunk.stream].push(data);
-      }
-    } finally {
-      clearTimeout(timer);
-    }
-    const stdout = Buffer.concat(kept.stdout);
-    const stderr = Buffer.concat(kept.stderr);
-    const durationMs = Math.round(performance.now() - started);
-    if (timedOut) {
-      throw new PreviewdError(
-        'exec_timeout',
-        `the command ran longer than ${opts.timeoutSec}s and was killed`,
-        {
-          details: { stdout: stdout.toString('utf8'), stderr: stderr.toString('utf8'), durationMs },
-        },
-      );
-    }
-    const exitCode = await session.exitCode();
-    return { ...(truncated ? { truncated } : {}), exitCode, stdout, stderr, durationMs };
+  exec(sandboxId: string, opts: ExecOptions): Promise<ExecResult> {
+    return collectExec((o) => this.startExec(sandboxId, o), opts);
   }
 
   async logs(sandboxId: string, opts: LogOptions = {}): Promise<Readable & AsyncIterable<OutputChunk>> {
