@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import { request } from 'undici';
 import { containerMemoryMb } from '../src/sandboxes/memory.js';
 import { startTestServer } from '../test/helpers/server.js';
+import { sandboxLikeRunArgs } from './docker-floor.js';
 import { printTable, summary } from './stats.js';
 
 const run = promisify(execFile);
@@ -203,34 +204,7 @@ async function apiCreateToRunning(
 async function dockerRunFloor(image: string, i: number): Promise<{ ms: number; name: string }> {
   const name = `previewd-bench-floor-${process.pid}-${i}`;
   const t0 = performance.now();
-  await run('docker', [
-    'run',
-    '-d',
-    '--init',
-    '--name',
-    name,
-    '--user',
-    '1000:1000',
-    '--network',
-    'previewd',
-    '--memory',
-    '1024m',
-    '--cpus',
-    '1',
-    '--pids-limit',
-    '512',
-    '--cap-drop',
-    'ALL',
-    '--security-opt',
-    'no-new-privileges:true',
-    // previewd's sandboxes have a read-only root file system and a tmpfs /tmp (docs/runtimes.md).
-    '--read-only',
-    '--tmpfs',
-    '/tmp:rw,nosuid,nodev,size=256m,mode=1777',
-    image,
-    'sleep',
-    'infinity',
-  ]);
+  await run('docker', [...sandboxLikeRunArgs(name, 'previewd'), image, 'sleep', 'infinity']);
   return { ms: performance.now() - t0, name };
 }
 

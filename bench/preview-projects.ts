@@ -22,6 +22,7 @@ import { runtimeDir } from '../src/providers/docker/app-supervisor.js';
 import { edgeJson, previewHostOf } from '../test/helpers/edge.js';
 import { startTestServer, TEST_KEY, type TestServer } from '../test/helpers/server.js';
 import { fetchViteProjects, renamedArchive, type ViteProject } from './create-vite.js';
+import { sandboxLikeRunArgs } from './docker-floor.js';
 import { printTable, summary } from './stats.js';
 
 const run = promisify(execFile);
@@ -106,26 +107,7 @@ async function dockerRunStatic(image: string, network: string, i: number): Promi
     await chmod(dir, 0o755); // mkdtemp makes it 0700: the container's user must read it
     const t0 = performance.now();
     await run('docker', [
-      'run',
-      '-d',
-      '--init',
-      '--name',
-      name,
-      '--user',
-      '1000:1000',
-      '--network',
-      network,
-      '--memory',
-      '1024m',
-      '--cpus',
-      '1',
-      '--cap-drop',
-      'ALL',
-      '--security-opt',
-      'no-new-privileges:true',
-      '--read-only',
-      '--tmpfs',
-      '/tmp:rw,nosuid,nodev,size=256m,mode=1777',
+      ...sandboxLikeRunArgs(name, network),
       '-v',
       `${runtimeDir()}:/opt/previewd:ro`,
       '-v',
