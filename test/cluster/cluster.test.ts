@@ -359,11 +359,20 @@ describe('a cluster of two previewd nodes on a Docker Swarm', () => {
   }, 240_000);
 
   it('fences a node frozen past its lease: its sandboxes are marked lost once, and its stale lease is refused', async () => {
-    const onTwo: string[] = [];
-    for (const [id, node] of made) {
-      if (node === n2.id && (await n1.call('GET', `/v1/sandboxes/${id}`)).body.state === 'running')
-        onTwo.push(id);
-    }
+    // Node 2's sandboxes, running again after the rolling restart (its reconciler may still be
+    // starting them on a loaded host).
+    const onTwo = await waitFor(
+      async () => {
+        const running: string[] = [];
+        for (const [id, node] of made) {
+          if (node === n2.id && (await n1.call('GET', `/v1/sandboxes/${id}`)).body.state === 'running')
+            running.push(id);
+        }
+        return running.length > 0 ? running : undefined;
+      },
+      60_000,
+      "node 2's sandboxes running",
+    );
     expect(onTwo.length).toBeGreaterThan(0);
     const epochBefore = (await n1.call('GET', '/v1/nodes')).body.nodes.find((n: any) => n.id === n2.id).epoch;
     n2.signal('SIGSTOP');
