@@ -112,8 +112,14 @@ describe('templates (real engine, npm registry, real browser)', () => {
   it('vite-react: a click, then App.jsx changed through the files API: new text, no reload, the count kept', async () => {
     const id = created.get('vite-react') as string;
     const page = await browser.newPage();
+    // An edit made before Vite's HMR client has connected reaches no page: wait for it to say so.
+    const hmr = page.waitForEvent('console', {
+      predicate: (m) => m.text().includes('[vite] connected'),
+      timeout: 60_000,
+    });
     await page.goto(await previewUrl(id));
     await page.waitForSelector('#counter', { timeout: 60_000 });
+    await hmr;
     for (let i = 0; i < 3; i++) await page.click('#counter');
     expect(await page.textContent('#counter')).toBe('count is 3');
     await page.evaluate('window.__sameDocument = true');
