@@ -58,6 +58,12 @@ export interface DockerProviderOptions {
   storage?: SandboxStorage;
 }
 
+/** The engine's answer when the OCI runtime failed to start an exec's process (its only output). */
+function runtimeRefusedExec(result: ExecResult): boolean {
+  const out = `${result.stdout.toString('utf8')}${result.stderr.toString('utf8')}`.trim();
+  return result.exitCode !== 0 && /^OCI runtime exec failed: [^\n]*$/.test(out);
+}
+
 /** Docker Desktop: publish each declared port on a random loopback port of the host. */
 function loopbackPortBindings(ports: number[]): Record<string, { HostIp: string; HostPort: string }[]> {
   const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
@@ -520,8 +526,12 @@ export class DockerProvider implements SandboxProvider {
     }
   }
 
-  exec(sandboxId: string, opts: ExecOptions): Promise<ExecResult> {
-    return collectExec((o) => this.startExec(sandboxId, o), opts);
+  async exec(sandboxId: string, opts: ExecOptions): Promise<ExecResult> {
+    const once = () => collectExec((o) => this.startExec(sandboxId, o), opts);
+    const result = await once();
+    // The runtime could not start the process at all (runsc on a loaded host: "OCI runtime exec
+    // failed: … did not terminate successfully"): nothing ran, so once more.
+    return runtimeRefusedExec(result) ? once() : result;
   }
 
   /**
