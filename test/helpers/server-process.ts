@@ -43,6 +43,8 @@ export class ServerProcess {
         PREVIEWD_LOG_LEVEL: 'warn',
         PREVIEWD_RECONCILE_INTERVAL_SEC: '1',
         PREVIEWD_ORPHAN_GRACE_SEC: '2',
+        // As in startTestServer: on for users, off unless the suite is about dependency layers.
+        PREVIEWD_DEPENDENCY_LAYERS: 'false',
         ...this.env,
       },
       stdio: ['ignore', 'ignore', 'inherit'],

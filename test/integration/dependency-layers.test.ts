@@ -589,7 +589,7 @@ describe('a pip layer across kill -9 and a reboot (the ~/.local overlay is in th
   });
 
   it('remounts the layer at ~/.local from stack.json; the app imports the package again', async () => {
-    server = new ServerProcess(dataDir, await freePort());
+    server = new ServerProcess(dataDir, await freePort(), undefined, { PREVIEWD_DEPENDENCY_LAYERS: 'true' });
     await server.start();
     const files = {
       'requirements.txt': `--index-url ${index.url}/simple\n--trusted-host ${internet.publicAddr}\nhello-dl==1.0\n`,
