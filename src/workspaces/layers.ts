@@ -211,9 +211,8 @@ export class LayerStore {
 
   /** When `key` was last named by a new stack (`touch`), if ever. */
   async lastUsed(key: string): Promise<Date | undefined> {
-    const st = await stat(join(this.root, '.used', this.path(key).slice(this.root.length + 1))).catch(
-      () => undefined,
-    );
+    this.path(key); // refuses what is not a layer key
+    const st = await stat(join(this.root, '.used', key)).catch(() => undefined);
     return st?.mtime;
   }
 
